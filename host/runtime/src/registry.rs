@@ -1,0 +1,471 @@
+//! Discovery and the plugin registry: every folder under the plugins directory is one plugin.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Engine, Store};
+
+use crate::bindings;
+use crate::cache::{CacheOutcome, CompileCache};
+use crate::engine::{self, Limits};
+use crate::error::{CallError, RuntimeError};
+use crate::manifest::{Manifest, Origin, PluginKind};
+use crate::sandbox::{self, CallEnv, HostState};
+use crate::settings::{Effective, PluginSettings, allowed_origins};
+
+/// What the operator configured for one plugin, as plain strings.
+#[derive(Debug, Clone, Default)]
+pub struct OperatorSettings {
+    /// Setting values (secret keys included; they are kept out of plugin reach).
+    pub values: BTreeMap<String, String>,
+    /// Origins granted to the plugin, `scheme://host[:port]`.
+    pub allow_hosts: Vec<String>,
+}
+
+/// How to build the runtime.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    pub plugins_dir: PathBuf,
+    /// Where compiled components are cached; `None` compiles on every start.
+    pub cache_dir: Option<PathBuf>,
+    pub limits: Limits,
+    /// Operator settings per plugin id.
+    pub plugins: BTreeMap<String, OperatorSettings>,
+}
+
+/// Load outcome of one plugin, as reported by `GET /api/plugins`.
+#[derive(Debug, Clone, Serialize)]
+pub struct PluginReport {
+    pub id: String,
+    pub kind: Option<PluginKind>,
+    pub version: Option<String>,
+    pub wit_version: Option<String>,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    /// Folder the plugin was found in (relative to the plugins directory).
+    pub folder: String,
+    pub requested_hosts: Vec<String>,
+    pub granted_hosts: Vec<String>,
+    #[serde(flatten)]
+    pub state: PluginState,
+    /// `hit`, `miss` or `disabled`: whether the compiled code came from the cache.
+    pub compile_cache: Option<&'static str>,
+    pub load_ms: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum PluginState {
+    Loaded,
+    Failed { reason: String },
+}
+
+/// Static description returned by a plugin's `info()` at load time.
+#[derive(Debug, Clone)]
+pub enum Description {
+    Provider(bindings::types::ProviderInfo),
+    Exporter(crate::export::ExporterInfo),
+}
+
+/// The pre-linked component of one world.
+#[derive(Clone)]
+pub(crate) enum WorldPre {
+    Llm(bindings::llm::LlmProviderPre<HostState>),
+    Vision(bindings::vision::VisionProviderPre<HostState>),
+    Video(bindings::video::VideoProviderPre<HostState>),
+    Exporter(bindings::exporter::ExporterPre<HostState>),
+}
+
+pub(crate) struct LoadedPlugin {
+    pub manifest: Manifest,
+    pub pre: WorldPre,
+    pub description: Description,
+    pub settings: RwLock<PluginSettings>,
+}
+
+struct Linkers {
+    llm: Linker<HostState>,
+    vision: Linker<HostState>,
+    video: Linker<HostState>,
+    exporter: Linker<HostState>,
+}
+
+impl Linkers {
+    fn new(engine: &Engine) -> wasmtime::Result<Linkers> {
+        use wasmtime::component::HasSelf;
+        let base = || -> wasmtime::Result<Linker<HostState>> {
+            let mut linker = Linker::new(engine);
+            // Rust's wasip2 std imports wasi:cli and wasi:io even in "pure" plugins.
+            wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+            Ok(linker)
+        };
+        let mut llm = base()?;
+        bindings::llm::LlmProvider::add_to_linker::<_, HasSelf<_>>(&mut llm, |s| s)?;
+        let mut vision = base()?;
+        bindings::vision::VisionProvider::add_to_linker::<_, HasSelf<_>>(&mut vision, |s| s)?;
+        let mut video = base()?;
+        bindings::video::VideoProvider::add_to_linker::<_, HasSelf<_>>(&mut video, |s| s)?;
+        let mut exporter = base()?;
+        bindings::exporter::Exporter::add_to_linker::<_, HasSelf<_>>(&mut exporter, |s| s)?;
+        Ok(Linkers {
+            llm,
+            vision,
+            video,
+            exporter,
+        })
+    }
+}
+
+pub(crate) struct Inner {
+    pub engine: Engine,
+    pub client: reqwest::Client,
+    pub limits: Arc<Limits>,
+    slots: Arc<Semaphore>,
+    plugins: BTreeMap<String, Arc<LoadedPlugin>>,
+    reports: Vec<PluginReport>,
+}
+
+/// The plugin runtime: one engine, every discovered plugin, typed clients.
+#[derive(Clone)]
+pub struct PluginRuntime {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl PluginRuntime {
+    /// Discover and load every plugin under `config.plugins_dir`. Broken plugins are skipped
+    /// and reported; only an engine that cannot be built is an error.
+    pub async fn load(config: RuntimeConfig) -> Result<PluginRuntime, RuntimeError> {
+        let engine = engine::build_engine(&config.limits)?;
+        engine::spawn_epoch_ticker(&engine)?;
+        let linkers = Linkers::new(&engine).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
+        let client = crate::http::build_client().map_err(RuntimeError::Engine)?;
+        let cache = CompileCache::new(&engine, config.cache_dir.clone());
+        let limits = Arc::new(config.limits.clone());
+        let mut inner = Inner {
+            slots: Arc::new(Semaphore::new(limits.max_instances.max(1) as usize)),
+            engine,
+            client,
+            limits,
+            plugins: BTreeMap::new(),
+            reports: Vec::new(),
+        };
+
+        for dir in plugin_folders(&config.plugins_dir) {
+            let started = Instant::now();
+            let folder = dir
+                .strip_prefix(&config.plugins_dir)
+                .unwrap_or(&dir)
+                .display()
+                .to_string();
+            let mut report = PluginReport {
+                id: folder.clone(),
+                kind: None,
+                version: None,
+                wit_version: None,
+                name: None,
+                description: None,
+                folder,
+                requested_hosts: Vec::new(),
+                granted_hosts: Vec::new(),
+                state: PluginState::Loaded,
+                compile_cache: None,
+                load_ms: None,
+            };
+            let manifest = match Manifest::load(&dir) {
+                Ok(m) => m,
+                Err(e) => {
+                    report.state = PluginState::Failed {
+                        reason: e.to_string(),
+                    };
+                    inner.record(report);
+                    continue;
+                }
+            };
+            report.id = manifest.id.clone();
+            report.kind = Some(manifest.kind);
+            report.version = Some(manifest.version.to_string());
+            report.wit_version = Some(manifest.wit.to_string());
+            report.name = Some(manifest.name.clone());
+            report.description = Some(manifest.description.clone());
+            report.requested_hosts = manifest.hosts.iter().map(ToString::to_string).collect();
+            let operator = config.plugins.get(&manifest.id).cloned().unwrap_or_default();
+            let settings = match operator_settings(&manifest, &operator) {
+                Ok(s) => s,
+                Err(reason) => {
+                    report.state = PluginState::Failed { reason };
+                    inner.record(report);
+                    continue;
+                }
+            };
+            report.granted_hosts = allowed_origins(&manifest, &settings)
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            if let Some(existing) = inner.plugins.get(&manifest.id) {
+                report.state = PluginState::Failed {
+                    reason: format!(
+                        "duplicate plugin id {:?}: already provided by {}",
+                        manifest.id,
+                        existing.manifest.component.display()
+                    ),
+                };
+                inner.record(report);
+                continue;
+            }
+            match inner.load_one(&linkers, &cache, manifest, settings).await {
+                Ok((plugin, outcome)) => {
+                    report.compile_cache = Some(match outcome {
+                        CacheOutcome::Hit => "hit",
+                        CacheOutcome::Miss => "miss",
+                        CacheOutcome::Disabled => "disabled",
+                    });
+                    report.load_ms = Some(started.elapsed().as_secs_f64() * 1000.0);
+                    tracing::info!(plugin = %plugin.manifest.id, kind = %plugin.manifest.kind, cache = ?outcome, ms = report.load_ms, "plugin loaded");
+                    inner.plugins.insert(plugin.manifest.id.clone(), Arc::new(plugin));
+                }
+                Err(reason) => {
+                    report.state = PluginState::Failed { reason };
+                }
+            }
+            inner.record(report);
+        }
+        Ok(PluginRuntime {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// Every plugin found, loaded or failed, in folder order.
+    pub fn reports(&self) -> &[PluginReport] {
+        &self.inner.reports
+    }
+
+    /// Ids of the loaded plugins of a kind.
+    pub fn ids(&self, kind: PluginKind) -> Vec<String> {
+        self.inner
+            .plugins
+            .values()
+            .filter(|p| p.manifest.kind == kind)
+            .map(|p| p.manifest.id.clone())
+            .collect()
+    }
+
+    /// Static description of a loaded plugin.
+    pub fn description(&self, id: &str) -> Option<Description> {
+        self.inner.plugins.get(id).map(|p| p.description.clone())
+    }
+
+    /// The manifest of a loaded plugin.
+    pub fn manifest(&self, id: &str) -> Option<Manifest> {
+        self.inner.plugins.get(id).map(|p| p.manifest.clone())
+    }
+
+    /// Replace the operator settings of a loaded plugin (e.g. after a settings change).
+    pub fn set_settings(&self, id: &str, values: BTreeMap<String, String>) -> Result<(), RuntimeError> {
+        let plugin = self.plugin(id)?;
+        let mut settings = plugin
+            .settings
+            .write()
+            .map_err(|_| RuntimeError::Engine("settings lock poisoned".into()))?;
+        let grants = settings.grants.clone();
+        *settings = PluginSettings::from_map(&plugin.manifest, values);
+        settings.grants = grants;
+        Ok(())
+    }
+
+    pub(crate) fn plugin(&self, id: &str) -> Result<Arc<LoadedPlugin>, RuntimeError> {
+        self.inner
+            .plugins
+            .get(id)
+            .cloned()
+            .ok_or_else(|| RuntimeError::NotLoaded(id.to_string()))
+    }
+
+    pub(crate) fn expect_kind(
+        &self,
+        id: &str,
+        kind: PluginKind,
+    ) -> Result<Arc<LoadedPlugin>, RuntimeError> {
+        let plugin = self.plugin(id)?;
+        if plugin.manifest.kind != kind {
+            return Err(RuntimeError::WrongKind {
+                id: id.to_string(),
+                expected: kind,
+                actual: plugin.manifest.kind,
+            });
+        }
+        Ok(plugin)
+    }
+}
+
+impl Inner {
+    fn record(&mut self, report: PluginReport) {
+        if let PluginState::Failed { reason } = &report.state {
+            tracing::warn!(plugin = %report.id, folder = %report.folder, "plugin not loaded: {reason}");
+        }
+        self.reports.push(report);
+    }
+
+    async fn load_one(
+        &self,
+        linkers: &Linkers,
+        cache: &CompileCache,
+        manifest: Manifest,
+        settings: PluginSettings,
+    ) -> Result<(LoadedPlugin, CacheOutcome), String> {
+        let bytes = std::fs::read(&manifest.component)
+            .map_err(|e| format!("cannot read {}: {e}", manifest.component.display()))?;
+        let (component, outcome) = cache
+            .load(&self.engine, &bytes)
+            .map_err(|e| format!("not a valid WebAssembly component: {e}"))?;
+        let pre = link(linkers, &component, manifest.kind)
+            .map_err(|e| format!("does not implement the {} world: {e:#}", manifest.kind))?;
+        let effective = Arc::new(Effective::resolve(&manifest, &settings));
+        let description = describe(self, effective, &pre)
+            .await
+            .map_err(|e| format!("info() failed: {e}"))?;
+        if let Description::Provider(info) = &description
+            && info.id != manifest.id
+        {
+            return Err(format!(
+                "info() reports id {:?} but the manifest says {:?}",
+                info.id, manifest.id
+            ));
+        }
+        let plugin = LoadedPlugin {
+            manifest,
+            pre,
+            description,
+            settings: RwLock::new(settings),
+        };
+        Ok((plugin, outcome))
+    }
+
+    /// Wait for an instance slot (the pool has a fixed size).
+    pub(crate) async fn slot(&self, plugin: &str) -> Result<OwnedSemaphorePermit, CallError> {
+        let wait = self.limits.queue_timeout();
+        match tokio::time::timeout(wait, self.slots.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => Err(CallError::Busy {
+                plugin: plugin.to_string(),
+                limit: self.limits.max_instances as usize,
+            }),
+        }
+    }
+
+    pub(crate) fn store(&self, settings: Arc<Effective>, budget: Duration) -> Store<HostState> {
+        sandbox::new_store(
+            &self.engine,
+            CallEnv {
+                settings,
+                client: self.client.clone(),
+                limits: self.limits.clone(),
+                deadline: Instant::now() + budget,
+                requests: 0,
+            },
+        )
+    }
+}
+
+/// Call `info()` once, to learn what the plugin says about itself.
+async fn describe(
+    inner: &Inner,
+    effective: Arc<Effective>,
+    pre: &WorldPre,
+) -> Result<Description, CallError> {
+    let budget = inner.limits.call_timeout();
+    run(inner, effective, budget, None, async |store| {
+        Ok(match pre {
+            WorldPre::Llm(pre) => {
+                let i = pre.instantiate_async(&mut *store).await?;
+                Description::Provider(i.sceneintruder_plugin_llm().call_info(&mut *store).await?)
+            }
+            WorldPre::Vision(pre) => {
+                let i = pre.instantiate_async(&mut *store).await?;
+                Description::Provider(i.sceneintruder_plugin_vision().call_info(&mut *store).await?)
+            }
+            WorldPre::Video(pre) => {
+                let i = pre.instantiate_async(&mut *store).await?;
+                Description::Provider(i.sceneintruder_plugin_video().call_info(&mut *store).await?)
+            }
+            WorldPre::Exporter(pre) => {
+                let i = pre.instantiate_async(&mut *store).await?;
+                let info = i
+                    .sceneintruder_plugin_document_export()
+                    .call_info(&mut *store)
+                    .await?;
+                Description::Exporter(info)
+            }
+        })
+    })
+    .await
+}
+
+/// Run one call in a fresh instance: wait for a slot, build the store, enforce the budget.
+pub(crate) async fn run<T>(
+    inner: &Inner,
+    effective: Arc<Effective>,
+    budget: Duration,
+    cancel: Option<&tokio_util::sync::CancellationToken>,
+    call: impl AsyncFnOnce(&mut Store<HostState>) -> wasmtime::Result<T>,
+) -> Result<T, CallError> {
+    let _slot = inner.slot(&effective.plugin).await?;
+    let mut store = inner.store(effective, budget);
+    sandbox::guarded(&mut store, budget, cancel, call).await
+}
+
+fn link(linkers: &Linkers, component: &Component, kind: PluginKind) -> wasmtime::Result<WorldPre> {
+    Ok(match kind {
+        PluginKind::LlmProvider => WorldPre::Llm(bindings::llm::LlmProviderPre::new(
+            linkers.llm.instantiate_pre(component)?,
+        )?),
+        PluginKind::VisionProvider => WorldPre::Vision(bindings::vision::VisionProviderPre::new(
+            linkers.vision.instantiate_pre(component)?,
+        )?),
+        PluginKind::VideoProvider => WorldPre::Video(bindings::video::VideoProviderPre::new(
+            linkers.video.instantiate_pre(component)?,
+        )?),
+        PluginKind::Exporter => WorldPre::Exporter(bindings::exporter::ExporterPre::new(
+            linkers.exporter.instantiate_pre(component)?,
+        )?),
+    })
+}
+
+fn operator_settings(
+    manifest: &Manifest,
+    operator: &OperatorSettings,
+) -> Result<PluginSettings, String> {
+    let mut settings = PluginSettings::from_map(manifest, operator.values.clone());
+    settings.grants = operator
+        .allow_hosts
+        .iter()
+        .map(|h| Origin::parse(h).map_err(|e| format!("operator grant {h:?}: {e}")))
+        .collect::<Result<_, _>>()?;
+    Ok(settings)
+}
+
+/// Plugin folders in name order. A folder without a `plugin.toml` is reported as broken
+/// rather than silently ignored.
+fn plugin_folders(root: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        tracing::warn!(dir = %root.display(), "plugins directory not readable; no plugins loaded");
+        return Vec::new();
+    };
+    let mut dirs: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .filter(|p| {
+            // Hidden folders (e.g. `.cache`) are not plugins.
+            !p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with('.'))
+        })
+        .collect();
+    dirs.sort();
+    dirs
+}

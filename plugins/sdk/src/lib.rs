@@ -1,0 +1,239 @@
+//! Guest-side SDK for SceneIntruder plugins.
+//!
+//! A SceneIntruder plugin is one WebAssembly component that targets exactly one world of
+//! `wit/plugin.wit` (`sceneintruder:plugin@0.1.0`). This crate gives plugin authors:
+//!
+//! * the generated bindings of each world, one module per world, behind a cargo feature:
+//!   [`llm`] (`llm`), `vision` (`vision`), `video` (`video`), `exporter` (`exporter`).
+//!   Each module re-exports the world's `Guest` trait(s), its types and an `export!` macro;
+//! * for the provider worlds: [`http`] (the `http` import plus JSON helpers and the typed
+//!   mapping of vendor errors), [`config`], [`log`] and [`types`];
+//! * [`sse`]: a server-sent-events line parser;
+//! * with `llm`: [`streams`] (the stream table behind `start-stream` / `next-event` /
+//!   `close-stream`) and [`openai_chat`] (an OpenAI Chat Completions codec that any
+//!   OpenAI-compatible provider can reuse through a small [`openai_chat::ChatDialect`] hook).
+//!
+//! Enable exactly one world feature per plugin crate and build each plugin in its own cargo
+//! invocation (`cargo build --profile wasm-release --target wasm32-wasip2 -p <plugin>`), so the
+//! features of different worlds never unify.
+//!
+//! # Writing an LLM provider
+//!
+//! `Cargo.toml`:
+//!
+//! ```toml
+//! [lib]
+//! crate-type = ["cdylib"]
+//!
+//! [dependencies]
+//! sceneintruder-plugin-sdk = { workspace = true, features = ["llm"] }
+//! ```
+//!
+//! `src/lib.rs` for an OpenAI-compatible vendor:
+//!
+//! ```ignore
+//! use sceneintruder_plugin_sdk::llm::{
+//!     self, CompletionRequest, CompletionResponse, Guest, ModelInfo, ProviderError,
+//!     ProviderInfo, StreamEvent,
+//! };
+//! use sceneintruder_plugin_sdk::openai_chat::{self, ChatDialect};
+//! use sceneintruder_plugin_sdk::streams;
+//!
+//! struct Acme;
+//!
+//! impl ChatDialect for Acme {
+//!     fn vendor(&self) -> &str { "Acme" }
+//!     fn default_base_url(&self) -> &str { "https://api.acme.example/v1" }
+//! }
+//!
+//! struct Plugin;
+//!
+//! impl Guest for Plugin {
+//!     fn info() -> ProviderInfo { /* id, display name, default model, catalog */ todo!() }
+//!     fn complete(req: CompletionRequest) -> Result<CompletionResponse, ProviderError> {
+//!         openai_chat::complete(&Acme, &req)
+//!     }
+//!     fn list_models() -> Result<Vec<ModelInfo>, ProviderError> {
+//!         let ids = openai_chat::list_model_ids(&Acme)?;
+//!         Ok(ids.iter().map(|id| sceneintruder_plugin_sdk::types::unknown_model(id)).collect())
+//!     }
+//!     fn start_stream(req: CompletionRequest) -> Result<u32, ProviderError> {
+//!         openai_chat::start_stream(Acme, &req)
+//!     }
+//!     fn next_event(stream: u32) -> Result<StreamEvent, ProviderError> {
+//!         streams::next_event(stream)
+//!     }
+//!     fn close_stream(stream: u32) {
+//!         streams::close(stream)
+//!     }
+//! }
+//!
+//! llm::export!(Plugin);
+//! ```
+//!
+//! A vendor with its own wire format uses [`http`] directly: build a request with
+//! [`http::post_json`] / [`http::get`], send it with [`http::send_json`] (non-2xx answers come back
+//! as the typed `provider-error`), and for streaming wrap [`http::send_streaming`]'s body in a
+//! [`streams::SseSource`] with your own [`streams::SseDecoder`].
+//!
+//! # Secrets
+//!
+//! A plugin never sees an API key. Write the placeholder `{{secret:api_key}}` into a header value
+//! or a query-string value (see [`http::bearer`] and [`http::secret`]); the host substitutes it
+//! after its allow-list check. Use [`config::require_secret`] to fail early with
+//! `not-configured` when the operator has not set the key.
+//!
+//! # Writing an exporter
+//!
+//! ```ignore
+//! use sceneintruder_plugin_sdk::exporter::{self, ExportError, ExportFile, ExporterInfo, Guest};
+//!
+//! struct Plugin;
+//! impl Guest for Plugin {
+//!     fn info() -> ExporterInfo { todo!() }
+//!     fn export(kind: String, document: String, options: String) -> Result<ExportFile, ExportError> {
+//!         todo!()
+//!     }
+//! }
+//! exporter::export!(Plugin);
+//! ```
+
+// Lets the generated bindings and the exported macros name this crate by the same absolute
+// path from inside and outside the crate.
+extern crate self as sceneintruder_plugin_sdk;
+
+#[doc(hidden)]
+pub use wit_bindgen as __wit_bindgen;
+
+pub mod sse;
+
+/// Raw bindings of the imports shared by the provider worlds (`http`, `log`, `config`,
+/// `types`). Every provider world module maps these interfaces here, so the SDK helpers and
+/// all provider worlds share one set of types.
+#[cfg(any(feature = "llm", feature = "vision", feature = "video"))]
+#[doc(hidden)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        path: "../../wit",
+        inline: "
+            package sceneintruder:sdk;
+            world provider-imports {
+                import sceneintruder:plugin/http@0.1.0;
+                import sceneintruder:plugin/log@0.1.0;
+                import sceneintruder:plugin/config@0.1.0;
+                import sceneintruder:plugin/types@0.1.0;
+            }
+        ",
+        runtime_path: "sceneintruder_plugin_sdk::__wit_bindgen::rt",
+        additional_derives: [PartialEq],
+        generate_unused_types: true,
+        generate_all,
+    });
+}
+
+#[cfg(any(feature = "llm", feature = "vision", feature = "video"))]
+pub mod config;
+#[cfg(any(feature = "llm", feature = "vision", feature = "video"))]
+pub mod http;
+#[cfg(any(feature = "llm", feature = "vision", feature = "video"))]
+pub mod log;
+#[cfg(any(feature = "llm", feature = "vision", feature = "video"))]
+pub mod types;
+
+#[cfg(feature = "llm")]
+pub mod openai_chat;
+#[cfg(feature = "llm")]
+pub mod streams;
+
+/// The `llm-provider` world: implement [`llm::Guest`] and call [`llm::export!`].
+#[cfg(feature = "llm")]
+pub mod llm {
+    wit_bindgen::generate!({
+        path: "../../wit",
+        world: "llm-provider",
+        pub_export_macro: true,
+        default_bindings_module: "sceneintruder_plugin_sdk::llm",
+        runtime_path: "sceneintruder_plugin_sdk::__wit_bindgen::rt",
+        additional_derives: [PartialEq],
+        with: {
+            "sceneintruder:plugin/http@0.1.0": crate::bindings::sceneintruder::plugin::http,
+            "sceneintruder:plugin/log@0.1.0": crate::bindings::sceneintruder::plugin::log,
+            "sceneintruder:plugin/config@0.1.0": crate::bindings::sceneintruder::plugin::config,
+            "sceneintruder:plugin/types@0.1.0": crate::bindings::sceneintruder::plugin::types,
+        },
+    });
+
+    pub use self::exports::sceneintruder::plugin::llm::{
+        CompletionRequest, CompletionResponse, Guest, JsonSchema, Message, Reasoning,
+        ResponseFormat, Role, StreamEvent, Usage,
+    };
+    pub use crate::types::{ModelInfo, ProviderError, ProviderInfo};
+}
+
+/// The `vision-provider` world: implement [`vision::Guest`] and call [`vision::export!`].
+#[cfg(feature = "vision")]
+pub mod vision {
+    wit_bindgen::generate!({
+        path: "../../wit",
+        world: "vision-provider",
+        pub_export_macro: true,
+        default_bindings_module: "sceneintruder_plugin_sdk::vision",
+        runtime_path: "sceneintruder_plugin_sdk::__wit_bindgen::rt",
+        additional_derives: [PartialEq],
+        with: {
+            "sceneintruder:plugin/http@0.1.0": crate::bindings::sceneintruder::plugin::http,
+            "sceneintruder:plugin/log@0.1.0": crate::bindings::sceneintruder::plugin::log,
+            "sceneintruder:plugin/config@0.1.0": crate::bindings::sceneintruder::plugin::config,
+            "sceneintruder:plugin/types@0.1.0": crate::bindings::sceneintruder::plugin::types,
+        },
+    });
+
+    pub use self::exports::sceneintruder::plugin::vision::{
+        GenerateResult, Guest, Image, ImageRequest, PollResult,
+    };
+    pub use crate::types::{ImageSource, ModelInfo, ProviderError, ProviderInfo};
+}
+
+/// The `video-provider` world: implement [`video::Guest`] and call [`video::export!`].
+#[cfg(feature = "video")]
+pub mod video {
+    wit_bindgen::generate!({
+        path: "../../wit",
+        world: "video-provider",
+        pub_export_macro: true,
+        default_bindings_module: "sceneintruder_plugin_sdk::video",
+        runtime_path: "sceneintruder_plugin_sdk::__wit_bindgen::rt",
+        additional_derives: [PartialEq],
+        with: {
+            "sceneintruder:plugin/http@0.1.0": crate::bindings::sceneintruder::plugin::http,
+            "sceneintruder:plugin/log@0.1.0": crate::bindings::sceneintruder::plugin::log,
+            "sceneintruder:plugin/config@0.1.0": crate::bindings::sceneintruder::plugin::config,
+            "sceneintruder:plugin/types@0.1.0": crate::bindings::sceneintruder::plugin::types,
+        },
+    });
+
+    pub use self::exports::sceneintruder::plugin::video::{
+        ClipAsset, ClipRequest, ClipStatus, Guest,
+    };
+    pub use crate::types::{ImageSource, ModelInfo, ProviderError, ProviderInfo};
+}
+
+/// The `exporter` world: implement [`exporter::Guest`] and call [`exporter::export!`].
+///
+/// Exporters have no network; their `log` and `config` imports are generated here
+/// ([`exporter::sceneintruder::plugin::log`], [`exporter::sceneintruder::plugin::config`]).
+#[cfg(feature = "exporter")]
+pub mod exporter {
+    wit_bindgen::generate!({
+        path: "../../wit",
+        world: "exporter",
+        pub_export_macro: true,
+        default_bindings_module: "sceneintruder_plugin_sdk::exporter",
+        runtime_path: "sceneintruder_plugin_sdk::__wit_bindgen::rt",
+        additional_derives: [PartialEq],
+    });
+
+    pub use self::exports::sceneintruder::plugin::document_export::{
+        ExportError, ExportFile, ExporterInfo, Guest,
+    };
+}

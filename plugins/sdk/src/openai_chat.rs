@@ -1,0 +1,821 @@
+//! OpenAI Chat Completions codec, reusable by every OpenAI-compatible vendor.
+//!
+//! A provider describes its deviations with a [`ChatDialect`] (base URL, auth headers, how
+//! the reasoning switch is expressed, which output-cap key a model takes, final body tweaks)
+//! and calls [`complete`], [`start_stream`] and [`list_model_ids`]. The pure parts
+//! ([`build_body`], [`parse_response`], [`ChatStreamDecoder`], [`parse_model_ids`]) are public so
+//! they can be tested and reused.
+//!
+//! Wire format:
+//!
+//! * `POST {base_url}/chat/completions`, `Content-Type: application/json`,
+//!   `Authorization: Bearer {{secret:api_key}}` (the host substitutes the key);
+//! * body: `model`; `messages` (the system prompt first when present and non-empty, then the
+//!   conversation); `temperature`, `top_p`, `stop` (non-empty) and `max_tokens` (non-zero; or
+//!   the dialect's key, e.g. `max_completion_tokens`) only when set; `response_format`
+//!   `{"type":"json_object"}` or `{"type":"json_schema","json_schema":{"name","schema","strict"}}`;
+//!   then the dialect's reasoning hook and final adjustments;
+//! * streaming adds `"stream": true`, `"stream_options": {"include_usage": true}` and
+//!   `Accept: text/event-stream`;
+//! * answer: `choices[0].message.content` (null -> ""), `choices[0].finish_reason` (null -> ""),
+//!   `usage.{prompt_tokens, completion_tokens, total_tokens}`, `model`.
+
+use crate::http;
+use crate::llm::{
+    CompletionRequest, CompletionResponse, Reasoning, ResponseFormat, Role, Usage,
+};
+use crate::sse::SseEvent;
+use crate::streams::{self, SseDecoder, SseSource, Step};
+use crate::types::ProviderError;
+use serde_json::{Map, Value, json};
+
+/// How one OpenAI-compatible vendor deviates from the common wire format.
+///
+/// Only [`vendor`](ChatDialect::vendor) and
+/// [`default_base_url`](ChatDialect::default_base_url) are required.
+pub trait ChatDialect {
+    /// Vendor name used in error messages, e.g. `OpenAI`.
+    fn vendor(&self) -> &str;
+
+    /// Base URL used when the `base_url` setting is unset, e.g. `https://api.openai.com/v1`.
+    fn default_base_url(&self) -> &str;
+
+    /// Name of the secret holding the API key (checked with `config::has-secret`).
+    fn api_key_secret(&self) -> &str {
+        "api_key"
+    }
+
+    /// Headers sent with every request. Default: `Authorization: Bearer {{secret:api_key}}`.
+    fn headers(&self) -> Vec<(String, String)> {
+        vec![http::bearer(self.api_key_secret())]
+    }
+
+    /// Path of the chat endpoint below the base URL.
+    fn chat_path(&self) -> &str {
+        "/chat/completions"
+    }
+
+    /// Path of the model list below the base URL.
+    fn models_path(&self) -> &str {
+        "/models"
+    }
+
+    /// Body key for the output cap of `model`. Default `max_tokens`.
+    fn max_tokens_key(&self, _model: &str) -> &'static str {
+        "max_tokens"
+    }
+
+    /// Expresses the reasoning switch in the body. Default: nothing (the vendor's default).
+    fn apply_reasoning(&self, _model: &str, _reasoning: Reasoning, _body: &mut Map<String, Value>) {
+    }
+
+    /// Last chance to change the body (runs after [`apply_reasoning`](Self::apply_reasoning)).
+    fn adjust_body(
+        &self,
+        _req: &CompletionRequest,
+        _body: &mut Map<String, Value>,
+    ) -> Result<(), ProviderError> {
+        Ok(())
+    }
+
+    /// The `model` reported back. Default: the vendor's echo when non-empty, else the
+    /// requested model.
+    fn response_model(&self, requested: &str, echoed: Option<&str>) -> String {
+        match echoed.map(str::trim) {
+            Some(m) if !m.is_empty() => m.to_string(),
+            _ => requested.to_string(),
+        }
+    }
+}
+
+/// The OpenAI dialect itself.
+///
+/// * o-series and GPT-5 reasoning models (see [`is_openai_reasoning_model`]) take
+///   `max_completion_tokens` instead of `max_tokens`, and `temperature` / `top_p` are not sent
+///   to them (those models reject non-default sampling parameters).
+/// * Reasoning on those models maps to `reasoning_effort`: `off` -> `"low"` (the lowest effort
+///   every o-series and GPT-5 model accepts), `on` -> `"high"`, `default` -> nothing (the
+///   vendor's default, `medium`). Other models get no reasoning parameter.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct OpenAi;
+
+impl ChatDialect for OpenAi {
+    fn vendor(&self) -> &str {
+        "OpenAI"
+    }
+
+    fn default_base_url(&self) -> &str {
+        "https://api.openai.com/v1"
+    }
+
+    fn max_tokens_key(&self, model: &str) -> &'static str {
+        if is_openai_reasoning_model(model) {
+            "max_completion_tokens"
+        } else {
+            "max_tokens"
+        }
+    }
+
+    fn apply_reasoning(&self, model: &str, reasoning: Reasoning, body: &mut Map<String, Value>) {
+        if !is_openai_reasoning_model(model) {
+            return;
+        }
+        let effort = match reasoning {
+            Reasoning::Default => return,
+            Reasoning::Off => "low",
+            Reasoning::On => "high",
+        };
+        body.insert("reasoning_effort".into(), json!(effort));
+    }
+
+    fn adjust_body(
+        &self,
+        req: &CompletionRequest,
+        body: &mut Map<String, Value>,
+    ) -> Result<(), ProviderError> {
+        if is_openai_reasoning_model(&req.model) {
+            body.remove("temperature");
+            body.remove("top_p");
+        }
+        Ok(())
+    }
+}
+
+/// True for OpenAI reasoning models: `o1`, `o3`, `o4-mini`, ... (an `o` followed by a digit)
+/// and `gpt-5*` except the non-reasoning `gpt-5*-chat*` variants. A gateway prefix such as
+/// `openai/` is ignored; case-insensitive.
+pub fn is_openai_reasoning_model(model: &str) -> bool {
+    let m = model.trim().to_ascii_lowercase();
+    let m = m.rsplit('/').next().unwrap_or_default();
+    let b = m.as_bytes();
+    (b.len() >= 2 && b[0] == b'o' && b[1].is_ascii_digit())
+        || (m.starts_with("gpt-5") && !m.contains("-chat"))
+}
+
+/// Builds the request body. `stream` adds `stream` and `stream_options.include_usage`.
+pub fn build_body<D: ChatDialect + ?Sized>(
+    dialect: &D,
+    req: &CompletionRequest,
+    stream: bool,
+) -> Result<Value, ProviderError> {
+    if req.model.trim().is_empty() {
+        return Err(ProviderError::InvalidRequest("model is empty".into()));
+    }
+    if req.messages.is_empty() {
+        return Err(ProviderError::InvalidRequest(
+            "the conversation has no messages".into(),
+        ));
+    }
+    let mut body = Map::new();
+    body.insert("model".into(), json!(req.model.trim()));
+
+    let mut messages = Vec::with_capacity(req.messages.len() + 1);
+    if let Some(system) = req.system_prompt.as_deref().filter(|s| !s.is_empty()) {
+        messages.push(json!({"role": "system", "content": system}));
+    }
+    for m in &req.messages {
+        let role = match m.role {
+            Role::User => "user",
+            Role::Assistant => "assistant",
+        };
+        messages.push(json!({"role": role, "content": m.content}));
+    }
+    body.insert("messages".into(), Value::Array(messages));
+
+    if let Some(t) = req.temperature {
+        body.insert("temperature".into(), float("temperature", t)?);
+    }
+    if let Some(p) = req.top_p {
+        body.insert("top_p".into(), float("top_p", p)?);
+    }
+    if let Some(n) = req.max_tokens.filter(|n| *n > 0) {
+        body.insert(dialect.max_tokens_key(&req.model).into(), json!(n));
+    }
+    if !req.stop.is_empty() {
+        body.insert("stop".into(), json!(req.stop));
+    }
+    match &req.response_format {
+        ResponseFormat::Text => {}
+        ResponseFormat::JsonObject => {
+            body.insert("response_format".into(), json!({"type": "json_object"}));
+        }
+        ResponseFormat::JsonSchema(s) => {
+            let schema: Value = serde_json::from_str(&s.schema).map_err(|e| {
+                ProviderError::InvalidRequest(format!("json schema is not valid JSON: {e}"))
+            })?;
+            if !schema.is_object() {
+                return Err(ProviderError::InvalidRequest(
+                    "json schema must be a JSON object".into(),
+                ));
+            }
+            let name = if s.name.trim().is_empty() {
+                "response"
+            } else {
+                s.name.trim()
+            };
+            body.insert(
+                "response_format".into(),
+                json!({
+                    "type": "json_schema",
+                    "json_schema": {"name": name, "schema": schema, "strict": s.strict},
+                }),
+            );
+        }
+    }
+    if stream {
+        body.insert("stream".into(), json!(true));
+        body.insert("stream_options".into(), json!({"include_usage": true}));
+    }
+    dialect.apply_reasoning(&req.model, req.reasoning, &mut body);
+    dialect.adjust_body(req, &mut body)?;
+    Ok(Value::Object(body))
+}
+
+/// An `f32` as the JSON number a human would write (`0.7`, not `0.699999988079071`).
+fn float(name: &str, v: f32) -> Result<Value, ProviderError> {
+    v.to_string()
+        .parse::<f64>()
+        .ok()
+        .and_then(serde_json::Number::from_f64)
+        .map(Value::Number)
+        .ok_or_else(|| ProviderError::InvalidRequest(format!("{name} is not a finite number")))
+}
+
+/// Parses a 2xx chat-completions body.
+pub fn parse_response<D: ChatDialect + ?Sized>(
+    dialect: &D,
+    requested_model: &str,
+    body: &[u8],
+) -> Result<CompletionResponse, ProviderError> {
+    let v: Value = http::parse_json(body)?;
+    let Some(choice) = v.get("choices").and_then(Value::as_array).and_then(|c| c.first()) else {
+        return Err(match v.get("error").filter(|e| !e.is_null()) {
+            Some(_) => ProviderError::BadResponse(format!(
+                "{} returned an error: {}",
+                dialect.vendor(),
+                http::error_message(body)
+            )),
+            None => ProviderError::BadResponse(format!("{} returned no choices", dialect.vendor())),
+        });
+    };
+    Ok(CompletionResponse {
+        text: content_text(choice.pointer("/message/content")),
+        finish_reason: choice
+            .get("finish_reason")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
+        usage: v.get("usage").and_then(parse_usage),
+        model: dialect.response_model(requested_model, v.get("model").and_then(Value::as_str)),
+    })
+}
+
+/// `content` as text: a string, null/absent -> "", or an array of `{"type":"text","text":..}`
+/// parts (some compatible vendors) concatenated.
+fn content_text(content: Option<&Value>) -> String {
+    match content {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Array(parts)) => parts
+            .iter()
+            .filter_map(|p| p.get("text").and_then(Value::as_str).or_else(|| p.as_str()))
+            .collect(),
+        _ => String::new(),
+    }
+}
+
+/// `usage` object -> [`Usage`]; `None` for null or a non-object. A missing total is the sum.
+pub fn parse_usage(u: &Value) -> Option<Usage> {
+    let u = u.as_object()?;
+    let n = |k: &str| {
+        u.get(k)
+            .and_then(Value::as_u64)
+            .map(|v| u32::try_from(v).unwrap_or(u32::MAX))
+    };
+    let prompt = n("prompt_tokens").unwrap_or(0);
+    let output = n("completion_tokens").unwrap_or(0);
+    Some(Usage {
+        prompt_tokens: prompt,
+        output_tokens: output,
+        total_tokens: n("total_tokens").unwrap_or(prompt.saturating_add(output)),
+    })
+}
+
+/// Parses a `GET /models` body: the `data[].id` strings.
+pub fn parse_model_ids(body: &[u8]) -> Result<Vec<String>, ProviderError> {
+    let v: Value = http::parse_json(body)?;
+    let data = v
+        .get("data")
+        .and_then(Value::as_array)
+        .ok_or_else(|| ProviderError::BadResponse("model list has no `data` array".into()))?;
+    Ok(data
+        .iter()
+        .filter_map(|m| m.get("id").and_then(Value::as_str))
+        .map(str::to_string)
+        .collect())
+}
+
+/// Streaming decoder for chat-completion chunks.
+///
+/// Emits `choices[0].delta.content`, remembers `choices[0].finish_reason`, `usage` (sent in
+/// the final chunk when `include_usage` is on) and `model`. The stream is complete at
+/// `[DONE]`, or at the end of the body once a finish reason has arrived; a body that ends
+/// with neither is `stream-interrupted`. An `error` object inside the stream is also
+/// `stream-interrupted`, with the vendor's message.
+pub struct ChatStreamDecoder<D> {
+    dialect: D,
+    requested_model: String,
+    model: Option<String>,
+    finish_reason: Option<String>,
+    usage: Option<Usage>,
+}
+
+impl<D: ChatDialect> ChatStreamDecoder<D> {
+    /// A decoder for a stream of `requested_model`.
+    pub fn new(dialect: D, requested_model: &str) -> Self {
+        Self {
+            dialect,
+            requested_model: requested_model.to_string(),
+            model: None,
+            finish_reason: None,
+            usage: None,
+        }
+    }
+}
+
+impl<D: ChatDialect> SseDecoder for ChatStreamDecoder<D> {
+    fn on_event(&mut self, event: &SseEvent) -> Result<Step, ProviderError> {
+        if event.is_done() {
+            return Ok(Step::End);
+        }
+        if event.data.trim().is_empty() {
+            return Ok(Step::Skip);
+        }
+        let v: Value = serde_json::from_str(&event.data).map_err(|e| {
+            ProviderError::BadResponse(format!(
+                "{} stream chunk is not JSON ({e}): {}",
+                self.dialect.vendor(),
+                http::truncate(&event.data, 200)
+            ))
+        })?;
+        if v.get("error").is_some_and(|e| !e.is_null()) {
+            return Err(ProviderError::StreamInterrupted(format!(
+                "{} reported an error mid-stream: {}",
+                self.dialect.vendor(),
+                http::error_message(event.data.as_bytes())
+            )));
+        }
+        if let Some(m) = v.get("model").and_then(Value::as_str).filter(|m| !m.is_empty()) {
+            self.model = Some(m.to_string());
+        }
+        if let Some(u) = v.get("usage").and_then(parse_usage) {
+            self.usage = Some(u);
+        }
+        let Some(choice) = v.get("choices").and_then(Value::as_array).and_then(|c| c.first())
+        else {
+            return Ok(Step::Skip);
+        };
+        if let Some(r) = choice.get("finish_reason").and_then(Value::as_str) {
+            self.finish_reason = Some(r.to_string());
+        }
+        let delta = content_text(choice.pointer("/delta/content"));
+        Ok(if delta.is_empty() {
+            Step::Skip
+        } else {
+            Step::Delta(delta)
+        })
+    }
+
+    fn finish(&mut self, text: String, body_ended: bool) -> Result<CompletionResponse, ProviderError> {
+        if body_ended && self.finish_reason.is_none() {
+            return Err(ProviderError::StreamInterrupted(format!(
+                "{} stream ended before its final event",
+                self.dialect.vendor()
+            )));
+        }
+        Ok(CompletionResponse {
+            text,
+            finish_reason: self.finish_reason.take().unwrap_or_default(),
+            usage: self.usage.take(),
+            model: self
+                .dialect
+                .response_model(&self.requested_model, self.model.as_deref()),
+        })
+    }
+}
+
+/// `{base_url}{path}` after checking that the API key secret is configured.
+pub fn endpoint<D: ChatDialect + ?Sized>(dialect: &D, path: &str) -> Result<String, ProviderError> {
+    crate::config::require_secret(dialect.api_key_secret())?;
+    let base = crate::config::base_url(dialect.default_base_url())?;
+    Ok(format!("{base}{path}"))
+}
+
+/// Runs one chat completion.
+pub fn complete<D: ChatDialect + ?Sized>(
+    dialect: &D,
+    req: &CompletionRequest,
+) -> Result<CompletionResponse, ProviderError> {
+    let url = endpoint(dialect, dialect.chat_path())?;
+    let body = build_body(dialect, req, false)?;
+    let resp = http::send(&http::post_json(&url, dialect.headers(), &body))?;
+    parse_response(dialect, &req.model, &resp.body)
+}
+
+/// Starts a streamed chat completion and registers it in [`streams`]; returns the stream id.
+/// Pair it with [`streams::next_event`] and [`streams::close`].
+pub fn start_stream<D: ChatDialect + 'static>(
+    dialect: D,
+    req: &CompletionRequest,
+) -> Result<u32, ProviderError> {
+    let url = endpoint(&dialect, dialect.chat_path())?;
+    let body = build_body(&dialect, req, true)?;
+    let mut headers = dialect.headers();
+    headers.push(("Accept".into(), "text/event-stream".into()));
+    let (_head, stream) = http::send_streaming(&http::post_json(&url, headers, &body))?;
+    let decoder = ChatStreamDecoder::new(dialect, &req.model);
+    Ok(streams::open(SseSource::new(stream, decoder)))
+}
+
+/// `GET {base_url}/models` -> the model ids, in the vendor's order.
+pub fn list_model_ids<D: ChatDialect + ?Sized>(dialect: &D) -> Result<Vec<String>, ProviderError> {
+    let url = endpoint(dialect, dialect.models_path())?;
+    let resp = http::send(&http::get(&url, dialect.headers()))?;
+    parse_model_ids(&resp.body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::llm::{JsonSchema, Message};
+    use crate::streams::EventSource;
+    use crate::streams::tests::{FakeBody, drain};
+
+    fn req(model: &str) -> CompletionRequest {
+        CompletionRequest {
+            model: model.into(),
+            system_prompt: None,
+            messages: vec![Message {
+                role: Role::User,
+                content: "hi".into(),
+            }],
+            temperature: None,
+            max_tokens: None,
+            top_p: None,
+            stop: vec![],
+            response_format: ResponseFormat::Text,
+            reasoning: Reasoning::Default,
+        }
+    }
+
+    #[test]
+    fn minimal_body_has_only_model_and_messages() {
+        let b = build_body(&OpenAi, &req("gpt-4o"), false).unwrap();
+        assert_eq!(
+            b,
+            json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]})
+        );
+    }
+
+    #[test]
+    fn full_body() {
+        let mut r = req("gpt-4.1");
+        r.system_prompt = Some("be brief".into());
+        r.messages.push(Message {
+            role: Role::Assistant,
+            content: "hello".into(),
+        });
+        r.messages.push(Message {
+            role: Role::User,
+            content: "again".into(),
+        });
+        r.temperature = Some(0.7);
+        r.top_p = Some(0.9);
+        r.max_tokens = Some(1200);
+        r.stop = vec!["END".into()];
+        r.response_format = ResponseFormat::JsonObject;
+        r.reasoning = Reasoning::Off;
+        let b = build_body(&OpenAi, &r, false).unwrap();
+        assert_eq!(
+            b,
+            json!({
+                "model": "gpt-4.1",
+                "messages": [
+                    {"role": "system", "content": "be brief"},
+                    {"role": "user", "content": "hi"},
+                    {"role": "assistant", "content": "hello"},
+                    {"role": "user", "content": "again"},
+                ],
+                "temperature": 0.7,
+                "top_p": 0.9,
+                "max_tokens": 1200,
+                "stop": ["END"],
+                "response_format": {"type": "json_object"},
+            })
+        );
+    }
+
+    #[test]
+    fn empty_system_prompt_and_zero_max_tokens_are_omitted() {
+        let mut r = req("gpt-4o");
+        r.system_prompt = Some(String::new());
+        r.max_tokens = Some(0);
+        r.temperature = Some(0.0);
+        let b = build_body(&OpenAi, &r, false).unwrap();
+        assert_eq!(b["messages"].as_array().unwrap().len(), 1);
+        assert!(b.get("max_tokens").is_none());
+        assert_eq!(b["temperature"], json!(0.0));
+    }
+
+    #[test]
+    fn json_schema_format() {
+        let mut r = req("gpt-4o");
+        r.response_format = ResponseFormat::JsonSchema(JsonSchema {
+            name: "scene".into(),
+            schema: r#"{"type":"object","properties":{"a":{"type":"string"}},"required":["a"]}"#
+                .into(),
+            strict: true,
+        });
+        let b = build_body(&OpenAi, &r, false).unwrap();
+        assert_eq!(
+            b["response_format"],
+            json!({
+                "type": "json_schema",
+                "json_schema": {
+                    "name": "scene",
+                    "schema": {"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"]},
+                    "strict": true,
+                }
+            })
+        );
+        // Unnamed schema gets a default name.
+        r.response_format = ResponseFormat::JsonSchema(JsonSchema {
+            name: " ".into(),
+            schema: "{}".into(),
+            strict: false,
+        });
+        let b = build_body(&OpenAi, &r, false).unwrap();
+        assert_eq!(b["response_format"]["json_schema"]["name"], json!("response"));
+        assert_eq!(b["response_format"]["json_schema"]["strict"], json!(false));
+        // Invalid schemas are rejected before any HTTP.
+        for bad in ["{not json", "[1,2]"] {
+            r.response_format = ResponseFormat::JsonSchema(JsonSchema {
+                name: "x".into(),
+                schema: bad.into(),
+                strict: true,
+            });
+            assert!(matches!(
+                build_body(&OpenAi, &r, false),
+                Err(ProviderError::InvalidRequest(_))
+            ));
+        }
+    }
+
+    #[test]
+    fn invalid_requests() {
+        let mut r = req("gpt-4o");
+        r.messages.clear();
+        assert!(matches!(build_body(&OpenAi, &r, false), Err(ProviderError::InvalidRequest(_))));
+        let mut r = req(" ");
+        r.temperature = Some(0.5);
+        assert!(matches!(build_body(&OpenAi, &r, false), Err(ProviderError::InvalidRequest(_))));
+        let mut r = req("gpt-4o");
+        r.temperature = Some(f32::NAN);
+        assert!(matches!(build_body(&OpenAi, &r, false), Err(ProviderError::InvalidRequest(_))));
+    }
+
+    #[test]
+    fn reasoning_model_detection() {
+        for m in ["o1", "o1-mini", "o3-mini", "o3", "o4-mini", "O3-MINI", "gpt-5", "gpt-5-mini", "gpt-5-nano", "gpt-5.1", "openai/o3-mini"] {
+            assert!(is_openai_reasoning_model(m), "{m}");
+        }
+        for m in ["gpt-4o", "gpt-4.1-mini", "gpt-5-chat-latest", "omni-moderation-latest", "o", "chatgpt-4o-latest", ""] {
+            assert!(!is_openai_reasoning_model(m), "{m}");
+        }
+    }
+
+    #[test]
+    fn reasoning_mapping_and_max_completion_tokens() {
+        let mut r = req("o3-mini");
+        r.max_tokens = Some(500);
+        r.temperature = Some(0.2);
+        r.top_p = Some(0.5);
+        let cases = [
+            (Reasoning::Default, None),
+            (Reasoning::Off, Some("low")),
+            (Reasoning::On, Some("high")),
+        ];
+        for (reasoning, effort) in cases {
+            r.reasoning = reasoning;
+            let b = build_body(&OpenAi, &r, false).unwrap();
+            assert_eq!(b.get("reasoning_effort").and_then(Value::as_str), effort);
+            assert_eq!(b["max_completion_tokens"], json!(500));
+            assert!(b.get("max_tokens").is_none());
+            assert!(b.get("temperature").is_none());
+            assert!(b.get("top_p").is_none());
+        }
+        // Non-reasoning models: no reasoning parameter whatever the switch; `max_tokens`.
+        let mut r = req("gpt-4o");
+        r.max_tokens = Some(500);
+        r.temperature = Some(0.2);
+        for reasoning in [Reasoning::Default, Reasoning::Off, Reasoning::On] {
+            r.reasoning = reasoning;
+            let b = build_body(&OpenAi, &r, false).unwrap();
+            assert!(b.get("reasoning_effort").is_none());
+            assert_eq!(b["max_tokens"], json!(500));
+            assert!(b.get("max_completion_tokens").is_none());
+            assert_eq!(b["temperature"], json!(0.2));
+        }
+        let mut r = req("gpt-5-mini");
+        r.reasoning = Reasoning::On;
+        r.max_tokens = Some(64);
+        let b = build_body(&OpenAi, &r, true).unwrap();
+        assert_eq!(b["reasoning_effort"], json!("high"));
+        assert_eq!(b["max_completion_tokens"], json!(64));
+    }
+
+    struct Plain;
+    impl ChatDialect for Plain {
+        fn vendor(&self) -> &str {
+            "Plain"
+        }
+        fn default_base_url(&self) -> &str {
+            "https://plain.example/v1"
+        }
+    }
+
+    #[test]
+    fn default_dialect_sends_no_reasoning_and_max_tokens() {
+        let mut r = req("o3-mini");
+        r.reasoning = Reasoning::On;
+        r.max_tokens = Some(10);
+        r.temperature = Some(1.0);
+        let b = build_body(&Plain, &r, false).unwrap();
+        assert!(b.get("reasoning_effort").is_none());
+        assert_eq!(b["max_tokens"], json!(10));
+        assert_eq!(b["temperature"], json!(1.0));
+        assert_eq!(Plain.headers(), vec![http::bearer("api_key")]);
+    }
+
+    #[test]
+    fn stream_body() {
+        let b = build_body(&OpenAi, &req("gpt-4o"), true).unwrap();
+        assert_eq!(b["stream"], json!(true));
+        assert_eq!(b["stream_options"], json!({"include_usage": true}));
+    }
+
+    #[test]
+    fn parse_ok_response() {
+        let body = br#"{
+            "id": "chatcmpl-9x", "model": "gpt-4.1-2025-04-14",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "{\"main_text\":\"...\"}"}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 812, "completion_tokens": 402, "total_tokens": 1214}
+        }"#;
+        let r = parse_response(&OpenAi, "gpt-4.1", body).unwrap();
+        assert_eq!(
+            r,
+            CompletionResponse {
+                text: "{\"main_text\":\"...\"}".into(),
+                finish_reason: "stop".into(),
+                usage: Some(Usage {
+                    prompt_tokens: 812,
+                    output_tokens: 402,
+                    total_tokens: 1214
+                }),
+                model: "gpt-4.1-2025-04-14".into(),
+            }
+        );
+    }
+
+    #[test]
+    fn parse_null_content_missing_usage_and_model() {
+        let body = br#"{"choices":[{"message":{"role":"assistant","content":null,"tool_calls":[]},"finish_reason":null}]}"#;
+        let r = parse_response(&OpenAi, "gpt-4o", body).unwrap();
+        assert_eq!(r.text, "");
+        assert_eq!(r.finish_reason, "");
+        assert_eq!(r.usage, None);
+        assert_eq!(r.model, "gpt-4o");
+        let body = br#"{"model":"","choices":[{"message":{"content":[{"type":"text","text":"a"},{"type":"text","text":"b"}]},"finish_reason":"length"}],"usage":{"prompt_tokens":3,"completion_tokens":4}}"#;
+        let r = parse_response(&OpenAi, "gpt-4o", body).unwrap();
+        assert_eq!(r.text, "ab");
+        assert_eq!(r.model, "gpt-4o");
+        assert_eq!(
+            r.usage,
+            Some(Usage {
+                prompt_tokens: 3,
+                output_tokens: 4,
+                total_tokens: 7
+            })
+        );
+    }
+
+    #[test]
+    fn parse_bad_responses() {
+        assert!(matches!(
+            parse_response(&OpenAi, "m", br#"{"choices":[]}"#),
+            Err(ProviderError::BadResponse(m)) if m == "OpenAI returned no choices"
+        ));
+        assert!(matches!(
+            parse_response(&OpenAi, "m", br#"{"object":"chat.completion"}"#),
+            Err(ProviderError::BadResponse(_))
+        ));
+        assert!(matches!(
+            parse_response(&OpenAi, "m", br#"{"error":{"message":"quota"}}"#),
+            Err(ProviderError::BadResponse(m)) if m.contains("quota")
+        ));
+        assert!(matches!(
+            parse_response(&OpenAi, "m", b"not json"),
+            Err(ProviderError::BadResponse(_))
+        ));
+    }
+
+    #[test]
+    fn parse_models() {
+        let ids = parse_model_ids(
+            br#"{"object":"list","data":[{"id":"gpt-4o","object":"model"},{"id":"o3-mini"},{"object":"x"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(ids, vec!["gpt-4o", "o3-mini"]);
+        assert!(matches!(parse_model_ids(b"{}"), Err(ProviderError::BadResponse(_))));
+    }
+
+    /// Runs the real `SseSource` over a body split into `chunks`.
+    fn run_stream(chunks: &[&[u8]]) -> (Vec<String>, Result<CompletionResponse, ProviderError>) {
+        let mut source = SseSource::new(FakeBody::new(chunks), ChatStreamDecoder::new(OpenAi, "gpt-4o"));
+        drain(&mut source)
+    }
+
+    const STREAM: &str = concat!(
+        "data: {\"id\":\"c1\",\"model\":\"gpt-4o-2024-08-06\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"finish_reason\":null}],\"usage\":null}\n\n",
+        "data: {\"id\":\"c1\",\"model\":\"gpt-4o-2024-08-06\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hel\"},\"finish_reason\":null}],\"usage\":null}\n\n",
+        ": keep-alive\n\n",
+        "data: {\"id\":\"c1\",\"model\":\"gpt-4o-2024-08-06\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"lo 世界\"},\"finish_reason\":null}],\"usage\":null}\n\n",
+        "data: {\"id\":\"c1\",\"model\":\"gpt-4o-2024-08-06\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}],\"usage\":null}\n\n",
+        "data: {\"id\":\"c1\",\"model\":\"gpt-4o-2024-08-06\",\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":3,\"total_tokens\":12}}\n\n",
+        "data: [DONE]\n\n",
+    );
+
+    #[test]
+    fn stream_decoding_across_every_chunk_boundary() {
+        let body = STREAM.as_bytes();
+        for split in 0..body.len() {
+            let (a, b) = body.split_at(split);
+            let (deltas, done) = run_stream(&[a, b]);
+            assert_eq!(deltas.concat(), "Hello 世界", "split {split}");
+            let done = done.unwrap();
+            assert_eq!(done.text, "Hello 世界");
+            assert_eq!(done.finish_reason, "stop");
+            assert_eq!(done.model, "gpt-4o-2024-08-06");
+            assert_eq!(
+                done.usage,
+                Some(Usage {
+                    prompt_tokens: 9,
+                    output_tokens: 3,
+                    total_tokens: 12
+                })
+            );
+        }
+    }
+
+    #[test]
+    fn stream_end_rules() {
+        // Finish reason but no [DONE]: complete.
+        let no_done = STREAM.replace("data: [DONE]\n\n", "");
+        let (_, r) = run_stream(&[no_done.as_bytes()]);
+        assert_eq!(r.unwrap().finish_reason, "stop");
+        // [DONE] without a finish reason: complete, finish reason unknown.
+        let (_, r) = run_stream(&[b"data: {\"choices\":[{\"delta\":{\"content\":\"x\"}}]}\n\ndata: [DONE]\n\n"]);
+        let r = r.unwrap();
+        assert_eq!((r.text.as_str(), r.finish_reason.as_str()), ("x", ""));
+        // Neither: interrupted.
+        let cut = &STREAM[..STREAM.find("\"finish_reason\":\"stop\"").unwrap() - 40];
+        let (deltas, r) = run_stream(&[cut.as_bytes()]);
+        assert_eq!(deltas.concat(), "Hello 世界");
+        assert!(matches!(r, Err(ProviderError::StreamInterrupted(_))));
+        let (_, r) = run_stream(&[b""]);
+        assert!(matches!(r, Err(ProviderError::StreamInterrupted(_))));
+        // A last event without its blank line still counts.
+        let (_, r) = run_stream(&[b"data: {\"choices\":[{\"delta\":{\"content\":\"y\"},\"finish_reason\":\"length\"}]}"]);
+        assert_eq!(r.unwrap().finish_reason, "length");
+    }
+
+    #[test]
+    fn stream_merges_deltas_of_one_chunk_and_reports_transport_errors() {
+        let two = b"data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\ndata: {\"choices\":[{\"delta\":{\"content\":\"b\"}}]}\n\n";
+        let mut body = FakeBody::new(&[two, two]);
+        body.fail = Some(http::Error::Timeout);
+        let mut source = SseSource::new(body, ChatStreamDecoder::new(OpenAi, "m"));
+        let (deltas, r) = drain(&mut source);
+        assert_eq!(deltas, vec!["ab", "ab"]);
+        assert_eq!(r, Err(ProviderError::Http(http::Error::Timeout)));
+        // Once finished, the source refuses further pulls.
+        assert!(matches!(source.next_event(), Err(ProviderError::InvalidRequest(_))));
+    }
+
+    #[test]
+    fn stream_errors() {
+        let (_, r) = run_stream(&[b"data: {\"error\":{\"message\":\"server overloaded\"}}\n\n"]);
+        assert!(matches!(r, Err(ProviderError::StreamInterrupted(m)) if m.contains("server overloaded")));
+        let (_, r) = run_stream(&[b"data: {oops\n\n"]);
+        assert!(matches!(r, Err(ProviderError::BadResponse(_))));
+    }
+}

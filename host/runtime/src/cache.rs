@@ -55,11 +55,7 @@ impl CompileCache {
     }
 
     /// Load a component from the cache or compile it (and store it).
-    pub fn load(
-        &self,
-        engine: &Engine,
-        bytes: &[u8],
-    ) -> Result<(Component, CacheOutcome), String> {
+    pub fn load(&self, engine: &Engine, bytes: &[u8]) -> Result<(Component, CacheOutcome), String> {
         let Some(dir) = &self.dir else {
             let component = Component::new(engine, bytes).map_err(|e| format!("{e:#}"))?;
             return Ok((component, CacheOutcome::Disabled));
@@ -73,7 +69,9 @@ impl CompileCache {
             // anyone the server does not trust, as documented in the README.
             match unsafe { Component::deserialize_file(engine, &path) } {
                 Ok(component) => return Ok((component, CacheOutcome::Hit)),
-                Err(e) => tracing::warn!(path = %path.display(), "ignoring unusable compile-cache entry: {e:#}"),
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), "ignoring unusable compile-cache entry: {e:#}")
+                }
             }
         }
         let component = Component::new(engine, bytes).map_err(|e| format!("{e:#}"))?;

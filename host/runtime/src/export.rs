@@ -2,10 +2,10 @@
 
 use tokio_util::sync::CancellationToken;
 
+use crate::bindings::exporter::ExporterPre;
 pub use crate::bindings::exporter::exports::sceneintruder::plugin::document_export::{
     ExportError, ExportFile, ExporterInfo,
 };
-use crate::bindings::exporter::ExporterPre;
 use crate::error::{CallError, RuntimeError};
 use crate::registry::{Description, WorldPre};
 use crate::sandbox::HostState;
@@ -55,7 +55,10 @@ impl Exporter {
 
     /// Whether this exporter accepts documents of `kind`.
     pub fn accepts(&self, kind: &str) -> bool {
-        self.info.document_kinds.iter().any(|k| k == "*" || k == kind)
+        self.info
+            .document_kinds
+            .iter()
+            .any(|k| k == "*" || k == kind)
     }
 
     /// Export `document` (JSON text) of `kind` with `options` (a JSON object).

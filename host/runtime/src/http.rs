@@ -52,9 +52,10 @@ fn substitute(text: &str, eff: &Effective) -> Result<String, Error> {
                 "{name:?} is not a secret declared in the plugin manifest"
             )));
         }
-        let value = eff.secrets.get(name).ok_or_else(|| {
-            Error::InvalidRequest(format!("secret {name:?} is not configured"))
-        })?;
+        let value = eff
+            .secrets
+            .get(name)
+            .ok_or_else(|| Error::InvalidRequest(format!("secret {name:?} is not configured")))?;
         out.push_str(value.expose());
         rest = &after[end + PLACEHOLDER_CLOSE.len()..];
     }
@@ -72,8 +73,8 @@ fn prepare(
     if env.requests > env.limits.max_requests_per_call {
         return Err(Error::TooManyRequests(env.limits.max_requests_per_call));
     }
-    let mut url = url::Url::parse(&req.url)
-        .map_err(|e| Error::InvalidRequest(format!("bad URL: {e}")))?;
+    let mut url =
+        url::Url::parse(&req.url).map_err(|e| Error::InvalidRequest(format!("bad URL: {e}")))?;
     let origin = Origin::from_parsed(&url).map_err(Error::InvalidRequest)?;
     if !env.settings.allowed.contains(&origin) {
         tracing::warn!(plugin = %env.settings.plugin, %origin, "plugin request to a host it was not granted");
@@ -167,10 +168,7 @@ fn head_of(response: &reqwest::Response) -> (u16, Vec<(String, String)>) {
     (response.status().as_u16(), headers)
 }
 
-async fn send(
-    state: &mut HostState,
-    req: Request,
-) -> Result<(reqwest::Response, Instant), Error> {
+async fn send(state: &mut HostState, req: Request) -> Result<(reqwest::Response, Instant), Error> {
     let (builder, timeout) = prepare(state, req)?;
     let until = Instant::now() + timeout;
     let response = builder.send().await.map_err(transport_error)?;

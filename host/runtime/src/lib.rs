@@ -34,6 +34,7 @@ pub use export::Exporter;
 pub use llm::LlmProvider;
 pub use manifest::{
     BASE_URL_KEY, HOST_WIT_VERSION, MANIFEST_FILE, Manifest, Origin, PluginKind, Version,
+    validate_id,
 };
 pub use registry::{
     Description, OperatorSettings, PluginReport, PluginRuntime, PluginState, RuntimeConfig,
@@ -100,6 +101,28 @@ impl PluginHandle {
     ) -> Result<T, CallError> {
         let budget = self.rt.limits.call_timeout();
         registry::run(&self.rt, self.effective(), budget, cancel, call).await
+    }
+
+    /// Settings the manifest marks `required` that have no value (secrets included).
+    fn missing_required(&self) -> Vec<String> {
+        let effective = self.effective();
+        self.plugin
+            .manifest
+            .config
+            .iter()
+            .filter(|(_, spec)| spec.required)
+            .filter(|(key, spec)| {
+                if spec.secret {
+                    !effective.secrets.contains_key(*key)
+                } else {
+                    effective
+                        .values
+                        .get(*key)
+                        .is_none_or(|v| v.trim().is_empty())
+                }
+            })
+            .map(|(key, _)| key.clone())
+            .collect()
     }
 
     fn budget(&self) -> Duration {

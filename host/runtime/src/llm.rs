@@ -59,6 +59,11 @@ impl LlmProvider {
         &self.info
     }
 
+    /// Required settings that are not configured (e.g. `api_key`).
+    pub fn missing_required(&self) -> Vec<String> {
+        self.handle.missing_required()
+    }
+
     /// A client whose calls use these settings on top of the operator's (e.g. a temporary
     /// configuration under test). Keys the manifest declares secret stay secret.
     pub fn with_settings(&self, values: impl IntoIterator<Item = (String, String)>) -> Self {
@@ -163,12 +168,17 @@ impl LlmStream {
         sandbox::set_deadline(&mut self.store, deadline);
         let budget = deadline.saturating_duration_since(now);
         let (instance, id) = (&self.instance, self.id);
-        let result = sandbox::guarded(&mut self.store, budget, self.cancel.as_ref(), async |store| {
-            instance
-                .sceneintruder_plugin_llm()
-                .call_next_event(&mut *store, id)
-                .await
-        })
+        let result = sandbox::guarded(
+            &mut self.store,
+            budget,
+            self.cancel.as_ref(),
+            async |store| {
+                instance
+                    .sceneintruder_plugin_llm()
+                    .call_next_event(&mut *store, id)
+                    .await
+            },
+        )
         .await;
         let plugin = self.store.data().call.settings.plugin.to_string();
         let event = match result {

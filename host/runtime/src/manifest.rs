@@ -349,9 +349,18 @@ mod tests {
     fn rejects_bad_manifests() {
         let cases = [
             (GOOD.replace("\"openai\"", "\"../x\""), "id"),
-            (GOOD.replace("llm-provider", "toaster"), "unknown variant `toaster`"),
-            (GOOD.replace("\"llm_openai.wasm\"", "\"../x.wasm\""), "component"),
-            (GOOD.replace("\"llm_openai.wasm\"", "\"/etc/x.wasm\""), "component"),
+            (
+                GOOD.replace("llm-provider", "toaster"),
+                "unknown variant `toaster`",
+            ),
+            (
+                GOOD.replace("\"llm_openai.wasm\"", "\"../x.wasm\""),
+                "component",
+            ),
+            (
+                GOOD.replace("\"llm_openai.wasm\"", "\"/etc/x.wasm\""),
+                "component",
+            ),
             (GOOD.replace("wit = \"0.1.0\"", "wit = \"0.2.0\""), "WIT"),
             (GOOD.replace("wit = \"0.1.0\"", "wit = \"0.1.9\""), "WIT"),
             (
@@ -366,28 +375,52 @@ mod tests {
                 GOOD.replace("secret = true", "secret = true\ndefault = \"k\""),
                 "default",
             ),
-            (GOOD.replace("version = \"1.2.3\"", "version = \"1.2\""), "version"),
+            (
+                GOOD.replace("version = \"1.2.3\"", "version = \"1.2\""),
+                "version",
+            ),
             (format!("{GOOD}\nsurprise = 1"), "surprise"),
         ];
         for (text, expect) in cases {
             let err = Manifest::parse(&text, Path::new("/p")).expect_err(expect);
-            assert!(
-                err.to_string().contains(expect),
-                "{expect:?} not in {err}"
-            );
+            assert!(err.to_string().contains(expect), "{expect:?} not in {err}");
         }
     }
 
     #[test]
     fn wit_semver_rule() {
         let host = Version::parse("0.1.4").unwrap();
-        assert!(Version::parse("0.1.0").unwrap().is_compatible_with_host(host));
-        assert!(Version::parse("0.1.4").unwrap().is_compatible_with_host(host));
-        assert!(!Version::parse("0.1.5").unwrap().is_compatible_with_host(host));
-        assert!(!Version::parse("0.2.0").unwrap().is_compatible_with_host(host));
+        assert!(
+            Version::parse("0.1.0")
+                .unwrap()
+                .is_compatible_with_host(host)
+        );
+        assert!(
+            Version::parse("0.1.4")
+                .unwrap()
+                .is_compatible_with_host(host)
+        );
+        assert!(
+            !Version::parse("0.1.5")
+                .unwrap()
+                .is_compatible_with_host(host)
+        );
+        assert!(
+            !Version::parse("0.2.0")
+                .unwrap()
+                .is_compatible_with_host(host)
+        );
         let host1 = Version::parse("1.3.0").unwrap();
-        assert!(Version::parse("1.0.7").unwrap().is_compatible_with_host(host1));
-        assert!(!Version::parse("2.0.0").unwrap().is_compatible_with_host(host1));
+        assert!(
+            Version::parse("1.0.7")
+                .unwrap()
+                .is_compatible_with_host(host1)
+        );
+        assert!(
+            !Version::parse("2.0.0")
+                .unwrap()
+                .is_compatible_with_host(host1)
+        );
     }
 
     #[test]

@@ -193,7 +193,11 @@ impl PluginRuntime {
             report.name = Some(manifest.name.clone());
             report.description = Some(manifest.description.clone());
             report.requested_hosts = manifest.hosts.iter().map(ToString::to_string).collect();
-            let operator = config.plugins.get(&manifest.id).cloned().unwrap_or_default();
+            let operator = config
+                .plugins
+                .get(&manifest.id)
+                .cloned()
+                .unwrap_or_default();
             let settings = match operator_settings(&manifest, &operator) {
                 Ok(s) => s,
                 Err(reason) => {
@@ -226,7 +230,9 @@ impl PluginRuntime {
                     });
                     report.load_ms = Some(started.elapsed().as_secs_f64() * 1000.0);
                     tracing::info!(plugin = %plugin.manifest.id, kind = %plugin.manifest.kind, cache = ?outcome, ms = report.load_ms, "plugin loaded");
-                    inner.plugins.insert(plugin.manifest.id.clone(), Arc::new(plugin));
+                    inner
+                        .plugins
+                        .insert(plugin.manifest.id.clone(), Arc::new(plugin));
                 }
                 Err(reason) => {
                     report.state = PluginState::Failed { reason };
@@ -265,7 +271,11 @@ impl PluginRuntime {
     }
 
     /// Replace the operator settings of a loaded plugin (e.g. after a settings change).
-    pub fn set_settings(&self, id: &str, values: BTreeMap<String, String>) -> Result<(), RuntimeError> {
+    pub fn set_settings(
+        &self,
+        id: &str,
+        values: BTreeMap<String, String>,
+    ) -> Result<(), RuntimeError> {
         let plugin = self.plugin(id)?;
         let mut settings = plugin
             .settings
@@ -386,11 +396,19 @@ async fn describe(
             }
             WorldPre::Vision(pre) => {
                 let i = pre.instantiate_async(&mut *store).await?;
-                Description::Provider(i.sceneintruder_plugin_vision().call_info(&mut *store).await?)
+                Description::Provider(
+                    i.sceneintruder_plugin_vision()
+                        .call_info(&mut *store)
+                        .await?,
+                )
             }
             WorldPre::Video(pre) => {
                 let i = pre.instantiate_async(&mut *store).await?;
-                Description::Provider(i.sceneintruder_plugin_video().call_info(&mut *store).await?)
+                Description::Provider(
+                    i.sceneintruder_plugin_video()
+                        .call_info(&mut *store)
+                        .await?,
+                )
             }
             WorldPre::Exporter(pre) => {
                 let i = pre.instantiate_async(&mut *store).await?;

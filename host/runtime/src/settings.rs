@@ -93,8 +93,7 @@ impl Effective {
                 .filter(|(k, _)| !manifest.config.get(*k).is_some_and(|s| s.secret))
                 .map(|(k, v)| (k.clone(), v.clone())),
         );
-        let secret_names: BTreeSet<String> =
-            manifest.secret_keys().map(str::to_string).collect();
+        let secret_names: BTreeSet<String> = manifest.secret_keys().map(str::to_string).collect();
         let secrets = settings
             .secrets
             .iter()
@@ -179,7 +178,10 @@ mod tests {
         assert_eq!(allowed, BTreeSet::from([origin("https://api.vendor.com")]));
 
         let granted = PluginSettings {
-            grants: vec![origin("https://extra.vendor.com"), origin("https://evil.com")],
+            grants: vec![
+                origin("https://extra.vendor.com"),
+                origin("https://evil.com"),
+            ],
             ..Default::default()
         };
         let allowed = allowed_origins(&m, &granted);
@@ -195,7 +197,10 @@ mod tests {
         let m = manifest();
         let s = PluginSettings::from_map(
             &m,
-            [("base_url".to_string(), "http://127.0.0.1:9999/v1".to_string())],
+            [(
+                "base_url".to_string(),
+                "http://127.0.0.1:9999/v1".to_string(),
+            )],
         );
         let allowed = allowed_origins(&m, &s);
         assert!(allowed.contains(&origin("http://127.0.0.1:9999")));

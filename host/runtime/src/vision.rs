@@ -2,10 +2,10 @@
 
 use tokio_util::sync::CancellationToken;
 
+use crate::bindings::vision::VisionProviderPre;
 pub use crate::bindings::vision::exports::sceneintruder::plugin::vision::{
     GenerateResult, Image, ImageRequest, PollResult,
 };
-use crate::bindings::vision::VisionProviderPre;
 use crate::error::{CallError, RuntimeError};
 use crate::registry::{Description, WorldPre};
 use crate::sandbox::HostState;
@@ -44,6 +44,11 @@ impl VisionProvider {
 
     pub fn info(&self) -> &ProviderInfo {
         &self.info
+    }
+
+    /// Required settings that are not configured (e.g. `api_key`).
+    pub fn missing_required(&self) -> Vec<String> {
+        self.handle.missing_required()
     }
 
     /// A client whose calls use these settings on top of the operator's.

@@ -18,7 +18,14 @@ fn catalog() -> Vec<ModelInfo> {
         ("gpt-4o", "GPT-4o", 128_000, 16_384, true, false),
         ("gpt-4o-mini", "GPT-4o mini", 128_000, 16_384, true, false),
         ("gpt-4.1", "GPT-4.1", 1_047_576, 32_768, true, false),
-        ("gpt-4.1-mini", "GPT-4.1 mini", 1_047_576, 32_768, true, false),
+        (
+            "gpt-4.1-mini",
+            "GPT-4.1 mini",
+            1_047_576,
+            32_768,
+            true,
+            false,
+        ),
         ("o3-mini", "o3-mini", 200_000, 100_000, false, true),
         ("gpt-5-mini", "GPT-5 mini", 400_000, 128_000, true, true),
     ];
@@ -112,7 +119,11 @@ mod tests {
     #[test]
     fn listing_filter_and_defaults() {
         assert!(is_chat_model("gpt-4o") && is_chat_model("o1-pro") && is_chat_model("o4-mini"));
-        assert!(!is_chat_model("dall-e-3") && !is_chat_model("text-embedding-3-small") && !is_chat_model("o2"));
+        assert!(
+            !is_chat_model("dall-e-3")
+                && !is_chat_model("text-embedding-3-small")
+                && !is_chat_model("o2")
+        );
         let cat = catalog();
         assert_eq!(model_info("gpt-4.1", &cat).context_window, 1_047_576);
         let unknown = model_info("o4-mini-2025-04-16", &cat);

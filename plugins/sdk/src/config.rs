@@ -50,7 +50,10 @@ mod tests {
 
     #[test]
     fn base_url_normalisation() {
-        assert_eq!(normalize_base_url(" https://api.x/v1/ "), "https://api.x/v1");
+        assert_eq!(
+            normalize_base_url(" https://api.x/v1/ "),
+            "https://api.x/v1"
+        );
         assert_eq!(normalize_base_url("https://api.x/v1//"), "https://api.x/v1");
         assert_eq!(normalize_base_url("https://api.x"), "https://api.x");
         assert_eq!(normalize_base_url(""), "");

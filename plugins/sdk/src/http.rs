@@ -183,7 +183,10 @@ fn json_error_message(v: &serde_json::Value) -> Option<String> {
         Value::Object(map) => {
             match map.get("error") {
                 Some(Value::Object(err)) => {
-                    if let Some(m) = err.get("message").and_then(Value::as_str).and_then(non_empty)
+                    if let Some(m) = err
+                        .get("message")
+                        .and_then(Value::as_str)
+                        .and_then(non_empty)
                     {
                         return Some(m);
                     }
@@ -254,10 +257,7 @@ pub fn parse_http_date(s: &str) -> Option<u64> {
     const MONTHS: [&str; 12] = [
         "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
     ];
-    let month = MONTHS
-        .iter()
-        .position(|m| m.eq_ignore_ascii_case(month))? as u64
-        + 1;
+    let month = MONTHS.iter().position(|m| m.eq_ignore_ascii_case(month))? as u64 + 1;
     let day: u64 = day.parse().ok()?;
     let year: u64 = year.parse().ok()?;
     let hms: Vec<u64> = time
@@ -267,7 +267,12 @@ pub fn parse_http_date(s: &str) -> Option<u64> {
     let [h, m, sec] = hms.as_slice() else {
         return None;
     };
-    if year < 1970 || day == 0 || day > days_in_month(year, month) || *h > 23 || *m > 59 || *sec > 60
+    if year < 1970
+        || day == 0
+        || day > days_in_month(year, month)
+        || *h > 23
+        || *m > 59
+        || *sec > 60
     {
         return None;
     }
@@ -283,7 +288,7 @@ pub fn parse_http_date(s: &str) -> Option<u64> {
 }
 
 fn is_leap(y: u64) -> bool {
-    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
+    (y.is_multiple_of(4) && !y.is_multiple_of(100)) || y.is_multiple_of(400)
 }
 
 fn days_in_month(y: u64, m: u64) -> u64 {
@@ -365,8 +370,14 @@ mod tests {
             error_message(br#"{"error":{"message":"Incorrect API key provided","type":"invalid_request_error"}}"#),
             "Incorrect API key provided"
         );
-        assert_eq!(error_message(br#"{"error":"model not found"}"#), "model not found");
-        assert_eq!(error_message(br#"{"message":"Too many requests"}"#), "Too many requests");
+        assert_eq!(
+            error_message(br#"{"error":"model not found"}"#),
+            "model not found"
+        );
+        assert_eq!(
+            error_message(br#"{"message":"Too many requests"}"#),
+            "Too many requests"
+        );
         assert_eq!(error_message(br#"{"detail":"Not Found"}"#), "Not Found");
         assert_eq!(
             error_message(br#"[{"error":{"code":400,"message":"bad key"}}]"#),
@@ -432,7 +443,10 @@ mod tests {
     #[test]
     fn retry_after_variants() {
         assert_eq!(retry_after_ms(&h(&[("retry-after", "0")]), None), Some(0));
-        assert_eq!(retry_after_ms(&h(&[("retry-after", "1.5")]), None), Some(1500));
+        assert_eq!(
+            retry_after_ms(&h(&[("retry-after", "1.5")]), None),
+            Some(1500)
+        );
         assert_eq!(
             retry_after_ms(&h(&[("retry-after-ms", "250"), ("retry-after", "9")]), None),
             Some(250)
@@ -453,7 +467,10 @@ mod tests {
         // A date without a clock cannot be converted.
         assert_eq!(retry_after_ms(&h(&[("Retry-After", date)]), None), None);
         assert_eq!(parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
-        assert_eq!(parse_http_date("Thu, 29 Feb 2024 12:00:00 GMT"), Some(1_709_208_000));
+        assert_eq!(
+            parse_http_date("Thu, 29 Feb 2024 12:00:00 GMT"),
+            Some(1_709_208_000)
+        );
         assert_eq!(parse_http_date("Fri, 30 Feb 2024 12:00:00 GMT"), None);
         assert_eq!(parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT"), None);
     }

@@ -21,9 +21,7 @@
 //!   `usage.{prompt_tokens, completion_tokens, total_tokens}`, `model`.
 
 use crate::http;
-use crate::llm::{
-    CompletionRequest, CompletionResponse, Reasoning, ResponseFormat, Role, Usage,
-};
+use crate::llm::{CompletionRequest, CompletionResponse, Reasoning, ResponseFormat, Role, Usage};
 use crate::sse::SseEvent;
 use crate::streams::{self, SseDecoder, SseSource, Step};
 use crate::types::ProviderError;
@@ -248,7 +246,11 @@ pub fn parse_response<D: ChatDialect + ?Sized>(
     body: &[u8],
 ) -> Result<CompletionResponse, ProviderError> {
     let v: Value = http::parse_json(body)?;
-    let Some(choice) = v.get("choices").and_then(Value::as_array).and_then(|c| c.first()) else {
+    let Some(choice) = v
+        .get("choices")
+        .and_then(Value::as_array)
+        .and_then(|c| c.first())
+    else {
         return Err(match v.get("error").filter(|e| !e.is_null()) {
             Some(_) => ProviderError::BadResponse(format!(
                 "{} returned an error: {}",
@@ -364,13 +366,20 @@ impl<D: ChatDialect> SseDecoder for ChatStreamDecoder<D> {
                 http::error_message(event.data.as_bytes())
             )));
         }
-        if let Some(m) = v.get("model").and_then(Value::as_str).filter(|m| !m.is_empty()) {
+        if let Some(m) = v
+            .get("model")
+            .and_then(Value::as_str)
+            .filter(|m| !m.is_empty())
+        {
             self.model = Some(m.to_string());
         }
         if let Some(u) = v.get("usage").and_then(parse_usage) {
             self.usage = Some(u);
         }
-        let Some(choice) = v.get("choices").and_then(Value::as_array).and_then(|c| c.first())
+        let Some(choice) = v
+            .get("choices")
+            .and_then(Value::as_array)
+            .and_then(|c| c.first())
         else {
             return Ok(Step::Skip);
         };
@@ -385,7 +394,11 @@ impl<D: ChatDialect> SseDecoder for ChatStreamDecoder<D> {
         })
     }
 
-    fn finish(&mut self, text: String, body_ended: bool) -> Result<CompletionResponse, ProviderError> {
+    fn finish(
+        &mut self,
+        text: String,
+        body_ended: bool,
+    ) -> Result<CompletionResponse, ProviderError> {
         if body_ended && self.finish_reason.is_none() {
             return Err(ProviderError::StreamInterrupted(format!(
                 "{} stream ended before its final event",
@@ -554,7 +567,10 @@ mod tests {
             strict: false,
         });
         let b = build_body(&OpenAi, &r, false).unwrap();
-        assert_eq!(b["response_format"]["json_schema"]["name"], json!("response"));
+        assert_eq!(
+            b["response_format"]["json_schema"]["name"],
+            json!("response")
+        );
         assert_eq!(b["response_format"]["json_schema"]["strict"], json!(false));
         // Invalid schemas are rejected before any HTTP.
         for bad in ["{not json", "[1,2]"] {
@@ -574,21 +590,50 @@ mod tests {
     fn invalid_requests() {
         let mut r = req("gpt-4o");
         r.messages.clear();
-        assert!(matches!(build_body(&OpenAi, &r, false), Err(ProviderError::InvalidRequest(_))));
+        assert!(matches!(
+            build_body(&OpenAi, &r, false),
+            Err(ProviderError::InvalidRequest(_))
+        ));
         let mut r = req(" ");
         r.temperature = Some(0.5);
-        assert!(matches!(build_body(&OpenAi, &r, false), Err(ProviderError::InvalidRequest(_))));
+        assert!(matches!(
+            build_body(&OpenAi, &r, false),
+            Err(ProviderError::InvalidRequest(_))
+        ));
         let mut r = req("gpt-4o");
         r.temperature = Some(f32::NAN);
-        assert!(matches!(build_body(&OpenAi, &r, false), Err(ProviderError::InvalidRequest(_))));
+        assert!(matches!(
+            build_body(&OpenAi, &r, false),
+            Err(ProviderError::InvalidRequest(_))
+        ));
     }
 
     #[test]
     fn reasoning_model_detection() {
-        for m in ["o1", "o1-mini", "o3-mini", "o3", "o4-mini", "O3-MINI", "gpt-5", "gpt-5-mini", "gpt-5-nano", "gpt-5.1", "openai/o3-mini"] {
+        for m in [
+            "o1",
+            "o1-mini",
+            "o3-mini",
+            "o3",
+            "o4-mini",
+            "O3-MINI",
+            "gpt-5",
+            "gpt-5-mini",
+            "gpt-5-nano",
+            "gpt-5.1",
+            "openai/o3-mini",
+        ] {
             assert!(is_openai_reasoning_model(m), "{m}");
         }
-        for m in ["gpt-4o", "gpt-4.1-mini", "gpt-5-chat-latest", "omni-moderation-latest", "o", "chatgpt-4o-latest", ""] {
+        for m in [
+            "gpt-4o",
+            "gpt-4.1-mini",
+            "gpt-5-chat-latest",
+            "omni-moderation-latest",
+            "o",
+            "chatgpt-4o-latest",
+            "",
+        ] {
             assert!(!is_openai_reasoning_model(m), "{m}");
         }
     }
@@ -735,12 +780,18 @@ mod tests {
         )
         .unwrap();
         assert_eq!(ids, vec!["gpt-4o", "o3-mini"]);
-        assert!(matches!(parse_model_ids(b"{}"), Err(ProviderError::BadResponse(_))));
+        assert!(matches!(
+            parse_model_ids(b"{}"),
+            Err(ProviderError::BadResponse(_))
+        ));
     }
 
     /// Runs the real `SseSource` over a body split into `chunks`.
     fn run_stream(chunks: &[&[u8]]) -> (Vec<String>, Result<CompletionResponse, ProviderError>) {
-        let mut source = SseSource::new(FakeBody::new(chunks), ChatStreamDecoder::new(OpenAi, "gpt-4o"));
+        let mut source = SseSource::new(
+            FakeBody::new(chunks),
+            ChatStreamDecoder::new(OpenAi, "gpt-4o"),
+        );
         drain(&mut source)
     }
 
@@ -783,7 +834,9 @@ mod tests {
         let (_, r) = run_stream(&[no_done.as_bytes()]);
         assert_eq!(r.unwrap().finish_reason, "stop");
         // [DONE] without a finish reason: complete, finish reason unknown.
-        let (_, r) = run_stream(&[b"data: {\"choices\":[{\"delta\":{\"content\":\"x\"}}]}\n\ndata: [DONE]\n\n"]);
+        let (_, r) = run_stream(&[
+            b"data: {\"choices\":[{\"delta\":{\"content\":\"x\"}}]}\n\ndata: [DONE]\n\n",
+        ]);
         let r = r.unwrap();
         assert_eq!((r.text.as_str(), r.finish_reason.as_str()), ("x", ""));
         // Neither: interrupted.
@@ -794,7 +847,9 @@ mod tests {
         let (_, r) = run_stream(&[b""]);
         assert!(matches!(r, Err(ProviderError::StreamInterrupted(_))));
         // A last event without its blank line still counts.
-        let (_, r) = run_stream(&[b"data: {\"choices\":[{\"delta\":{\"content\":\"y\"},\"finish_reason\":\"length\"}]}"]);
+        let (_, r) = run_stream(&[
+            b"data: {\"choices\":[{\"delta\":{\"content\":\"y\"},\"finish_reason\":\"length\"}]}",
+        ]);
         assert_eq!(r.unwrap().finish_reason, "length");
     }
 
@@ -808,13 +863,18 @@ mod tests {
         assert_eq!(deltas, vec!["ab", "ab"]);
         assert_eq!(r, Err(ProviderError::Http(http::Error::Timeout)));
         // Once finished, the source refuses further pulls.
-        assert!(matches!(source.next_event(), Err(ProviderError::InvalidRequest(_))));
+        assert!(matches!(
+            source.next_event(),
+            Err(ProviderError::InvalidRequest(_))
+        ));
     }
 
     #[test]
     fn stream_errors() {
         let (_, r) = run_stream(&[b"data: {\"error\":{\"message\":\"server overloaded\"}}\n\n"]);
-        assert!(matches!(r, Err(ProviderError::StreamInterrupted(m)) if m.contains("server overloaded")));
+        assert!(
+            matches!(r, Err(ProviderError::StreamInterrupted(m)) if m.contains("server overloaded"))
+        );
         let (_, r) = run_stream(&[b"data: {oops\n\n"]);
         assert!(matches!(r, Err(ProviderError::BadResponse(_))));
     }

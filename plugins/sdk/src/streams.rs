@@ -61,9 +61,17 @@ pub fn open(source: impl EventSource + 'static) -> u32 {
 /// Pulls the next event of stream `id`; `invalid-request` for an unknown or finished stream.
 pub fn next_event(id: u32) -> Result<StreamEvent, ProviderError> {
     // Take the source out while it runs so the table is not borrowed across host calls.
-    let slot = TABLE.with_borrow_mut(|t| t.slots.get_mut(&id).map(|s| std::mem::replace(s, Slot::Finished)));
+    let slot = TABLE.with_borrow_mut(|t| {
+        t.slots
+            .get_mut(&id)
+            .map(|s| std::mem::replace(s, Slot::Finished))
+    });
     let mut source = match slot {
-        None => return Err(ProviderError::InvalidRequest(format!("unknown stream {id}"))),
+        None => {
+            return Err(ProviderError::InvalidRequest(format!(
+                "unknown stream {id}"
+            )));
+        }
         Some(Slot::Finished) => {
             return Err(ProviderError::InvalidRequest(format!(
                 "stream {id} has already finished"
@@ -113,7 +121,11 @@ pub trait SseDecoder {
     /// Builds the final response from the accumulated `text`. `body_ended` is true when the
     /// body ended without [`Step::End`]; the decoder decides whether that was an interruption
     /// (`stream-interrupted`) or a normal end (e.g. a finish reason had already arrived).
-    fn finish(&mut self, text: String, body_ended: bool) -> Result<CompletionResponse, ProviderError>;
+    fn finish(
+        &mut self,
+        text: String,
+        body_ended: bool,
+    ) -> Result<CompletionResponse, ProviderError>;
 }
 
 /// Bytes requested from the host per `body-stream.read`.
@@ -299,13 +311,18 @@ pub(crate) mod tests {
         assert_eq!(next_event(a), Ok(StreamEvent::Delta("a ".into())));
         assert!(matches!(next_event(b), Ok(StreamEvent::Done(_))));
         // Finished streams stay registered until closed but refuse further pulls.
-        assert!(matches!(next_event(b), Err(ProviderError::InvalidRequest(_))));
+        assert!(matches!(
+            next_event(b),
+            Err(ProviderError::InvalidRequest(_))
+        ));
         assert_eq!(next_event(a), Ok(StreamEvent::Delta("b".into())));
         assert!(matches!(next_event(a), Ok(StreamEvent::Done(_))));
         close(a);
         close(b);
         close(b);
-        assert!(matches!(next_event(a), Err(ProviderError::InvalidRequest(m)) if m.contains("unknown")));
+        assert!(
+            matches!(next_event(a), Err(ProviderError::InvalidRequest(m)) if m.contains("unknown"))
+        );
         assert_eq!(open_count(), 0);
     }
 }

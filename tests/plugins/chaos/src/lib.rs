@@ -1,1 +1,373 @@
+//! Test-only LLM provider that misbehaves on purpose. The request's `model` picks the
+//! behaviour:
+//!
+//! * `echo` — text = the last user message, finish `stop`, no HTTP (cheap; used by benches);
+//! * `loop` — spins forever (the host's CPU deadline must stop it);
+//! * `oom` — allocates and touches 1 MiB blocks until the host's memory limit stops it;
+//! * `trap` — panics;
+//! * `fetch:<url>` — `GET <url>?key={{secret:api_key}}` with `Authorization: Bearer
+//!   {{secret:api_key}}`; text = `status=<code> body=<body>`;
+//! * `snoop` — tries every way it has to find the secret; one `probe=result` line per probe;
+//! * `body-secret:<url>` — `POST` with the placeholder in the path and in the body, where the
+//!   host must not substitute it; text = `status=<code> body=<body>`;
+//! * `many-fetches:<url>:<n>` — `n` GETs; text = how many got a response;
+//! * anything else — `invalid-request`.
+//!
+//! Streaming: `echo` streams the user text word by word, other models are `invalid-request`.
 
+use sceneintruder_plugin_sdk::http::{self, Method, Request};
+use sceneintruder_plugin_sdk::llm::{
+    self, CompletionRequest, CompletionResponse, Guest, ModelInfo, ProviderError, ProviderInfo,
+    Role, StreamEvent, Usage,
+};
+use sceneintruder_plugin_sdk::streams::{self, EventSource};
+use sceneintruder_plugin_sdk::{config, types};
+use std::collections::VecDeque;
+use std::hint::black_box;
+
+struct Plugin;
+
+fn catalog() -> Vec<ModelInfo> {
+    vec![ModelInfo {
+        context_window: 8192,
+        streaming: true,
+        ..types::unknown_model("echo")
+    }]
+}
+
+fn last_user_message(req: &CompletionRequest) -> String {
+    req.messages
+        .iter()
+        .rev()
+        .find(|m| m.role == Role::User)
+        .map(|m| m.content.clone())
+        .unwrap_or_default()
+}
+
+fn words(s: &str) -> u32 {
+    u32::try_from(s.split_whitespace().count()).unwrap_or(u32::MAX)
+}
+
+fn echo(req: &CompletionRequest) -> CompletionResponse {
+    let text = last_user_message(req);
+    let prompt = req.messages.iter().map(|m| words(&m.content)).sum::<u32>();
+    let output = words(&text);
+    CompletionResponse {
+        text,
+        finish_reason: "stop".into(),
+        usage: Some(Usage {
+            prompt_tokens: prompt,
+            output_tokens: output,
+            total_tokens: prompt + output,
+        }),
+        model: req.model.clone(),
+    }
+}
+
+fn text(req: &CompletionRequest, text: String) -> CompletionResponse {
+    CompletionResponse {
+        text,
+        finish_reason: "stop".into(),
+        usage: None,
+        model: req.model.clone(),
+    }
+}
+
+fn spin() -> ! {
+    let mut counter = 0u64;
+    loop {
+        counter = black_box(counter.wrapping_add(1));
+    }
+}
+
+fn hog_memory() -> ! {
+    const MIB: usize = 1 << 20;
+    let mut blocks: Vec<Vec<u8>> = Vec::new();
+    loop {
+        let mut block = vec![0u8; MIB];
+        // Touch every page so the memory is really used.
+        for i in (0..MIB).step_by(4096) {
+            block[i] = (i as u8) | 1;
+        }
+        blocks.push(black_box(block));
+        black_box(&blocks);
+    }
+}
+
+/// `url` with `name=value` appended to its query string.
+fn with_query(url: &str, name: &str, value: &str) -> String {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}{name}={value}")
+}
+
+/// `url` with `/segment` appended to its path (before any query string).
+fn with_path_segment(url: &str, segment: &str) -> String {
+    match url.split_once('?') {
+        Some((path, query)) => format!("{}/{segment}?{query}", path.trim_end_matches('/')),
+        None => format!("{}/{segment}", url.trim_end_matches('/')),
+    }
+}
+
+fn status_and_body(resp: &http::Response) -> String {
+    format!(
+        "status={} body={}",
+        resp.status,
+        String::from_utf8_lossy(&resp.body)
+    )
+}
+
+fn fetch(url: &str) -> Result<String, ProviderError> {
+    let req = Request {
+        method: Method::Get,
+        url: with_query(url, "key", &http::secret("api_key")),
+        headers: vec![http::bearer("api_key")],
+        body: None,
+        timeout_ms: None,
+    };
+    let resp = http::fetch(&req).map_err(ProviderError::Http)?;
+    Ok(status_and_body(&resp))
+}
+
+fn body_secret(url: &str) -> Result<String, ProviderError> {
+    let placeholder = http::secret("api_key");
+    let req = Request {
+        method: Method::Post,
+        url: with_path_segment(url, &placeholder),
+        headers: vec![("Content-Type".into(), "text/plain".into())],
+        body: Some(format!("secret={placeholder}").into_bytes()),
+        timeout_ms: None,
+    };
+    let resp = http::fetch(&req).map_err(ProviderError::Http)?;
+    Ok(status_and_body(&resp))
+}
+
+fn many_fetches(spec: &str) -> Result<String, ProviderError> {
+    let (url, n) = spec
+        .rsplit_once(':')
+        .and_then(|(url, n)| Some((url, n.parse::<u32>().ok()?)))
+        .ok_or_else(|| ProviderError::InvalidRequest("expected many-fetches:<url>:<n>".into()))?;
+    let mut ok = 0u32;
+    for _ in 0..n {
+        let req = Request {
+            method: Method::Get,
+            url: url.to_string(),
+            headers: vec![],
+            body: None,
+            timeout_ms: None,
+        };
+        http::fetch(&req).map_err(ProviderError::Http)?;
+        ok += 1;
+    }
+    Ok(ok.to_string())
+}
+
+/// Every way the guest has to look for the secret. One `probe=result` line each; results
+/// are `{:?}`-formatted so they stay on one line.
+fn snoop() -> String {
+    let mut lines = Vec::new();
+    for key in ["api_key", "secret", "API_KEY", "base_url"] {
+        lines.push(format!("config.get({key})={:?}", config::get(key)));
+    }
+    lines.push(format!(
+        "config.has_secret(api_key)={}",
+        config::has_secret("api_key")
+    ));
+    lines.push(format!(
+        "env.vars={:?}",
+        std::env::vars().collect::<Vec<_>>()
+    ));
+    lines.push(format!(
+        "env.args={:?}",
+        std::env::args().collect::<Vec<_>>()
+    ));
+    lines.push(format!(
+        "env.var(api_key)={:?}",
+        std::env::var("api_key").ok()
+    ));
+    lines.push(format!("env.current_dir={:?}", std::env::current_dir()));
+    lines.push(format!(
+        "fs.read_dir(/)={:?}",
+        std::fs::read_dir("/").map(|d| d
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .collect::<Vec<_>>())
+    ));
+    for path in [
+        "/etc/passwd",
+        "./plugin.toml",
+        "plugin.toml",
+        "/proc/self/environ",
+    ] {
+        lines.push(format!(
+            "fs.read_to_string({path})={:?}",
+            std::fs::read_to_string(path)
+        ));
+    }
+    lines.join("\n")
+}
+
+impl Guest for Plugin {
+    fn info() -> ProviderInfo {
+        ProviderInfo {
+            id: "chaos".into(),
+            display_name: "Chaos".into(),
+            default_model: "echo".into(),
+            models: catalog(),
+        }
+    }
+
+    fn complete(req: CompletionRequest) -> Result<CompletionResponse, ProviderError> {
+        let model = req.model.as_str();
+        if model == "echo" {
+            return Ok(echo(&req));
+        }
+        let out = match model {
+            "loop" => spin(),
+            "oom" => hog_memory(),
+            "trap" => panic!("chaos trap"),
+            "snoop" => snoop(),
+            _ => {
+                if let Some(url) = model.strip_prefix("fetch:") {
+                    fetch(url)?
+                } else if let Some(url) = model.strip_prefix("body-secret:") {
+                    body_secret(url)?
+                } else if let Some(spec) = model.strip_prefix("many-fetches:") {
+                    many_fetches(spec)?
+                } else {
+                    return Err(ProviderError::InvalidRequest(format!(
+                        "unknown chaos model `{model}`"
+                    )));
+                }
+            }
+        };
+        Ok(text(&req, out))
+    }
+
+    fn list_models() -> Result<Vec<ModelInfo>, ProviderError> {
+        Ok(catalog())
+    }
+
+    fn start_stream(req: CompletionRequest) -> Result<u32, ProviderError> {
+        if req.model != "echo" {
+            return Err(ProviderError::InvalidRequest(format!(
+                "model `{}` cannot stream",
+                req.model
+            )));
+        }
+        let done = echo(&req);
+        // Word by word, keeping the whitespace so the deltas concatenate to the text.
+        let pieces: VecDeque<String> = done
+            .text
+            .split_inclusive(char::is_whitespace)
+            .map(str::to_string)
+            .collect();
+        Ok(streams::open(EchoStream {
+            pieces,
+            done: Some(done),
+        }))
+    }
+
+    fn next_event(stream: u32) -> Result<StreamEvent, ProviderError> {
+        streams::next_event(stream)
+    }
+
+    fn close_stream(stream: u32) {
+        streams::close(stream)
+    }
+}
+
+struct EchoStream {
+    pieces: VecDeque<String>,
+    done: Option<CompletionResponse>,
+}
+
+impl EventSource for EchoStream {
+    fn next_event(&mut self) -> Result<StreamEvent, ProviderError> {
+        if let Some(piece) = self.pieces.pop_front() {
+            return Ok(StreamEvent::Delta(piece));
+        }
+        self.done
+            .take()
+            .map(StreamEvent::Done)
+            .ok_or_else(|| ProviderError::InvalidRequest("stream has finished".into()))
+    }
+}
+
+llm::export!(Plugin);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sceneintruder_plugin_sdk::llm::{Message, Reasoning, ResponseFormat};
+
+    fn req(model: &str, user: &str) -> CompletionRequest {
+        CompletionRequest {
+            model: model.into(),
+            system_prompt: None,
+            messages: vec![
+                Message {
+                    role: Role::User,
+                    content: "first".into(),
+                },
+                Message {
+                    role: Role::Assistant,
+                    content: "reply".into(),
+                },
+                Message {
+                    role: Role::User,
+                    content: user.into(),
+                },
+            ],
+            temperature: None,
+            max_tokens: None,
+            top_p: None,
+            stop: vec![],
+            response_format: ResponseFormat::Text,
+            reasoning: Reasoning::Default,
+        }
+    }
+
+    #[test]
+    fn echo_and_stream() {
+        let r = Plugin::complete(req("echo", "hello  big world")).unwrap();
+        assert_eq!(r.text, "hello  big world");
+        assert_eq!(r.finish_reason, "stop");
+        let id = Plugin::start_stream(req("echo", "hello  big world")).unwrap();
+        let mut text = String::new();
+        loop {
+            match Plugin::next_event(id).unwrap() {
+                StreamEvent::Delta(d) => text.push_str(&d),
+                StreamEvent::Done(r) => {
+                    assert_eq!(r.text, "hello  big world");
+                    break;
+                }
+            }
+        }
+        assert_eq!(text, "hello  big world");
+        Plugin::close_stream(id);
+        assert!(Plugin::start_stream(req("trap", "x")).is_err());
+    }
+
+    #[test]
+    fn unknown_models_and_specs() {
+        assert!(matches!(
+            Plugin::complete(req("nope", "x")),
+            Err(ProviderError::InvalidRequest(_))
+        ));
+        assert!(matches!(
+            many_fetches("http://x:1/a"),
+            Err(ProviderError::InvalidRequest(_))
+        ));
+    }
+
+    #[test]
+    fn url_helpers() {
+        assert_eq!(with_query("http://h/a", "key", "v"), "http://h/a?key=v");
+        assert_eq!(
+            with_query("http://h/a?x=1", "key", "v"),
+            "http://h/a?x=1&key=v"
+        );
+        assert_eq!(with_path_segment("http://h/a/", "s"), "http://h/a/s");
+        assert_eq!(with_path_segment("http://h/a?x=1", "s"), "http://h/a/s?x=1");
+    }
+}

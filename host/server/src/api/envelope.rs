@@ -1,0 +1,168 @@
+//! The response envelope of spec/platform.md §1: `{success, data, error, message,
+//! timestamp, request_id}`, built in one place.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::error::ServerError;
+
+tokio::task_local! {
+    /// The id of the request being served (set by the request-id middleware).
+    pub static REQUEST_ID: String;
+}
+
+fn current_request_id() -> Option<String> {
+    REQUEST_ID.try_with(Clone::clone).ok()
+}
+
+/// Go's RFC3339Nano in the server's local offset: trailing zeros of the fraction trimmed,
+/// no fraction when it is zero, `Z` for UTC.
+pub fn timestamp() -> String {
+    use chrono::{Local, SecondsFormat};
+    let now = Local::now();
+    let text = now.to_rfc3339_opts(SecondsFormat::Nanos, true);
+    // Split "2025-06-20T10:15:42.318027000+08:00" into fraction and offset and trim zeros.
+    match text.find('.') {
+        Some(dot) => {
+            let offset_at = text[dot..]
+                .find(['+', '-', 'Z'])
+                .map(|i| dot + i)
+                .unwrap_or(text.len());
+            let fraction = text[dot + 1..offset_at].trim_end_matches('0');
+            if fraction.is_empty() {
+                format!("{}{}", &text[..dot], &text[offset_at..])
+            } else {
+                format!("{}.{}{}", &text[..dot], fraction, &text[offset_at..])
+            }
+        }
+        None => text,
+    }
+}
+
+/// The reference's sanitiser: any text mentioning keys, secrets or tokens is replaced.
+pub fn sanitize(text: &str) -> String {
+    let lower = text.to_lowercase();
+    if ["api_key", "secret", "token"]
+        .iter()
+        .any(|word| lower.contains(word))
+    {
+        "An internal error occurred".to_string()
+    } else {
+        text.to_string()
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorBody {
+    code: &'static str,
+    message: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    details: String,
+}
+
+#[derive(Serialize)]
+struct Body {
+    success: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<ErrorBody>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<String>,
+    timestamp: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<String>,
+}
+
+/// A successful response.
+pub struct Ok {
+    status: StatusCode,
+    data: Option<Value>,
+    message: Option<String>,
+}
+
+impl Ok {
+    pub fn data(data: impl Serialize) -> Ok {
+        Ok {
+            status: StatusCode::OK,
+            data: Some(serde_json::to_value(data).unwrap_or(Value::Null)),
+            message: None,
+        }
+    }
+
+    pub fn message(mut self, message: impl Into<String>) -> Ok {
+        self.message = Some(message.into());
+        self
+    }
+}
+
+impl IntoResponse for Ok {
+    fn into_response(self) -> Response {
+        let body = Body {
+            success: true,
+            data: self.data,
+            error: None,
+            message: self.message,
+            timestamp: timestamp(),
+            request_id: current_request_id(),
+        };
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl IntoResponse for ServerError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            // The unsanitised text stays in the log, tagged with the request id.
+            tracing::error!(code = self.code(), details = %self.details(), "request failed");
+        }
+        let body = Body {
+            success: false,
+            data: None,
+            error: Some(ErrorBody {
+                code: self.code(),
+                message: sanitize(&self.message()),
+                details: sanitize(&self.details()),
+            }),
+            message: None,
+            timestamp: timestamp(),
+            request_id: current_request_id(),
+        };
+        let mut response = (status, Json(body)).into_response();
+        if let ServerError::PayloadTooLarge = self {
+            response
+                .headers_mut()
+                .insert("connection", HeaderValue::from_static("close"));
+        }
+        response
+    }
+}
+
+/// Handler result: an envelope either way.
+pub type ApiResult = Result<Ok, ServerError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_trim_like_go() {
+        let t = timestamp();
+        assert!(t.len() >= 20, "{t}");
+        if let Some(dot) = t.find('.') {
+            let end = t[dot..].find(['+', '-', 'Z']).map(|i| dot + i).unwrap();
+            assert!(!t[dot + 1..end].ends_with('0'), "{t}");
+        }
+    }
+
+    #[test]
+    fn sanitizer_matches_reference_rule() {
+        assert_eq!(sanitize("bad api_key"), "An internal error occurred");
+        assert_eq!(sanitize("Max TOKENS"), "An internal error occurred");
+        assert_eq!(sanitize("plain failure"), "plain failure");
+    }
+}

@@ -1,0 +1,35 @@
+//! Extractors whose rejections are envelope errors.
+
+use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
+use serde::de::DeserializeOwned;
+
+use crate::error::ServerError;
+
+/// Optional JSON body: absent, empty or unparsable bodies count as "none" (the reference's
+/// lenient behaviour for `POST /api/settings/test-connection`).
+pub struct LenientJson<T>(pub Option<T>);
+
+impl<S, T> FromRequest<S> for LenientJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ServerError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = match axum::body::Bytes::from_request(req, state).await {
+            Ok(bytes) => bytes,
+            Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                return Err(ServerError::PayloadTooLarge);
+            }
+            Err(rejection) => {
+                return Err(ServerError::bad_request(
+                    "无效的请求数据",
+                    rejection.body_text(),
+                ));
+            }
+        };
+        Ok(LenientJson(serde_json::from_slice(&bytes).ok()))
+    }
+}

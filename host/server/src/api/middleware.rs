@@ -1,0 +1,61 @@
+//! Request id, request logging and panic handling.
+
+use std::any::Any;
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{HeaderValue, Response};
+use axum::middleware::Next;
+use axum::response::IntoResponse;
+use tracing::Instrument;
+
+use super::envelope::REQUEST_ID;
+use crate::error::ServerError;
+
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// A client-supplied id is kept when it is short and printable; otherwise we mint one.
+fn request_id(req: &Request) -> String {
+    req.headers()
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() < 128 && v.chars().all(|c| c.is_ascii_graphic()))
+        .map(String::from)
+        .unwrap_or_else(|| format!("req_{}", uuid::Uuid::now_v7().simple()))
+}
+
+/// Give every request an id (envelope, `X-Request-ID` header, every log line) and log it.
+pub async fn request_context(req: Request, next: Next) -> Response<Body> {
+    let id = request_id(&req);
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let span = tracing::info_span!("request", request_id = %id, %method, %path);
+    let started = Instant::now();
+    let mut response = REQUEST_ID
+        .scope(id.clone(), next.run(req).instrument(span.clone()))
+        .await;
+    let status = response.status().as_u16();
+    span.in_scope(|| {
+        tracing::info!(
+            status,
+            ms = started.elapsed().as_secs_f64() * 1000.0,
+            "request served"
+        )
+    });
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID_HEADER, value);
+    }
+    response
+}
+
+/// A handler panic becomes a 500 envelope (the reference sent an empty body).
+pub fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response<Body> {
+    let text = panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "panic".to_string());
+    tracing::error!("handler panicked: {text}");
+    ServerError::internal("the request handler crashed").into_response()
+}

@@ -1,0 +1,43 @@
+//! HTTP layer: one router module per area. Handlers extract and validate, call the domain,
+//! and wrap the result in the envelope.
+
+pub mod envelope;
+mod extract;
+mod health;
+mod middleware;
+mod plugins;
+mod settings;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::Uri;
+use axum::routing::{get, post};
+use tower_http::catch_panic::CatchPanicLayer;
+
+use crate::app::AppState;
+use crate::error::ServerError;
+
+pub fn router(state: Arc<AppState>) -> Router {
+    let body_limit = state.config.body_limit_bytes;
+    Router::new()
+        .route("/api/config/health", get(health::health))
+        .route("/api/plugins", get(plugins::list))
+        .route("/api/plugins/{id}", get(plugins::show))
+        .route(
+            "/api/settings/test-connection",
+            post(settings::test_connection),
+        )
+        .fallback(not_found)
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(CatchPanicLayer::custom(middleware::panic_response))
+        .layer(axum::middleware::from_fn(middleware::request_context))
+}
+
+async fn not_found(uri: Uri) -> ServerError {
+    ServerError::RouteNotFound {
+        path: uri.path().to_string(),
+    }
+}

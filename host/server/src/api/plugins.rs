@@ -1,0 +1,69 @@
+//! `GET /api/plugins` and `GET /api/plugins/{id}`: what the runtime found and loaded.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use serde_json::{Value, json};
+
+use super::envelope::{ApiResult, Ok};
+use crate::app::AppState;
+use crate::error::{Resource, ServerError};
+use sceneintruder_runtime::{Description, PluginReport, PluginRuntime, validate_id};
+
+fn describe(runtime: &PluginRuntime, report: &PluginReport) -> Value {
+    let mut value = serde_json::to_value(report).unwrap_or(Value::Null);
+    let details = match runtime.description(&report.id) {
+        Some(Description::Provider(info)) => json!({
+            "display_name": info.display_name,
+            "default_model": info.default_model,
+            "models": info.models.iter().map(|m| json!({
+                "id": m.id,
+                "display_name": m.display_name,
+                "context_window": m.context_window,
+                "max_output_tokens": m.max_output_tokens,
+                "json_mode": m.json_mode,
+                "json_schema": m.json_schema,
+                "reasoning": m.reasoning,
+                "vision_input": m.vision_input,
+                "streaming": m.streaming,
+            })).collect::<Vec<_>>(),
+        }),
+        Some(Description::Exporter(info)) => json!({
+            "format": info.format,
+            "display_name": info.display_name,
+            "content_type": info.content_type,
+            "file_extension": info.file_extension,
+            "document_kinds": info.document_kinds,
+            "schema_version": info.schema_version,
+        }),
+        None => Value::Null,
+    };
+    if let Value::Object(map) = &mut value {
+        map.insert("info".into(), details);
+    }
+    value
+}
+
+pub async fn list(State(state): State<Arc<AppState>>) -> ApiResult {
+    let plugins: Vec<Value> = state
+        .runtime
+        .reports()
+        .iter()
+        .map(|r| describe(&state.runtime, r))
+        .collect();
+    Result::Ok(Ok::data(plugins))
+}
+
+pub async fn show(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> ApiResult {
+    validate_id(&id).map_err(|e| ServerError::bad_request("无效的插件ID", e.to_string()))?;
+    let report =
+        state
+            .runtime
+            .reports()
+            .iter()
+            .find(|r| r.id == id)
+            .ok_or(ServerError::NotFound {
+                resource: Resource::Plugin,
+            })?;
+    Result::Ok(Ok::data(describe(&state.runtime, report)))
+}

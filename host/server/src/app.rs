@@ -1,0 +1,115 @@
+//! Start-up and shutdown: configuration, database, plugins, HTTP server.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use sceneintruder_runtime::{PluginRuntime, RuntimeConfig};
+use sceneintruder_store::Database;
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+
+/// Shared state of every handler.
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub runtime: PluginRuntime,
+    pub db: Database,
+    pub started: Instant,
+    /// Start time, RFC3339 (reported by the health check).
+    pub started_at: String,
+}
+
+/// Build everything the server needs; fails only on what makes serving impossible
+/// (a database that cannot be opened or migrated, an engine that cannot be built).
+pub async fn build(config: Config) -> anyhow::Result<Arc<AppState>> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+        anyhow::anyhow!("cannot create data dir {}: {e}", config.data_dir.display())
+    })?;
+    let db = Database::connect(&config.database_url).await?;
+    db.migrate().await?;
+    let install_id = uuid::Uuid::now_v7().to_string();
+    let install_id = db.meta().get_or_insert("install_id", &install_id).await?;
+    tracing::info!(backend = ?db.backend(), %install_id, "database ready");
+
+    let started = Instant::now();
+    let runtime = PluginRuntime::load(RuntimeConfig {
+        plugins_dir: config.plugins_dir.clone(),
+        cache_dir: config.plugin_cache_dir.clone(),
+        limits: config.limits.clone(),
+        plugins: config.plugins.clone(),
+    })
+    .await?;
+    let loaded = runtime
+        .reports()
+        .iter()
+        .filter(|r| r.state == sceneintruder_runtime::PluginState::Loaded)
+        .count();
+    tracing::info!(
+        dir = %config.plugins_dir.display(),
+        loaded,
+        failed = runtime.reports().len() - loaded,
+        ms = started.elapsed().as_secs_f64() * 1000.0,
+        "plugins discovered"
+    );
+    Ok(Arc::new(AppState {
+        config: Arc::new(config),
+        runtime,
+        db,
+        started: Instant::now(),
+        started_at: chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    }))
+}
+
+/// Serve until SIGINT/SIGTERM, then finish in-flight requests and close the database.
+pub async fn serve(state: Arc<AppState>) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(state.config.addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", state.config.addr))?;
+    let addr = listener.local_addr()?;
+    // One stable stdout line that scripts and tests wait for.
+    println!("sceneintruder listening on http://{addr}");
+    tracing::info!(%addr, "listening");
+    let app = crate::api::router(state.clone());
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
+    tracing::info!("shutting down");
+    state.db.close().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!("cannot listen for Ctrl-C: {e}");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::error!("cannot listen for SIGTERM: {e}");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}
+
+/// The process environment as a map (config resolution reads it through this).
+pub fn environment() -> BTreeMap<String, String> {
+    std::env::vars().collect()
+}

@@ -1,0 +1,313 @@
+//! Server configuration: defaults, then the config file, then environment, then flags.
+//!
+//! Every knob is documented in README.md ("Configuration").
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use sceneintruder_runtime::{Limits, OperatorSettings};
+
+/// The config file (`<data-dir>/config.toml` unless `--config` names another).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FileConfig {
+    pub addr: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub plugins_dir: Option<PathBuf>,
+    pub database_url: Option<String>,
+    /// Compiled-plugin cache; `""` disables it.
+    pub plugin_cache_dir: Option<PathBuf>,
+    /// Largest request body in bytes.
+    pub body_limit_bytes: Option<usize>,
+    /// `text` (default) or `json`.
+    pub log_format: Option<String>,
+    pub llm: LlmSection,
+    pub limits: Option<Limits>,
+    pub plugins: BTreeMap<String, PluginSection>,
+}
+
+#[derive(Debug, Default, Deserialize, Clone)]
+#[serde(default, deny_unknown_fields)]
+pub struct LlmSection {
+    /// Id of the active LLM provider plugin (e.g. `openai`).
+    pub provider: Option<String>,
+}
+
+/// `[plugins.<id>]`: what the operator grants and configures for one plugin.
+#[derive(Debug, Default, Deserialize, Clone)]
+#[serde(default, deny_unknown_fields)]
+pub struct PluginSection {
+    /// Origins (`scheme://host[:port]`) this plugin may reach, if its manifest requests them.
+    pub allow_hosts: Vec<String>,
+    /// Setting values; keys the manifest declares secret are never shown to the plugin.
+    pub settings: BTreeMap<String, String>,
+}
+
+/// Values given on the command line or in the environment (they win over the file).
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub config: Option<PathBuf>,
+    pub addr: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub plugins_dir: Option<PathBuf>,
+    pub database_url: Option<String>,
+}
+
+/// The resolved configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub addr: SocketAddr,
+    pub data_dir: PathBuf,
+    pub plugins_dir: PathBuf,
+    pub database_url: String,
+    pub plugin_cache_dir: Option<PathBuf>,
+    pub body_limit_bytes: usize,
+    pub log_json: bool,
+    pub llm: LlmSection,
+    pub limits: Limits,
+    pub plugins: BTreeMap<String, OperatorSettings>,
+}
+
+pub const DEFAULT_ADDR: &str = "127.0.0.1:8080";
+pub const DEFAULT_DATA_DIR: &str = "./data";
+pub const DEFAULT_BODY_LIMIT: usize = 10 << 20;
+
+/// Env prefix for plugin settings: `SCENEINTRUDER_PLUGIN_<ID>__<KEY>`, e.g.
+/// `SCENEINTRUDER_PLUGIN_OPENAI__API_KEY`. Id and key are lower-cased.
+const PLUGIN_ENV_PREFIX: &str = "SCENEINTRUDER_PLUGIN_";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {message}")]
+    Read { path: PathBuf, message: String },
+    #[error("config file {path} is not valid: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid address {0:?}: expected HOST:PORT, e.g. 127.0.0.1:8080")]
+    Addr(String),
+    #[error("invalid value for {name}: {message}")]
+    Invalid { name: String, message: String },
+}
+
+impl Config {
+    /// Resolve the configuration from `overrides` (flags/env), the config file and `env`.
+    pub fn resolve(
+        overrides: Overrides,
+        env: &BTreeMap<String, String>,
+    ) -> Result<Config, ConfigError> {
+        let data_dir_hint = overrides
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let (file_path, required) = match &overrides.config {
+            Some(path) => (path.clone(), true),
+            None => (data_dir_hint.join("config.toml"), false),
+        };
+        let file = read_file(&file_path, required)?;
+
+        let data_dir = overrides
+            .data_dir
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        // The reference honours PORT; keep it as a fallback for the port alone.
+        let addr_text = overrides
+            .addr
+            .or(file.addr)
+            .or_else(|| env.get("PORT").map(|p| format!("127.0.0.1:{p}")))
+            .unwrap_or_else(|| DEFAULT_ADDR.to_string());
+        let addr: SocketAddr = addr_text
+            .parse()
+            .map_err(|_| ConfigError::Addr(addr_text.clone()))?;
+        let plugins_dir = overrides
+            .plugins_dir
+            .or(file.plugins_dir)
+            .unwrap_or_else(|| data_dir.join("plugins"));
+        let database_url = overrides
+            .database_url
+            .or(file.database_url)
+            .unwrap_or_else(|| sqlite_url(&data_dir.join("sceneintruder.db")));
+        let plugin_cache_dir = match file.plugin_cache_dir {
+            Some(p) if p.as_os_str().is_empty() => None,
+            Some(p) => Some(p),
+            None => Some(data_dir.join("cache").join("components")),
+        };
+        let plugin_cache_dir = match env.get("SCENEINTRUDER_PLUGIN_CACHE_DIR") {
+            Some(p) if p.is_empty() => None,
+            Some(p) => Some(PathBuf::from(p)),
+            None => plugin_cache_dir,
+        };
+        let log_json = match file.log_format.as_deref() {
+            None | Some("text") => false,
+            Some("json") => true,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    name: "log_format".into(),
+                    message: format!("{other:?} is not text or json"),
+                });
+            }
+        };
+        let mut llm = file.llm;
+        if let Some(provider) = env.get("SCENEINTRUDER_LLM_PROVIDER") {
+            llm.provider = Some(provider.clone()).filter(|p| !p.is_empty());
+        }
+
+        let mut plugins: BTreeMap<String, OperatorSettings> = file
+            .plugins
+            .into_iter()
+            .map(|(id, section)| {
+                (
+                    id,
+                    OperatorSettings {
+                        values: section.settings,
+                        allow_hosts: section.allow_hosts,
+                    },
+                )
+            })
+            .collect();
+        for (name, value) in env {
+            let Some(rest) = name.strip_prefix(PLUGIN_ENV_PREFIX) else {
+                continue;
+            };
+            let Some((id, key)) = rest.split_once("__") else {
+                continue;
+            };
+            let id = id.to_ascii_lowercase().replace('_', "-");
+            let entry = plugins.entry(id).or_default();
+            if key == "ALLOW_HOSTS" {
+                entry.allow_hosts = value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|h| !h.is_empty())
+                    .map(String::from)
+                    .collect();
+            } else {
+                entry.values.insert(key.to_ascii_lowercase(), value.clone());
+            }
+        }
+
+        Ok(Config {
+            addr,
+            data_dir,
+            plugins_dir,
+            database_url,
+            plugin_cache_dir,
+            body_limit_bytes: file.body_limit_bytes.unwrap_or(DEFAULT_BODY_LIMIT),
+            log_json,
+            llm,
+            limits: file.limits.unwrap_or_default(),
+            plugins,
+        })
+    }
+}
+
+fn read_file(path: &Path, required: bool) -> Result<FileConfig, ConfigError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(FileConfig::default());
+        }
+        Err(e) => {
+            return Err(ConfigError::Read {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            });
+        }
+    };
+    toml::from_str(&text).map_err(|e| ConfigError::Parse {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
+}
+
+fn sqlite_url(path: &Path) -> String {
+    format!("sqlite://{}", path.display())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_live_under_the_data_dir() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Config::resolve(
+            Overrides {
+                data_dir: Some(dir.path().to_path_buf()),
+                ..Default::default()
+            },
+            &env(&[]),
+        )
+        .unwrap();
+        assert_eq!(c.addr.to_string(), DEFAULT_ADDR);
+        assert_eq!(c.plugins_dir, dir.path().join("plugins"));
+        assert!(c.database_url.starts_with("sqlite://"));
+        assert_eq!(
+            c.plugin_cache_dir,
+            Some(dir.path().join("cache").join("components"))
+        );
+    }
+
+    #[test]
+    fn file_then_env_then_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("config.toml"),
+            r#"
+            addr = "127.0.0.1:9000"
+            [llm]
+            provider = "openai"
+            [plugins.openai]
+            allow_hosts = ["https://api.openai.com"]
+            settings = { base_url = "http://127.0.0.1:1/v1" }
+            "#,
+        )
+        .unwrap();
+        let c = Config::resolve(
+            Overrides {
+                data_dir: Some(dir.path().to_path_buf()),
+                addr: Some("127.0.0.1:9100".into()),
+                ..Default::default()
+            },
+            &env(&[("SCENEINTRUDER_PLUGIN_OPENAI__API_KEY", "sk-env")]),
+        )
+        .unwrap();
+        assert_eq!(c.addr.port(), 9100);
+        assert_eq!(c.llm.provider.as_deref(), Some("openai"));
+        let openai = &c.plugins["openai"];
+        assert_eq!(openai.values["api_key"], "sk-env");
+        assert_eq!(openai.values["base_url"], "http://127.0.0.1:1/v1");
+        assert_eq!(openai.allow_hosts, vec!["https://api.openai.com"]);
+    }
+
+    #[test]
+    fn bad_values_are_reported() {
+        let err = Config::resolve(
+            Overrides {
+                addr: Some("nope".into()),
+                data_dir: Some(PathBuf::from("/nonexistent")),
+                ..Default::default()
+            },
+            &env(&[]),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("HOST:PORT"));
+        let missing = Config::resolve(
+            Overrides {
+                config: Some(PathBuf::from("/nonexistent/config.toml")),
+                ..Default::default()
+            },
+            &env(&[]),
+        )
+        .unwrap_err();
+        assert!(matches!(missing, ConfigError::Read { .. }));
+    }
+}

@@ -1,0 +1,3 @@
+//! Business rules, one module per area. Domain code never builds HTTP responses.
+
+pub mod llm;

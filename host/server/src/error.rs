@@ -1,0 +1,111 @@
+//! The server's error type and its one mapping to envelope codes and HTTP statuses.
+
+use axum::http::StatusCode;
+
+/// Every failure a handler can report. `code()` and `status()` are the only place where
+/// errors become wire codes (spec/platform.md §3).
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("{message}")]
+    BadRequest { message: String, details: String },
+    #[error("API endpoint not found")]
+    RouteNotFound { path: String },
+    #[error("{resource:?} not found")]
+    NotFound { resource: Resource },
+    #[error("request body too large")]
+    PayloadTooLarge,
+    #[error("configuration is not valid")]
+    InvalidConfig { details: String },
+    #[error("LLM service not configured")]
+    LlmNotConfigured { details: String },
+    #[error("LLM service not ready")]
+    ConnectionFailed { details: String },
+    #[error("connection test failed")]
+    ConnectionTestFailed { details: String },
+    #[error("internal error")]
+    Internal { details: String },
+}
+
+/// What a not-found error is about; picks the code like the reference's helper does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resource {
+    Plugin,
+}
+
+impl ServerError {
+    pub fn bad_request(message: impl Into<String>, details: impl Into<String>) -> Self {
+        ServerError::BadRequest {
+            message: message.into(),
+            details: details.into(),
+        }
+    }
+
+    pub fn internal(details: impl std::fmt::Display) -> Self {
+        ServerError::Internal {
+            details: details.to_string(),
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ServerError::BadRequest { .. } | ServerError::InvalidConfig { .. } => {
+                StatusCode::BAD_REQUEST
+            }
+            ServerError::RouteNotFound { .. } | ServerError::NotFound { .. } => {
+                StatusCode::NOT_FOUND
+            }
+            ServerError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ServerError::LlmNotConfigured { .. }
+            | ServerError::ConnectionFailed { .. }
+            | ServerError::ConnectionTestFailed { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ServerError::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            ServerError::BadRequest { .. } => "BAD_REQUEST",
+            ServerError::RouteNotFound { .. } => "NOT_FOUND",
+            ServerError::NotFound { resource } => match resource {
+                Resource::Plugin => "RESOURCE_NOT_FOUND",
+            },
+            ServerError::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            ServerError::InvalidConfig { .. } => "INVALID_CONFIG",
+            ServerError::LlmNotConfigured { .. } => "LLM_NOT_CONFIGURED",
+            ServerError::ConnectionFailed { .. } => "CONNECTION_FAILED",
+            ServerError::ConnectionTestFailed { .. } => "CONNECTION_TEST_FAILED",
+            ServerError::Internal { .. } => "INTERNAL_ERROR",
+        }
+    }
+
+    /// Human message (the reference's wording where clients may show it).
+    pub fn message(&self) -> String {
+        match self {
+            ServerError::BadRequest { message, .. } => message.clone(),
+            ServerError::RouteNotFound { .. } => "API endpoint not found".into(),
+            ServerError::NotFound { resource } => match resource {
+                Resource::Plugin => "插件不存在".into(),
+            },
+            ServerError::PayloadTooLarge => "请求体过大".into(),
+            ServerError::InvalidConfig { .. } => "配置验证失败".into(),
+            ServerError::LlmNotConfigured { .. } => "LLM service not configured".into(),
+            ServerError::ConnectionFailed { .. } => "LLM service not ready".into(),
+            ServerError::ConnectionTestFailed { .. } => "连接测试失败".into(),
+            ServerError::Internal { .. } => "服务器内部错误".into(),
+        }
+    }
+
+    pub fn details(&self) -> String {
+        match self {
+            ServerError::BadRequest { details, .. }
+            | ServerError::InvalidConfig { details }
+            | ServerError::LlmNotConfigured { details }
+            | ServerError::ConnectionFailed { details }
+            | ServerError::ConnectionTestFailed { details }
+            | ServerError::Internal { details } => details.clone(),
+            ServerError::RouteNotFound { path } => path.clone(),
+            ServerError::NotFound { .. } => String::new(),
+            ServerError::PayloadTooLarge => "the request body exceeds body_limit_bytes".into(),
+        }
+    }
+}

@@ -1,1 +1,204 @@
-fn main() {}
+//! Project tasks. `cargo xtask <run|test|plugins|bench>`; see README.md.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use serde::Deserialize;
+
+const WASM_TARGET: &str = "wasm32-wasip2";
+const WASM_PROFILE: &str = "wasm-release";
+
+/// Plugins shipped with the server, installed by `cargo xtask plugins`.
+const BUNDLED: &[&str] = &["plugins/llm-openai", "plugins/export-markdown"];
+/// Plugins that exist only for tests.
+const TEST_ONLY: &[&str] = &["tests/plugins/chaos"];
+/// SDK features, each tested natively (one world per feature).
+const SDK_FEATURES: &[&str] = &["llm", "exporter"];
+
+#[derive(Parser)]
+#[command(name = "xtask")]
+struct Cli {
+    #[command(subcommand)]
+    command: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Build the plugins and the server (release), install the bundled plugins, run the server.
+    Run {
+        /// Data directory [default: ./data].
+        #[arg(long, default_value = "data")]
+        data_dir: PathBuf,
+        /// Extra arguments for `sceneintruder serve`.
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
+    /// Build every plugin and run the whole test suite (SQLite; PostgreSQL too when
+    /// TEST_DATABASE_URL is set).
+    Test {
+        /// Extra arguments for `cargo test` (e.g. a test name filter).
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
+    /// Build the bundled plugins and install them into the plugins folder.
+    Plugins {
+        /// Plugins folder [default: $SCENEINTRUDER_PLUGINS_DIR or ./data/plugins].
+        #[arg(long)]
+        dest: Option<PathBuf>,
+    },
+    /// Build the plugins and run the benchmarks.
+    Bench {
+        /// Extra arguments for `cargo bench`.
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
+}
+
+#[derive(Deserialize)]
+struct ManifestHead {
+    id: String,
+    component: String,
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let root = workspace_root()?;
+    std::env::set_current_dir(&root)?;
+    match cli.command {
+        Task::Run { data_dir, args } => {
+            build_plugins(&root, BUNDLED)?;
+            install(&root, BUNDLED, &data_dir.join("plugins"))?;
+            let mut cmd = cargo();
+            cmd.args(["run", "--release", "-p", "sceneintruder-server", "--bin", "sceneintruder", "--", "serve", "--data-dir"])
+                .arg(&data_dir)
+                .args(args);
+            run(&mut cmd)
+        }
+        Task::Test { args } => {
+            let all: Vec<&str> = BUNDLED.iter().chain(TEST_ONLY).copied().collect();
+            build_plugins(&root, &all)?;
+            let dist = dist_dir(&root);
+            install(&root, &all, &dist)?;
+            for feature in SDK_FEATURES {
+                run(cargo().args(["test", "-p", "sceneintruder-plugin-sdk", "--features", feature]))?;
+            }
+            // The end-to-end tests start the real binary.
+            run(cargo().args(["build", "-p", "sceneintruder-server", "--bin", "sceneintruder"]))?;
+            if std::env::var_os("TEST_DATABASE_URL").is_none() {
+                eprintln!("xtask: TEST_DATABASE_URL is not set; database tests run on SQLite only");
+            }
+            run(cargo()
+                .args(["test", "--workspace"])
+                .args(args)
+                .env("SCENEINTRUDER_PLUGIN_DIST", &dist))
+        }
+        Task::Plugins { dest } => {
+            let dest = dest
+                .or_else(|| std::env::var_os("SCENEINTRUDER_PLUGINS_DIR").map(PathBuf::from))
+                .unwrap_or_else(|| PathBuf::from("data/plugins"));
+            build_plugins(&root, BUNDLED)?;
+            install(&root, BUNDLED, &dest)
+        }
+        Task::Bench { args } => {
+            let all: Vec<&str> = BUNDLED.iter().chain(TEST_ONLY).copied().collect();
+            build_plugins(&root, &all)?;
+            let dist = dist_dir(&root);
+            install(&root, &all, &dist)?;
+            run(cargo()
+                .args(["bench", "-p", "sceneintruder-runtime"])
+                .args(args)
+                .env("SCENEINTRUDER_PLUGIN_DIST", &dist))
+        }
+    }
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+fn run(cmd: &mut Command) -> Result<()> {
+    let status = cmd.status().with_context(|| format!("cannot start {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed with {status}");
+    }
+    Ok(())
+}
+
+fn workspace_root() -> Result<PathBuf> {
+    let manifest_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    Ok(manifest_dir
+        .parent()
+        .context("xtask lives one level below the workspace root")?
+        .to_path_buf())
+}
+
+fn target_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"))
+}
+
+/// Where built plugins are laid out as plugin folders for tests and benchmarks.
+fn dist_dir(root: &Path) -> PathBuf {
+    target_dir(root).join("plugin-dist")
+}
+
+fn ensure_wasm_target() -> Result<()> {
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output();
+    match installed {
+        Ok(out) if String::from_utf8_lossy(&out.stdout).lines().any(|l| l.trim() == WASM_TARGET) => Ok(()),
+        Ok(_) => run(Command::new("rustup").args(["target", "add", WASM_TARGET])),
+        Err(e) => {
+            eprintln!("xtask: rustup not found ({e}); assuming the {WASM_TARGET} target is installed");
+            Ok(())
+        }
+    }
+}
+
+fn package_name(root: &Path, crate_dir: &str) -> Result<String> {
+    #[derive(Deserialize)]
+    struct Pkg {
+        package: PkgName,
+    }
+    #[derive(Deserialize)]
+    struct PkgName {
+        name: String,
+    }
+    let text = std::fs::read_to_string(root.join(crate_dir).join("Cargo.toml"))?;
+    Ok(toml::from_str::<Pkg>(&text)?.package.name)
+}
+
+/// Build each plugin in its own cargo invocation, so SDK features (one per world) never
+/// unify across plugins.
+fn build_plugins(root: &Path, crates: &[&str]) -> Result<()> {
+    ensure_wasm_target()?;
+    for dir in crates {
+        let name = package_name(root, dir)?;
+        run(cargo().args(["build", "--quiet", "--profile", WASM_PROFILE, "--target", WASM_TARGET, "-p", &name]))?;
+    }
+    Ok(())
+}
+
+/// Lay each plugin out as `<dest>/<id>/{plugin.toml, component}`.
+fn install(root: &Path, crates: &[&str], dest: &Path) -> Result<()> {
+    let out = target_dir(root).join(WASM_TARGET).join(WASM_PROFILE);
+    for dir in crates {
+        let manifest_path = root.join(dir).join("plugin.toml");
+        let text = std::fs::read_to_string(&manifest_path)
+            .with_context(|| format!("reading {}", manifest_path.display()))?;
+        let head: ManifestHead = toml::from_str(&text)
+            .with_context(|| format!("parsing {}", manifest_path.display()))?;
+        let built = out.join(format!("{}.wasm", package_name(root, dir)?.replace('-', "_")));
+        let folder = dest.join(&head.id);
+        std::fs::create_dir_all(&folder)?;
+        std::fs::copy(&built, folder.join(&head.component))
+            .with_context(|| format!("copying {}", built.display()))?;
+        std::fs::write(folder.join("plugin.toml"), text)?;
+        println!("xtask: installed plugin {} into {}", head.id, folder.display());
+    }
+    Ok(())
+}

@@ -109,8 +109,18 @@ impl IntoResponse for Ok {
             timestamp: timestamp(),
             request_id: current_request_id(),
         };
-        (self.status, Json(body)).into_response()
+        json_response(self.status, &body)
     }
+}
+
+/// Serialise with the reference's content type.
+fn json_response(status: StatusCode, body: &Body) -> Response {
+    let mut response = (status, Json(body)).into_response();
+    response.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    response
 }
 
 impl IntoResponse for ServerError {
@@ -132,7 +142,7 @@ impl IntoResponse for ServerError {
             timestamp: timestamp(),
             request_id: current_request_id(),
         };
-        let mut response = (status, Json(body)).into_response();
+        let mut response = json_response(status, &body);
         if let ServerError::PayloadTooLarge = self {
             response
                 .headers_mut()

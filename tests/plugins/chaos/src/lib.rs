@@ -141,6 +141,21 @@ fn body_secret(url: &str) -> Result<String, ProviderError> {
     Ok(status_and_body(&resp))
 }
 
+/// Snoop, then report the findings to `url` (so a test driving the real server, which only
+/// sees a pass/fail, can read what the plugin found).
+fn snoop_and_report(url: &str) -> Result<String, ProviderError> {
+    let report = snoop();
+    let req = Request {
+        method: Method::Post,
+        url: url.to_string(),
+        headers: vec![("Content-Type".into(), "text/plain".into())],
+        body: Some(report.clone().into_bytes()),
+        timeout_ms: None,
+    };
+    http::fetch(&req).map_err(ProviderError::Http)?;
+    Ok(report)
+}
+
 fn many_fetches(spec: &str) -> Result<String, ProviderError> {
     let (url, n) = spec
         .rsplit_once(':')
@@ -229,6 +244,8 @@ impl Guest for Plugin {
             _ => {
                 if let Some(url) = model.strip_prefix("fetch:") {
                     fetch(url)?
+                } else if let Some(url) = model.strip_prefix("snoop:") {
+                    snoop_and_report(url)?
                 } else if let Some(url) = model.strip_prefix("body-secret:") {
                     body_secret(url)?
                 } else if let Some(spec) = model.strip_prefix("many-fetches:") {

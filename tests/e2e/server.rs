@@ -1,1 +1,253 @@
+//! The server skeleton through the real binary: envelope, request ids, 404s, body limit,
+//! plugin discovery and reporting, compile cache, graceful shutdown — on every backend.
 
+use std::time::Duration;
+
+use sceneintruder_tests::{Backend, ServerBuilder, backends, decode, install_plugin};
+use serde_json::{Value, json};
+
+fn plugin<'a>(list: &'a Value, id: &str) -> &'a Value {
+    list["data"]
+        .as_array()
+        .expect("data is a list")
+        .iter()
+        .find(|p| p["id"] == id)
+        .unwrap_or_else(|| panic!("plugin {id} not listed in {list}"))
+}
+
+fn assert_envelope_error(body: &Value, code: &str) {
+    assert_eq!(body["success"], false, "{body}");
+    assert_eq!(body["error"]["code"], code, "{body}");
+    assert!(body["timestamp"].is_string(), "{body}");
+    assert!(body["request_id"].is_string(), "{body}");
+}
+
+#[tokio::test]
+async fn health_envelope_and_request_ids() {
+    for backend in backends() {
+        let server = ServerBuilder::new(backend.clone())
+            .plugin("openai")
+            .plugin("markdown")
+            .start()
+            .await;
+        let response = server
+            .http
+            .get(server.url("/api/config/health"))
+            .send()
+            .await
+            .expect("health");
+        let header_id = response
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(String::from)
+            .expect("X-Request-ID header");
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/json; charset=utf-8"
+        );
+        let (status, body) = decode(response).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["success"], true);
+        assert_eq!(body["request_id"], header_id.as_str());
+        assert!(header_id.starts_with("req_"), "{header_id}");
+        assert_eq!(body["data"]["status"], "healthy");
+        assert_eq!(body["data"]["checks"]["database"]["status"], "healthy");
+        assert_eq!(
+            body["data"]["checks"]["database"]["backend"],
+            backend.name(),
+            "{body}"
+        );
+        assert_eq!(body["data"]["checks"]["plugins"]["loaded"], 2);
+        // No provider configured: a warning, not an unhealthy server (as in the reference).
+        assert_eq!(body["data"]["checks"]["llm_provider"]["status"], "warning");
+
+        // A client-supplied id is echoed; a hostile one is replaced.
+        let response = server
+            .http
+            .get(server.url("/api/config/health"))
+            .header("X-Request-ID", "trace-abc-123")
+            .send()
+            .await
+            .expect("health");
+        assert_eq!(response.headers()["x-request-id"], "trace-abc-123");
+        let (_, body) = decode(response).await;
+        assert_eq!(body["request_id"], "trace-abc-123");
+        let long = "x".repeat(200);
+        let response = server
+            .http
+            .get(server.url("/api/config/health"))
+            .header("X-Request-ID", &long)
+            .send()
+            .await
+            .expect("health");
+        assert_ne!(response.headers()["x-request-id"], long.as_str());
+    }
+}
+
+#[tokio::test]
+async fn unknown_routes_and_wrong_methods_are_enveloped_404s() {
+    let server = ServerBuilder::new(Backend::Sqlite).start().await;
+    let (status, body) = server.get("/api/does/not/exist").await;
+    assert_eq!(status, 404);
+    assert_envelope_error(&body, "NOT_FOUND");
+    assert_eq!(body["error"]["message"], "API endpoint not found");
+    assert_eq!(body["error"]["details"], "/api/does/not/exist");
+
+    // The reference has no 405: a wrong method is an unknown endpoint.
+    let (status, body) = server.post("/api/config/health", &json!({})).await;
+    assert_eq!(status, 404, "{body}");
+    assert_envelope_error(&body, "NOT_FOUND");
+
+    // The sanitiser hides paths that mention tokens.
+    let (status, body) = server.get("/api/token/leak").await;
+    assert_eq!(status, 404);
+    assert_eq!(body["error"]["details"], "An internal error occurred");
+}
+
+#[tokio::test]
+async fn oversized_bodies_are_refused_in_the_envelope() {
+    let server = ServerBuilder::new(Backend::Sqlite)
+        .config("body_limit_bytes = 1024")
+        .start()
+        .await;
+    let big = json!({"provider": "openai", "llm_config": {"api_key": "x".repeat(4096)}});
+    let (status, body) = server.post("/api/settings/test-connection", &big).await;
+    assert_eq!(status, 413, "{body}");
+    assert_envelope_error(&body, "PAYLOAD_TOO_LARGE");
+    // The server keeps serving.
+    let (status, _) = server.get("/api/config/health").await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn broken_plugins_are_reported_and_the_rest_load() {
+    for backend in backends() {
+        let builder = ServerBuilder::new(backend).plugin("openai").plugin("markdown");
+        let plugins = builder.plugins_dir();
+
+        // Corrupt bytes.
+        let corrupt = install_plugin(&plugins, "chaos");
+        std::fs::write(corrupt.join("chaos.wasm"), b"\0asm\x0d\0\x01\0 definitely not a component")
+            .expect("corrupt");
+        // A manifest that does not parse.
+        let bad = plugins.join("bad-manifest");
+        std::fs::create_dir_all(&bad).expect("dir");
+        std::fs::write(bad.join("plugin.toml"), "id = \"bad\"\nkind = 7\n").expect("write");
+        // A folder with no manifest at all.
+        std::fs::create_dir_all(plugins.join("empty")).expect("dir");
+        // The wrong world: the Markdown exporter declared as an LLM provider.
+        let wrong = plugins.join("wrong-world");
+        std::fs::create_dir_all(&wrong).expect("dir");
+        std::fs::copy(
+            plugins.join("markdown/export_markdown.wasm"),
+            wrong.join("x.wasm"),
+        )
+        .expect("copy");
+        std::fs::write(
+            wrong.join("plugin.toml"),
+            "id = \"wrong\"\nkind = \"llm-provider\"\nversion = \"0.1.0\"\nwit = \"0.1.0\"\ncomponent = \"x.wasm\"\n",
+        )
+        .expect("write");
+        // A duplicate id ("zz" sorts after "openai", so it is the second one found).
+        let dup = plugins.join("zz-duplicate");
+        std::fs::create_dir_all(&dup).expect("dir");
+        for f in ["plugin.toml", "llm_openai.wasm"] {
+            std::fs::copy(plugins.join("openai").join(f), dup.join(f)).expect("copy");
+        }
+        // Built for a WIT this host cannot load.
+        let future = plugins.join("future");
+        std::fs::create_dir_all(&future).expect("dir");
+        std::fs::write(
+            future.join("plugin.toml"),
+            "id = \"future\"\nkind = \"exporter\"\nversion = \"1.0.0\"\nwit = \"0.9.0\"\ncomponent = \"f.wasm\"\n",
+        )
+        .expect("write");
+
+        let server = builder.start().await;
+        let (status, list) = server.get("/api/plugins").await;
+        assert_eq!(status, 200, "{list}");
+
+        let openai = plugin(&list, "openai");
+        assert_eq!(openai["state"], "loaded", "{openai}");
+        assert_eq!(openai["kind"], "llm-provider");
+        assert_eq!(openai["wit_version"], "0.1.0");
+        assert_eq!(openai["granted_hosts"], json!(["https://api.openai.com"]));
+        assert_eq!(openai["info"]["default_model"], "gpt-4o");
+        assert_eq!(plugin(&list, "markdown")["state"], "loaded");
+
+        let failed = |id: &str, needle: &str| {
+            let p = plugin(&list, id);
+            assert_eq!(p["state"], "failed", "{p}");
+            let reason = p["reason"].as_str().expect("reason");
+            assert!(reason.contains(needle), "{id}: {reason:?} lacks {needle:?}");
+        };
+        failed("chaos", "not a valid WebAssembly component");
+        failed("bad-manifest", "plugin.toml is not valid");
+        failed("empty", "cannot read");
+        failed("wrong", "does not implement the llm-provider world");
+        failed("future", "WIT 0.9.0");
+        let dups: Vec<&Value> = list["data"]
+            .as_array()
+            .expect("list")
+            .iter()
+            .filter(|p| p["id"] == "openai")
+            .collect();
+        assert_eq!(dups.len(), 2, "both openai folders are reported");
+        assert_eq!(dups[1]["state"], "failed");
+        assert!(
+            dups[1]["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("duplicate plugin id"))
+        );
+
+        // One plugin by id; ids are validated before anything is looked up.
+        let (status, one) = server.get("/api/plugins/markdown").await;
+        assert_eq!(status, 200);
+        assert_eq!(one["data"]["info"]["format"], "markdown");
+        let (status, body) = server.get("/api/plugins/nope").await;
+        assert_eq!(status, 404);
+        assert_envelope_error(&body, "RESOURCE_NOT_FOUND");
+        let (status, body) = server.get("/api/plugins/..%2Fetc").await;
+        assert_eq!(status, 400, "{body}");
+        assert_envelope_error(&body, "BAD_REQUEST");
+        let (status, _) = server.get(&format!("/api/plugins/{}", "a".repeat(300))).await;
+        assert_eq!(status, 400);
+    }
+}
+
+#[tokio::test]
+async fn restart_uses_the_compile_cache_and_shutdown_is_graceful() {
+    let cache = tempfile::tempdir().expect("cache dir");
+    let mut builder = ServerBuilder::new(Backend::Sqlite)
+        .plugin("openai")
+        .plugin("markdown");
+    builder.compile_cache = Some(cache.path().to_path_buf());
+    let mut server = builder.start().await;
+    let (_, first) = server.get("/api/plugins").await;
+    for p in first["data"].as_array().expect("list") {
+        assert_eq!(p["compile_cache"], "miss", "{p}");
+    }
+    server.restart().await;
+    let (_, second) = server.get("/api/plugins").await;
+    for p in second["data"].as_array().expect("list") {
+        assert_eq!(p["state"], "loaded");
+        assert_eq!(p["compile_cache"], "hit", "second start must not recompile: {p}");
+    }
+    // SIGTERM: in-flight work finishes and the process exits 0.
+    let slow = server.http.get(server.url("/api/config/health")).send();
+    let (response, stopped) = tokio::join!(slow, async {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        server.stop()
+    });
+    assert!(stopped, "server exits cleanly on SIGTERM");
+    assert_eq!(response.expect("request before shutdown").status(), 200);
+}
+
+#[tokio::test]
+async fn the_server_starts_with_no_plugins_folder() {
+    let server = ServerBuilder::new(Backend::Sqlite).start().await;
+    let (status, list) = server.get("/api/plugins").await;
+    assert_eq!(status, 200);
+    assert_eq!(list["data"], json!([]));
+}

@@ -3,7 +3,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::export::ExportError;
 use crate::manifest::Version;
+use crate::types::{HttpError, ProviderError};
 
 /// Why a manifest was rejected.
 #[derive(Debug, thiserror::Error)]
@@ -63,14 +65,58 @@ pub enum CallError {
     Busy { plugin: String, limit: usize },
     #[error("plugin call cancelled")]
     Cancelled,
-    #[error("plugin {plugin}: {error}")]
+    #[error("plugin {plugin}: {}", describe_provider_error(.error))]
     Provider {
         plugin: String,
-        error: crate::types::ProviderError,
+        error: ProviderError,
     },
-    #[error("plugin {plugin}: {error}")]
+    #[error("plugin {plugin}: {}", describe_export_error(.error))]
     Export {
         plugin: String,
-        error: crate::export::ExportError,
+        error: ExportError,
     },
+}
+
+/// Readable text of a provider error (the generated `Display` is only `Debug`).
+pub fn describe_provider_error(e: &ProviderError) -> String {
+    match e {
+        ProviderError::Http(h) => describe_http_error(h),
+        ProviderError::NotConfigured(m) => format!("not configured: {m}"),
+        ProviderError::InvalidRequest(m) => format!("invalid request: {m}"),
+        ProviderError::BadRequest(u) => {
+            format!("vendor rejected the request (HTTP {}): {}", u.status, u.message)
+        }
+        ProviderError::Unauthorized(u) => {
+            format!("vendor refused the credentials (HTTP {}): {}", u.status, u.message)
+        }
+        ProviderError::RateLimited(r) => match r.retry_after_ms {
+            Some(ms) => format!("vendor rate limit (HTTP 429, retry after {ms} ms): {}", r.message),
+            None => format!("vendor rate limit (HTTP 429): {}", r.message),
+        },
+        ProviderError::Upstream(u) => format!("vendor error (HTTP {}): {}", u.status, u.message),
+        ProviderError::BadResponse(m) => format!("unreadable vendor response: {m}"),
+        ProviderError::StreamInterrupted(m) => format!("stream interrupted: {m}"),
+    }
+}
+
+/// Readable text of a host HTTP error as seen by a plugin.
+pub fn describe_http_error(e: &HttpError) -> String {
+    match e {
+        HttpError::NotAllowed(m) => format!("outbound request refused: {m}"),
+        HttpError::InvalidRequest(m) => format!("invalid outbound request: {m}"),
+        HttpError::Timeout => "outbound request timed out".into(),
+        HttpError::Transport(m) => format!("connection failed: {m}"),
+        HttpError::TooLarge(cap) => format!("vendor response larger than {cap} bytes"),
+        HttpError::TooManyRequests(n) => format!("more than {n} outbound requests in one call"),
+    }
+}
+
+/// Readable text of an exporter error.
+pub fn describe_export_error(e: &ExportError) -> String {
+    match e {
+        ExportError::UnsupportedKind(m) => format!("unsupported document kind: {m}"),
+        ExportError::InvalidDocument(m) => format!("invalid document: {m}"),
+        ExportError::InvalidOptions(m) => format!("invalid options: {m}"),
+        ExportError::Failed(m) => format!("export failed: {m}"),
+    }
 }

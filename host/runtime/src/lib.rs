@@ -29,7 +29,10 @@ use wasmtime::Store;
 
 pub use cache::CacheOutcome;
 pub use engine::Limits;
-pub use error::{CallError, ManifestError, RuntimeError};
+pub use error::{
+    CallError, ManifestError, RuntimeError, describe_export_error, describe_http_error,
+    describe_provider_error,
+};
 pub use export::Exporter;
 pub use llm::LlmProvider;
 pub use manifest::{

@@ -30,6 +30,8 @@ pub fn router(state: Arc<AppState>) -> Router {
             post(settings::test_connection),
         )
         .fallback(not_found)
+        // The reference has no 405: a wrong method is an unknown endpoint.
+        .method_not_allowed_fallback(not_found)
         .with_state(state)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(CatchPanicLayer::custom(middleware::panic_response))

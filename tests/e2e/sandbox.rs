@@ -34,7 +34,10 @@ async fn probe(server: &Server, model: &str, extra: &[(&str, &str)]) -> (u16, Va
 }
 
 fn details(body: &Value) -> String {
-    body["error"]["details"].as_str().unwrap_or_default().to_string()
+    body["error"]["details"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
 }
 
 #[tokio::test]
@@ -58,7 +61,10 @@ async fn endless_loop_is_stopped_at_its_deadline_and_the_server_keeps_answering(
         "the loop must be stopped near its 800 ms deadline, took {elapsed:?}"
     );
     assert_eq!(health, 200, "the server answers while a plugin spins");
-    assert!(health_latency < Duration::from_secs(2), "{health_latency:?}");
+    assert!(
+        health_latency < Duration::from_secs(2),
+        "{health_latency:?}"
+    );
     // And the plugin works again right after.
     let (status, body) = probe(&server, "echo", &[]).await;
     assert_eq!(status, 200, "{body}");
@@ -90,8 +96,14 @@ async fn outbound_hosts_need_both_the_manifest_request_and_the_operator_grant() 
     let server = chaos_server(&[], "").await;
     let (status, body) = probe(&server, &format!("fetch:{url}"), &[]).await;
     assert_eq!(status, 503, "{body}");
-    assert!(details(&body).contains("outbound request refused"), "{body}");
-    assert!(details(&body).contains("is not granted to plugin chaos"), "{body}");
+    assert!(
+        details(&body).contains("outbound request refused"),
+        "{body}"
+    );
+    assert!(
+        details(&body).contains("is not granted to plugin chaos"),
+        "{body}"
+    );
     drop(server);
 
     // Requested by the manifest, not granted by the operator.
@@ -143,7 +155,10 @@ async fn secrets_reach_the_vendor_but_never_the_plugin() {
     let (status, body) = probe(&server, &format!("fetch:{origin}/v1/models"), &[]).await;
     assert_eq!(status, 200, "{body}");
     let seen = vendor.last();
-    assert_eq!(seen.header("authorization"), Some(format!("Bearer {KEY}").as_str()));
+    assert_eq!(
+        seen.header("authorization"),
+        Some(format!("Bearer {KEY}").as_str())
+    );
     assert_eq!(seen.query.as_deref(), Some(format!("key={KEY}").as_str()));
 
     // Everything the plugin can find out goes to the vendor: the key is not in it.
@@ -151,17 +166,27 @@ async fn secrets_reach_the_vendor_but_never_the_plugin() {
     assert_eq!(status, 200, "{body}");
     let report = vendor.last().text();
     assert!(report.contains("config.get(api_key)=None"), "{report}");
-    assert!(report.contains("config.has_secret(api_key)=true"), "{report}");
+    assert!(
+        report.contains("config.has_secret(api_key)=true"),
+        "{report}"
+    );
     assert!(report.contains("env.vars=[]"), "{report}");
     assert!(!report.contains(KEY), "the plugin found the key: {report}");
-    assert!(!report.contains("root:"), "the plugin read the host filesystem: {report}");
+    assert!(
+        !report.contains("root:"),
+        "the plugin read the host filesystem: {report}"
+    );
 
     // Placeholders outside header and query values are not substituted.
     let (status, body) = probe(&server, &format!("body-secret:{origin}/upload"), &[]).await;
     assert_eq!(status, 200, "{body}");
     let seen = vendor.last();
     assert!(!seen.text().contains(KEY), "{}", seen.text());
-    assert!(seen.text().contains("{{secret:api_key}}"), "{}", seen.text());
+    assert!(
+        seen.text().contains("{{secret:api_key}}"),
+        "{}",
+        seen.text()
+    );
     assert!(!seen.path.contains(KEY), "{}", seen.path);
 }
 
@@ -184,7 +209,10 @@ async fn redirects_are_not_followed_and_bodies_are_capped() {
     let server = chaos_server(std::slice::from_ref(&origin), &config).await;
 
     let (status, body) = probe(&server, &format!("fetch:{origin}/redirect"), &[]).await;
-    assert_eq!(status, 200, "the 302 itself is handed to the plugin: {body}");
+    assert_eq!(
+        status, 200,
+        "the 302 itself is handed to the plugin: {body}"
+    );
     assert!(elsewhere.requests().is_empty(), "redirect was followed");
 
     let (status, body) = probe(&server, &format!("fetch:{origin}/big"), &[]).await;
@@ -193,5 +221,8 @@ async fn redirects_are_not_followed_and_bodies_are_capped() {
 
     let (status, body) = probe(&server, &format!("many-fetches:{origin}/a:5"), &[]).await;
     assert_eq!(status, 503, "{body}");
-    assert!(details(&body).contains("more than 3 outbound requests"), "{body}");
+    assert!(
+        details(&body).contains("more than 3 outbound requests"),
+        "{body}"
+    );
 }

@@ -123,13 +123,18 @@ async fn oversized_bodies_are_refused_in_the_envelope() {
 #[tokio::test]
 async fn broken_plugins_are_reported_and_the_rest_load() {
     for backend in backends() {
-        let builder = ServerBuilder::new(backend).plugin("openai").plugin("markdown");
+        let builder = ServerBuilder::new(backend)
+            .plugin("openai")
+            .plugin("markdown");
         let plugins = builder.plugins_dir();
 
         // Corrupt bytes.
         let corrupt = install_plugin(&plugins, "chaos");
-        std::fs::write(corrupt.join("chaos.wasm"), b"\0asm\x0d\0\x01\0 definitely not a component")
-            .expect("corrupt");
+        std::fs::write(
+            corrupt.join("chaos.wasm"),
+            b"\0asm\x0d\0\x01\0 definitely not a component",
+        )
+        .expect("corrupt");
         // A manifest that does not parse.
         let bad = plugins.join("bad-manifest");
         std::fs::create_dir_all(&bad).expect("dir");
@@ -211,7 +216,9 @@ async fn broken_plugins_are_reported_and_the_rest_load() {
         let (status, body) = server.get("/api/plugins/..%2Fetc").await;
         assert_eq!(status, 400, "{body}");
         assert_envelope_error(&body, "BAD_REQUEST");
-        let (status, _) = server.get(&format!("/api/plugins/{}", "a".repeat(300))).await;
+        let (status, _) = server
+            .get(&format!("/api/plugins/{}", "a".repeat(300)))
+            .await;
         assert_eq!(status, 400);
     }
 }
@@ -232,7 +239,10 @@ async fn restart_uses_the_compile_cache_and_shutdown_is_graceful() {
     let (_, second) = server.get("/api/plugins").await;
     for p in second["data"].as_array().expect("list") {
         assert_eq!(p["state"], "loaded");
-        assert_eq!(p["compile_cache"], "hit", "second start must not recompile: {p}");
+        assert_eq!(
+            p["compile_cache"], "hit",
+            "second start must not recompile: {p}"
+        );
     }
     // SIGTERM: in-flight work finishes and the process exits 0.
     let slow = server.http.get(server.url("/api/config/health")).send();

@@ -24,7 +24,9 @@ pub struct Recorded {
 
 impl Recorded {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(&name.to_ascii_lowercase()).map(String::as_str)
+        self.headers
+            .get(&name.to_ascii_lowercase())
+            .map(String::as_str)
     }
 
     pub fn json(&self) -> Value {
@@ -92,7 +94,9 @@ pub struct FakeVendor {
 }
 
 impl FakeVendor {
-    pub async fn start(responder: impl Fn(&Recorded) -> Reply + Send + Sync + 'static) -> FakeVendor {
+    pub async fn start(
+        responder: impl Fn(&Recorded) -> Reply + Send + Sync + 'static,
+    ) -> FakeVendor {
         let requests: Arc<Mutex<Vec<Recorded>>> = Arc::default();
         let responder: Arc<Responder> = Arc::new(responder);
         let log = requests.clone();
@@ -165,11 +169,12 @@ fn respond(reply: Reply) -> Response {
     let body = if reply.chunks.len() <= 1 {
         Body::from(reply.chunks.into_iter().next().unwrap_or_default())
     } else {
-        let stream = futures::stream::unfold(reply.chunks.into_iter(), move |mut rest| async move {
-            let chunk = rest.next()?;
-            tokio::time::sleep(delay).await;
-            Some((Ok::<_, std::io::Error>(bytes::Bytes::from(chunk)), rest))
-        });
+        let stream =
+            futures::stream::unfold(reply.chunks.into_iter(), move |mut rest| async move {
+                let chunk = rest.next()?;
+                tokio::time::sleep(delay).await;
+                Some((Ok::<_, std::io::Error>(bytes::Bytes::from(chunk)), rest))
+            });
         Body::from_stream(stream)
     };
     let mut response = Response::new(body);

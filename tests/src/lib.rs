@@ -103,11 +103,7 @@ pub struct PgDatabase {
 impl PgDatabase {
     pub async fn create(admin_url: &str) -> PgDatabase {
         use sqlx::Connection;
-        let name = format!(
-            "si_test_{}_{}",
-            std::process::id(),
-            uuid_like_suffix()
-        );
+        let name = format!("si_test_{}_{}", std::process::id(), uuid_like_suffix());
         let mut conn = sqlx::PgConnection::connect(admin_url)
             .await
             .expect("connect to TEST_DATABASE_URL");
@@ -132,7 +128,10 @@ impl Drop for PgDatabase {
         let name = self.name.clone();
         // Drop may run inside a runtime; do the async cleanup on a thread of its own.
         let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
                 return;
             };
             rt.block_on(async {

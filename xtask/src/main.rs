@@ -62,8 +62,17 @@ struct ManifestHead {
     component: String,
 }
 
-fn main() -> Result<()> {
-    let cli = Cli::parse();
+fn main() -> std::process::ExitCode {
+    match task(Cli::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn task(cli: Cli) -> Result<()> {
     let root = workspace_root()?;
     std::env::set_current_dir(&root)?;
     match cli.command {
@@ -71,9 +80,19 @@ fn main() -> Result<()> {
             build_plugins(&root, BUNDLED)?;
             install(&root, BUNDLED, &data_dir.join("plugins"))?;
             let mut cmd = cargo();
-            cmd.args(["run", "--release", "-p", "sceneintruder-server", "--bin", "sceneintruder", "--", "serve", "--data-dir"])
-                .arg(&data_dir)
-                .args(args);
+            cmd.args([
+                "run",
+                "--release",
+                "-p",
+                "sceneintruder-server",
+                "--bin",
+                "sceneintruder",
+                "--",
+                "serve",
+                "--data-dir",
+            ])
+            .arg(&data_dir)
+            .args(args);
             run(&mut cmd)
         }
         Task::Test { args } => {
@@ -82,10 +101,22 @@ fn main() -> Result<()> {
             let dist = dist_dir(&root);
             install(&root, &all, &dist)?;
             for feature in SDK_FEATURES {
-                run(cargo().args(["test", "-p", "sceneintruder-plugin-sdk", "--features", feature]))?;
+                run(cargo().args([
+                    "test",
+                    "-p",
+                    "sceneintruder-plugin-sdk",
+                    "--features",
+                    feature,
+                ]))?;
             }
             // The end-to-end tests start the real binary.
-            run(cargo().args(["build", "-p", "sceneintruder-server", "--bin", "sceneintruder"]))?;
+            run(cargo().args([
+                "build",
+                "-p",
+                "sceneintruder-server",
+                "--bin",
+                "sceneintruder",
+            ]))?;
             if std::env::var_os("TEST_DATABASE_URL").is_none() {
                 eprintln!("xtask: TEST_DATABASE_URL is not set; database tests run on SQLite only");
             }
@@ -119,7 +150,9 @@ fn cargo() -> Command {
 }
 
 fn run(cmd: &mut Command) -> Result<()> {
-    let status = cmd.status().with_context(|| format!("cannot start {cmd:?}"))?;
+    let status = cmd
+        .status()
+        .with_context(|| format!("cannot start {cmd:?}"))?;
     if !status.success() {
         bail!("{cmd:?} failed with {status}");
     }
@@ -150,10 +183,18 @@ fn ensure_wasm_target() -> Result<()> {
         .args(["target", "list", "--installed"])
         .output();
     match installed {
-        Ok(out) if String::from_utf8_lossy(&out.stdout).lines().any(|l| l.trim() == WASM_TARGET) => Ok(()),
+        Ok(out)
+            if String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .any(|l| l.trim() == WASM_TARGET) =>
+        {
+            Ok(())
+        }
         Ok(_) => run(Command::new("rustup").args(["target", "add", WASM_TARGET])),
         Err(e) => {
-            eprintln!("xtask: rustup not found ({e}); assuming the {WASM_TARGET} target is installed");
+            eprintln!(
+                "xtask: rustup not found ({e}); assuming the {WASM_TARGET} target is installed"
+            );
             Ok(())
         }
     }
@@ -178,7 +219,16 @@ fn build_plugins(root: &Path, crates: &[&str]) -> Result<()> {
     ensure_wasm_target()?;
     for dir in crates {
         let name = package_name(root, dir)?;
-        run(cargo().args(["build", "--quiet", "--profile", WASM_PROFILE, "--target", WASM_TARGET, "-p", &name]))?;
+        run(cargo().args([
+            "build",
+            "--quiet",
+            "--profile",
+            WASM_PROFILE,
+            "--target",
+            WASM_TARGET,
+            "-p",
+            &name,
+        ]))?;
     }
     Ok(())
 }
@@ -192,13 +242,20 @@ fn install(root: &Path, crates: &[&str], dest: &Path) -> Result<()> {
             .with_context(|| format!("reading {}", manifest_path.display()))?;
         let head: ManifestHead = toml::from_str(&text)
             .with_context(|| format!("parsing {}", manifest_path.display()))?;
-        let built = out.join(format!("{}.wasm", package_name(root, dir)?.replace('-', "_")));
+        let built = out.join(format!(
+            "{}.wasm",
+            package_name(root, dir)?.replace('-', "_")
+        ));
         let folder = dest.join(&head.id);
         std::fs::create_dir_all(&folder)?;
         std::fs::copy(&built, folder.join(&head.component))
             .with_context(|| format!("copying {}", built.display()))?;
         std::fs::write(folder.join("plugin.toml"), text)?;
-        println!("xtask: installed plugin {} into {}", head.id, folder.display());
+        println!(
+            "xtask: installed plugin {} into {}",
+            head.id,
+            folder.display()
+        );
     }
     Ok(())
 }

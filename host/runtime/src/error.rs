@@ -71,10 +71,7 @@ pub enum CallError {
         error: ProviderError,
     },
     #[error("plugin {plugin}: {}", describe_export_error(.error))]
-    Export {
-        plugin: String,
-        error: ExportError,
-    },
+    Export { plugin: String, error: ExportError },
 }
 
 /// Readable text of a provider error (the generated `Display` is only `Debug`).
@@ -84,13 +81,22 @@ pub fn describe_provider_error(e: &ProviderError) -> String {
         ProviderError::NotConfigured(m) => format!("not configured: {m}"),
         ProviderError::InvalidRequest(m) => format!("invalid request: {m}"),
         ProviderError::BadRequest(u) => {
-            format!("vendor rejected the request (HTTP {}): {}", u.status, u.message)
+            format!(
+                "vendor rejected the request (HTTP {}): {}",
+                u.status, u.message
+            )
         }
         ProviderError::Unauthorized(u) => {
-            format!("vendor refused the credentials (HTTP {}): {}", u.status, u.message)
+            format!(
+                "vendor refused the credentials (HTTP {}): {}",
+                u.status, u.message
+            )
         }
         ProviderError::RateLimited(r) => match r.retry_after_ms {
-            Some(ms) => format!("vendor rate limit (HTTP 429, retry after {ms} ms): {}", r.message),
+            Some(ms) => format!(
+                "vendor rate limit (HTTP 429, retry after {ms} ms): {}",
+                r.message
+            ),
             None => format!("vendor rate limit (HTTP 429): {}", r.message),
         },
         ProviderError::Upstream(u) => format!("vendor error (HTTP {}): {}", u.status, u.message),

@@ -260,7 +260,7 @@ impl Server {
             .env_remove("DATABASE_URL")
             .env("SCENEINTRUDER_LOG", "info,sceneintruder=debug")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stderr(self.log_file());
         match &self.compile_cache {
             Some(dir) => cmd.env("SCENEINTRUDER_PLUGIN_CACHE_DIR", dir),
             None => cmd.env("SCENEINTRUDER_PLUGIN_CACHE_DIR", ""),
@@ -296,6 +296,17 @@ impl Server {
             }
         }
         self.child = Some(child);
+    }
+
+    /// The server's log goes to `<data-dir>/server.log` (appended across restarts) and is
+    /// printed when a test fails.
+    fn log_file(&self) -> Stdio {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.data_dir.path().join("server.log"))
+            .map(Stdio::from)
+            .unwrap_or_else(|_| Stdio::inherit())
     }
 
     /// Stop with SIGTERM and wait; returns whether it exited cleanly.
@@ -350,6 +361,11 @@ impl Drop for Server {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
+        }
+        if std::thread::panicking()
+            && let Ok(log) = std::fs::read_to_string(self.data_dir.path().join("server.log"))
+        {
+            eprintln!("---- server log ({}) ----\n{log}", self.base);
         }
     }
 }

@@ -14,8 +14,6 @@ const WASM_PROFILE: &str = "wasm-release";
 const BUNDLED: &[&str] = &["plugins/llm-openai", "plugins/export-markdown"];
 /// Plugins that exist only for tests.
 const TEST_ONLY: &[&str] = &["tests/plugins/chaos"];
-/// SDK features, each tested natively (one world per feature).
-const SDK_FEATURES: &[&str] = &["llm", "exporter"];
 
 #[derive(Parser)]
 #[command(name = "xtask")]

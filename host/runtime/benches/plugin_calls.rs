@@ -150,7 +150,9 @@ fn benches(c: &mut Criterion) {
     });
 
     let mut group = c.benchmark_group("cold_start");
-    group.sample_size(10).measurement_time(Duration::from_secs(10));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(10));
     let bundled = tempfile::tempdir().expect("dir");
     for id in ["openai", "markdown"] {
         copy_plugin(bundled.path(), id);

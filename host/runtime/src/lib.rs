@@ -128,7 +128,57 @@ impl PluginHandle {
             .collect()
     }
 
+    /// One provider call in a fresh instance of world `P`; a provider error returned by the
+    /// plugin becomes `CallError::Provider`.
+    async fn provider_call<P: Instantiate, T>(
+        &self,
+        pre: &P,
+        cancel: Option<&CancellationToken>,
+        call: impl AsyncFnOnce(
+            &mut Store<sandbox::HostState>,
+            P::World,
+        ) -> wasmtime::Result<Result<T, types::ProviderError>>,
+    ) -> Result<T, CallError> {
+        self.run(cancel, async |store| {
+            let world = pre.instantiate(&mut *store).await?;
+            call(store, world).await
+        })
+        .await?
+        .map_err(|error| CallError::Provider {
+            plugin: self.id().to_string(),
+            error,
+        })
+    }
+
     fn budget(&self) -> Duration {
         self.rt.limits.call_timeout()
     }
 }
+
+/// The pre-linked component of one world, instantiable into that world's bindings.
+pub(crate) trait Instantiate {
+    type World;
+    fn instantiate(
+        &self,
+        store: &mut Store<sandbox::HostState>,
+    ) -> impl std::future::Future<Output = wasmtime::Result<Self::World>> + Send;
+}
+
+macro_rules! instantiate_world {
+    ($pre:ty => $world:ty) => {
+        impl Instantiate for $pre {
+            type World = $world;
+            fn instantiate(
+                &self,
+                store: &mut Store<sandbox::HostState>,
+            ) -> impl std::future::Future<Output = wasmtime::Result<Self::World>> + Send {
+                self.instantiate_async(store)
+            }
+        }
+    };
+}
+
+instantiate_world!(bindings::llm::LlmProviderPre<sandbox::HostState> => bindings::llm::LlmProvider);
+instantiate_world!(bindings::vision::VisionProviderPre<sandbox::HostState> => bindings::vision::VisionProvider);
+instantiate_world!(bindings::video::VideoProviderPre<sandbox::HostState> => bindings::video::VideoProvider);
+instantiate_world!(bindings::exporter::ExporterPre<sandbox::HostState> => bindings::exporter::Exporter);

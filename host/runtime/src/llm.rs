@@ -78,17 +78,14 @@ impl LlmProvider {
         req: &CompletionRequest,
         cancel: Option<&CancellationToken>,
     ) -> Result<CompletionResponse, CallError> {
-        let pre = &self.pre;
         self.handle
-            .run(cancel, async |store| {
-                let instance = pre.instantiate_async(&mut *store).await?;
-                instance
+            .provider_call(&self.pre, cancel, async |store, world| {
+                world
                     .sceneintruder_plugin_llm()
-                    .call_complete(&mut *store, req)
+                    .call_complete(store, req)
                     .await
             })
-            .await?
-            .map_err(|e| provider_error(self.id(), e))
+            .await
     }
 
     /// Models the vendor offers now (calls the vendor).
@@ -96,17 +93,14 @@ impl LlmProvider {
         &self,
         cancel: Option<&CancellationToken>,
     ) -> Result<Vec<ModelInfo>, CallError> {
-        let pre = &self.pre;
         self.handle
-            .run(cancel, async |store| {
-                let instance = pre.instantiate_async(&mut *store).await?;
-                instance
+            .provider_call(&self.pre, cancel, async |store, world| {
+                world
                     .sceneintruder_plugin_llm()
-                    .call_list_models(&mut *store)
+                    .call_list_models(store)
                     .await
             })
-            .await?
-            .map_err(|e| provider_error(self.id(), e))
+            .await
     }
 
     /// Start a streamed completion. The instance stays alive (holding a pool slot) until the

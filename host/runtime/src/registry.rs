@@ -18,6 +18,9 @@ use crate::manifest::{Manifest, Origin, PluginKind};
 use crate::sandbox::{self, CallEnv, HostState};
 use crate::settings::{Effective, PluginSettings, allowed_origins};
 
+/// Longest a plugin's `info()` may take when it is loaded.
+const INFO_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// What the operator configured for one plugin, as plain strings.
 #[derive(Debug, Clone, Default)]
 pub struct OperatorSettings {
@@ -387,7 +390,9 @@ async fn describe(
     effective: Arc<Effective>,
     pre: &WorldPre,
 ) -> Result<Description, CallError> {
-    let budget = inner.limits.call_timeout();
+    // `info()` is static data; a plugin that takes longer than this at load time is broken
+    // and must not hold up start-up.
+    let budget = inner.limits.call_timeout().min(INFO_TIMEOUT);
     run(inner, effective, budget, None, async |store| {
         Ok(match pre {
             WorldPre::Llm(pre) => {

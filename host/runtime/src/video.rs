@@ -65,20 +65,14 @@ impl VideoProvider {
         req: &ClipRequest,
         cancel: Option<&CancellationToken>,
     ) -> Result<String, CallError> {
-        let pre = &self.pre;
         self.handle
-            .run(cancel, async |store| {
-                let instance = pre.instantiate_async(&mut *store).await?;
-                instance
+            .provider_call(&self.pre, cancel, async |store, world| {
+                world
                     .sceneintruder_plugin_video()
-                    .call_submit(&mut *store, req)
+                    .call_submit(store, req)
                     .await
             })
-            .await?
-            .map_err(|error| CallError::Provider {
-                plugin: self.id().to_string(),
-                error,
-            })
+            .await
     }
 
     /// Check a submitted clip.
@@ -87,19 +81,13 @@ impl VideoProvider {
         handle: &str,
         cancel: Option<&CancellationToken>,
     ) -> Result<ClipStatus, CallError> {
-        let pre = &self.pre;
         self.handle
-            .run(cancel, async |store| {
-                let instance = pre.instantiate_async(&mut *store).await?;
-                instance
+            .provider_call(&self.pre, cancel, async |store, world| {
+                world
                     .sceneintruder_plugin_video()
-                    .call_poll(&mut *store, handle)
+                    .call_poll(store, handle)
                     .await
             })
-            .await?
-            .map_err(|error| CallError::Provider {
-                plugin: self.id().to_string(),
-                error,
-            })
+            .await
     }
 }

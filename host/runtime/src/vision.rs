@@ -65,20 +65,14 @@ impl VisionProvider {
         req: &ImageRequest,
         cancel: Option<&CancellationToken>,
     ) -> Result<GenerateResult, CallError> {
-        let pre = &self.pre;
         self.handle
-            .run(cancel, async |store| {
-                let instance = pre.instantiate_async(&mut *store).await?;
-                instance
+            .provider_call(&self.pre, cancel, async |store, world| {
+                world
                     .sceneintruder_plugin_vision()
-                    .call_generate(&mut *store, req)
+                    .call_generate(store, req)
                     .await
             })
-            .await?
-            .map_err(|error| CallError::Provider {
-                plugin: self.id().to_string(),
-                error,
-            })
+            .await
     }
 
     /// Check a vendor job.
@@ -87,19 +81,13 @@ impl VisionProvider {
         job: &str,
         cancel: Option<&CancellationToken>,
     ) -> Result<PollResult, CallError> {
-        let pre = &self.pre;
         self.handle
-            .run(cancel, async |store| {
-                let instance = pre.instantiate_async(&mut *store).await?;
-                instance
+            .provider_call(&self.pre, cancel, async |store, world| {
+                world
                     .sceneintruder_plugin_vision()
-                    .call_poll(&mut *store, job)
+                    .call_poll(store, job)
                     .await
             })
-            .await?
-            .map_err(|error| CallError::Provider {
-                plugin: self.id().to_string(),
-                error,
-            })
+            .await
     }
 }

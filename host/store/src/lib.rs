@@ -4,6 +4,17 @@
 //! Repositories use the same SQL text on both backends where the dialects agree (`$1`
 //! placeholders work on both); where they differ, the repository matches on the backend.
 
+/// Run the same query code against whichever pool the database holds. The body is
+/// compiled once per backend, so it must type-check for both.
+macro_rules! with_pool {
+    ($db:expr, $pool:ident => $body:expr) => {
+        match $db {
+            $crate::Database::Sqlite($pool) => $body,
+            $crate::Database::Postgres($pool) => $body,
+        }
+    };
+}
+
 mod meta;
 
 use std::path::Path;
@@ -97,14 +108,9 @@ impl Database {
 
     /// Round trip to the database (for health checks).
     pub async fn ping(&self) -> Result<(), StoreError> {
-        match self {
-            Database::Sqlite(pool) => {
-                sqlx::query("SELECT 1").execute(pool).await?;
-            }
-            Database::Postgres(pool) => {
-                sqlx::query("SELECT 1").execute(pool).await?;
-            }
-        };
+        with_pool!(self, pool => {
+            sqlx::query("SELECT 1").execute(pool).await?;
+        });
         Ok(())
     }
 
@@ -114,9 +120,6 @@ impl Database {
 
     /// Close every connection (on shutdown).
     pub async fn close(&self) {
-        match self {
-            Database::Sqlite(pool) => pool.close().await,
-            Database::Postgres(pool) => pool.close().await,
-        }
+        with_pool!(self, pool => pool.close().await)
     }
 }

@@ -1,6 +1,6 @@
 //! `server_meta`: small facts about this installation.
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 
 use crate::{Database, StoreError};
 
@@ -15,20 +15,9 @@ impl<'a> MetaRepo<'a> {
 
     pub async fn get(&self, key: &str) -> Result<Option<String>, StoreError> {
         const SQL: &str = "SELECT value FROM server_meta WHERE key = $1";
-        let value = match self.db {
-            Database::Sqlite(pool) => {
-                sqlx::query_scalar(SQL)
-                    .bind(key)
-                    .fetch_optional(pool)
-                    .await?
-            }
-            Database::Postgres(pool) => {
-                sqlx::query_scalar(SQL)
-                    .bind(key)
-                    .fetch_optional(pool)
-                    .await?
-            }
-        };
+        let value = with_pool!(self.db, pool => {
+            sqlx::query_scalar(SQL).bind(key).fetch_optional(pool).await?
+        });
         Ok(value)
     }
 
@@ -37,25 +26,9 @@ impl<'a> MetaRepo<'a> {
     pub async fn get_or_insert(&self, key: &str, value: &str) -> Result<String, StoreError> {
         const SQL: &str = "INSERT INTO server_meta (key, value, updated_at) VALUES ($1, $2, $3) \
                            ON CONFLICT (key) DO NOTHING";
-        let now: DateTime<Utc> = Utc::now();
-        match self.db {
-            Database::Sqlite(pool) => {
-                sqlx::query(SQL)
-                    .bind(key)
-                    .bind(value)
-                    .bind(now.to_rfc3339())
-                    .execute(pool)
-                    .await?;
-            }
-            Database::Postgres(pool) => {
-                sqlx::query(SQL)
-                    .bind(key)
-                    .bind(value)
-                    .bind(now)
-                    .execute(pool)
-                    .await?;
-            }
-        };
+        with_pool!(self.db, pool => {
+            sqlx::query(SQL).bind(key).bind(value).bind(Utc::now()).execute(pool).await?;
+        });
         self.get(key)
             .await?
             .ok_or_else(|| StoreError::Query(sqlx::Error::RowNotFound))
@@ -66,25 +39,9 @@ impl<'a> MetaRepo<'a> {
         const SQL: &str = "INSERT INTO server_meta (key, value, updated_at) VALUES ($1, $2, $3) \
                            ON CONFLICT (key) DO UPDATE SET value = excluded.value, \
                            updated_at = excluded.updated_at";
-        let now: DateTime<Utc> = Utc::now();
-        match self.db {
-            Database::Sqlite(pool) => {
-                sqlx::query(SQL)
-                    .bind(key)
-                    .bind(value)
-                    .bind(now.to_rfc3339())
-                    .execute(pool)
-                    .await?;
-            }
-            Database::Postgres(pool) => {
-                sqlx::query(SQL)
-                    .bind(key)
-                    .bind(value)
-                    .bind(now)
-                    .execute(pool)
-                    .await?;
-            }
-        };
+        with_pool!(self.db, pool => {
+            sqlx::query(SQL).bind(key).bind(value).bind(Utc::now()).execute(pool).await?;
+        });
         Ok(())
     }
 }

@@ -142,6 +142,7 @@ fn benches(c: &mut Criterion) {
             let r = client
                 .get(&direct)
                 .header("authorization", "Bearer bench-key")
+                .timeout(Duration::from_secs(120))
                 .send()
                 .await
                 .expect("get");

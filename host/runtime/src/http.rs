@@ -134,11 +134,7 @@ fn prepare(
         value.set_sensitive(true);
         headers.append(name, value);
     }
-    let mut builder = env
-        .client
-        .request(method, url)
-        .headers(headers)
-        .timeout(timeout);
+    let mut builder = env.client.request(method, url).headers(headers);
     if let Some(body) = req.body {
         builder = builder.body(body);
     }
@@ -168,30 +164,28 @@ fn head_of(response: &reqwest::Response) -> (u16, Vec<(String, String)>) {
     (response.status().as_u16(), headers)
 }
 
-async fn send(state: &mut HostState, req: Request) -> Result<(reqwest::Response, Instant), Error> {
+/// Send a request whose whole exchange, body included, must finish within its timeout
+/// (reqwest enforces it while the body is read).
+async fn send(state: &mut HostState, req: Request) -> Result<reqwest::Response, Error> {
     let (builder, timeout) = prepare(state, req)?;
-    let until = Instant::now() + timeout;
-    let response = builder.send().await.map_err(transport_error)?;
-    Ok((response, until))
+    builder
+        .timeout(timeout)
+        .send()
+        .await
+        .map_err(transport_error)
 }
 
 impl http::Host for HostState {
     async fn fetch(&mut self, req: Request) -> wasmtime::Result<Result<Response, Error>> {
         let cap = self.call.limits.max_response_bytes as u64;
         let result = async {
-            let (mut response, until) = send(self, req).await?;
+            let mut response = send(self, req).await?;
             let (status, headers) = head_of(&response);
             if response.content_length().is_some_and(|len| len > cap) {
                 return Err(Error::TooLarge(cap));
             }
             let mut body = Vec::new();
-            loop {
-                let left = until.saturating_duration_since(Instant::now());
-                let chunk = tokio::time::timeout(left, response.chunk())
-                    .await
-                    .map_err(|_| Error::Timeout)?
-                    .map_err(transport_error)?;
-                let Some(chunk) = chunk else { break };
+            while let Some(chunk) = response.chunk().await.map_err(transport_error)? {
                 if body.len() as u64 + chunk.len() as u64 > cap {
                     return Err(Error::TooLarge(cap));
                 }
@@ -211,9 +205,16 @@ impl http::Host for HostState {
         &mut self,
         req: Request,
     ) -> wasmtime::Result<Result<(ResponseHead, Resource<BodyStream>), Error>> {
-        let (response, _) = match send(self, req).await {
-            Ok(sent) => sent,
+        // Only the head is bounded here: the body is read across several guest calls, each
+        // bounded by its own deadline in `read`.
+        let sent = match prepare(self, req) {
+            Ok((builder, timeout)) => tokio::time::timeout(timeout, builder.send()).await,
             Err(e) => return Ok(Err(e)),
+        };
+        let response = match sent {
+            Err(_) => return Ok(Err(Error::Timeout)),
+            Ok(Err(e)) => return Ok(Err(transport_error(e))),
+            Ok(Ok(response)) => response,
         };
         let (status, headers) = head_of(&response);
         let stream = self.table.push(BodyStream {

@@ -59,7 +59,8 @@ pub mod types {
 pub(crate) struct PluginHandle {
     rt: Arc<registry::Inner>,
     plugin: Arc<registry::LoadedPlugin>,
-    overrides: Option<Arc<PluginSettings>>,
+    /// Settings resolved with per-client overrides, when this client has any.
+    overrides: Option<Arc<settings::Effective>>,
 }
 
 impl PluginHandle {
@@ -77,24 +78,26 @@ impl PluginHandle {
 
     /// Settings for one call: manifest defaults, then the operator's, then the overrides.
     fn effective(&self) -> Arc<settings::Effective> {
+        if let Some(overridden) = &self.overrides {
+            return overridden.clone();
+        }
+        match self.plugin.effective.read() {
+            Ok(e) => e.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    fn with_overrides(&self, values: impl IntoIterator<Item = (String, String)>) -> PluginHandle {
+        let manifest = &self.plugin.manifest;
         let operator = match self.plugin.settings.read() {
             Ok(s) => s.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
         };
-        let merged = match &self.overrides {
-            Some(o) => operator.overlay(o),
-            None => operator,
-        };
-        Arc::new(settings::Effective::resolve(&self.plugin.manifest, &merged))
-    }
-
-    fn with_overrides(&self, values: impl IntoIterator<Item = (String, String)>) -> PluginHandle {
-        let mut handle = self.clone();
-        handle.overrides = Some(Arc::new(PluginSettings::from_map(
-            &self.plugin.manifest,
-            values,
-        )));
-        handle
+        let merged = operator.overlay(&PluginSettings::from_map(manifest, values));
+        PluginHandle {
+            overrides: Some(Arc::new(settings::Effective::resolve(manifest, &merged))),
+            ..self.clone()
+        }
     }
 
     async fn run<T>(

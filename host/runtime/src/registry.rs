@@ -89,6 +89,8 @@ pub(crate) struct LoadedPlugin {
     pub pre: WorldPre,
     pub description: Description,
     pub settings: RwLock<PluginSettings>,
+    /// `settings` resolved against the manifest, kept ready for every call.
+    pub effective: RwLock<Arc<Effective>>,
 }
 
 struct Linkers {
@@ -287,6 +289,11 @@ impl PluginRuntime {
         let grants = settings.grants.clone();
         *settings = PluginSettings::from_map(&plugin.manifest, values);
         settings.grants = grants;
+        let effective = Arc::new(Effective::resolve(&plugin.manifest, &settings));
+        *plugin
+            .effective
+            .write()
+            .map_err(|_| RuntimeError::Engine("settings lock poisoned".into()))? = effective;
         Ok(())
     }
 
@@ -338,7 +345,7 @@ impl Inner {
         let pre = link(linkers, &component, manifest.kind)
             .map_err(|e| format!("does not implement the {} world: {e:#}", manifest.kind))?;
         let effective = Arc::new(Effective::resolve(&manifest, &settings));
-        let description = describe(self, effective, &pre)
+        let description = describe(self, effective.clone(), &pre)
             .await
             .map_err(|e| format!("info() failed: {e}"))?;
         if let Description::Provider(info) = &description
@@ -354,6 +361,7 @@ impl Inner {
             pre,
             description,
             settings: RwLock::new(settings),
+            effective: RwLock::new(effective),
         };
         Ok((plugin, outcome))
     }

@@ -5,6 +5,7 @@
 //! binary from the workspace target directory.
 
 pub mod fake;
+pub mod sse;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -333,6 +334,34 @@ impl Server {
     pub async fn restart(&mut self) {
         assert!(self.stop(), "server did not shut down cleanly");
         self.launch().await;
+    }
+
+    /// The database this server uses (to inspect side effects directly).
+    pub fn database_url(&self) -> String {
+        match &self.db {
+            Some(pg) => pg.url.clone(),
+            None => format!(
+                "sqlite://{}",
+                self.data_dir.path().join("sceneintruder.db").display()
+            ),
+        }
+    }
+
+    /// Kill the process without letting it shut down (a crash).
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Start again after `kill` or `stop`, on the same data dir and database.
+    pub async fn start_again(&mut self) {
+        self.launch().await;
+    }
+
+    pub fn ws_url(&self, path: &str) -> String {
+        format!("{}{}", self.base.replacen("http://", "ws://", 1), path)
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -7,14 +7,23 @@ use std::time::Instant;
 use sceneintruder_runtime::{PluginRuntime, RuntimeConfig};
 use sceneintruder_store::Database;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
+use crate::jobs::{Countdown, JobEngine, JobHandler};
+use crate::realtime::bus::{EventBus, LocalBus};
+use crate::realtime::ws::Hub;
 
 /// Shared state of every handler.
 pub struct AppState {
     pub config: Arc<Config>,
     pub runtime: PluginRuntime,
     pub db: Database,
+    pub bus: Arc<dyn EventBus>,
+    pub jobs: Arc<JobEngine>,
+    pub hub: Arc<Hub>,
+    /// Cancelled when the server starts shutting down (ends SSE streams and sockets).
+    pub shutdown: CancellationToken,
     pub started: Instant,
     /// Start time, RFC3339 (reported by the health check).
     pub started_at: String,
@@ -52,10 +61,26 @@ pub async fn build(config: Config) -> anyhow::Result<Arc<AppState>> {
         ms = started.elapsed().as_secs_f64() * 1000.0,
         "plugins discovered"
     );
+    let bus: Arc<dyn EventBus> = Arc::new(LocalBus::new(4096));
+    let mut handlers: Vec<Arc<dyn JobHandler>> = Vec::new();
+    if config.jobs.diagnostics {
+        handlers.push(Arc::new(Countdown { resumable: false }));
+        handlers.push(Arc::new(Countdown { resumable: true }));
+    }
+    let jobs = JobEngine::new(db.clone(), bus.clone(), config.jobs.clone(), handlers);
+    // Jobs left running by a server that died are resumed or failed before new work starts.
+    jobs.reclaim_expired().await?;
+    jobs.start();
+    let hub = Hub::new(config.realtime.clone(), bus.clone());
+    hub.listen();
     Ok(Arc::new(AppState {
         config: Arc::new(config),
         runtime,
         db,
+        bus,
+        jobs,
+        hub,
+        shutdown: CancellationToken::new(),
         started: Instant::now(),
         started_at: chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
     }))
@@ -75,7 +100,16 @@ pub async fn serve(state: Arc<AppState>) -> anyhow::Result<()> {
         listener,
         app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown_signal())
+    .with_graceful_shutdown({
+        let state = state.clone();
+        async move {
+            shutdown_signal().await;
+            // Long-lived streams would otherwise keep the server from ever stopping.
+            state.shutdown.cancel();
+            state.hub.close_all();
+            state.jobs.shutdown();
+        }
+    })
     .await?;
     tracing::info!("shutting down");
     state.db.close().await;

@@ -26,6 +26,8 @@ pub struct FileConfig {
     pub log_format: Option<String>,
     pub llm: LlmSection,
     pub limits: Option<Limits>,
+    pub jobs: crate::jobs::JobsConfig,
+    pub realtime: crate::realtime::ws::WsConfig,
     pub plugins: BTreeMap<String, PluginSection>,
 }
 
@@ -68,6 +70,8 @@ pub struct Config {
     pub log_json: bool,
     pub llm: LlmSection,
     pub limits: Limits,
+    pub jobs: crate::jobs::JobsConfig,
+    pub realtime: crate::realtime::ws::WsConfig,
     pub plugins: BTreeMap<String, OperatorSettings>,
 }
 
@@ -197,6 +201,8 @@ impl Config {
             log_json,
             llm,
             limits: file.limits.unwrap_or_default(),
+            jobs: file.jobs,
+            realtime: file.realtime,
             plugins,
         })
     }

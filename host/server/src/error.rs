@@ -12,6 +12,12 @@ pub enum ServerError {
     RouteNotFound { path: String },
     #[error("{resource:?} not found")]
     NotFound { resource: Resource },
+    #[error("task not found")]
+    TaskNotFound,
+    #[error("forbidden")]
+    Forbidden,
+    #[error("too many connections")]
+    TooManyConnections,
     #[error("request body too large")]
     PayloadTooLarge,
     #[error("configuration is not valid")]
@@ -55,6 +61,9 @@ impl ServerError {
                 StatusCode::NOT_FOUND
             }
             ServerError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ServerError::TaskNotFound => StatusCode::NOT_FOUND,
+            ServerError::Forbidden => StatusCode::FORBIDDEN,
+            ServerError::TooManyConnections => StatusCode::SERVICE_UNAVAILABLE,
             ServerError::LlmNotConfigured { .. }
             | ServerError::ConnectionFailed { .. }
             | ServerError::ConnectionTestFailed { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -70,6 +79,9 @@ impl ServerError {
                 Resource::Plugin => "RESOURCE_NOT_FOUND",
             },
             ServerError::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            ServerError::TaskNotFound => "TASK_NOT_FOUND",
+            ServerError::Forbidden => "FORBIDDEN",
+            ServerError::TooManyConnections => "TOO_MANY_CONNECTIONS",
             ServerError::InvalidConfig { .. } => "INVALID_CONFIG",
             ServerError::LlmNotConfigured { .. } => "LLM_NOT_CONFIGURED",
             ServerError::ConnectionFailed { .. } => "CONNECTION_FAILED",
@@ -87,6 +99,9 @@ impl ServerError {
                 Resource::Plugin => "插件不存在".into(),
             },
             ServerError::PayloadTooLarge => "请求体过大".into(),
+            ServerError::TaskNotFound => crate::realtime::progress::TASK_NOT_FOUND_MESSAGE.into(),
+            ServerError::Forbidden => "无权执行此操作".into(),
+            ServerError::TooManyConnections => "连接数已达上限".into(),
             ServerError::InvalidConfig { .. } => "配置验证失败".into(),
             ServerError::LlmNotConfigured { .. } => "LLM service not configured".into(),
             ServerError::ConnectionFailed { .. } => "LLM service not ready".into(),
@@ -106,6 +121,8 @@ impl ServerError {
             ServerError::RouteNotFound { path } => path.clone(),
             ServerError::NotFound { .. } => String::new(),
             ServerError::PayloadTooLarge => "the request body exceeds body_limit_bytes".into(),
+            ServerError::TaskNotFound | ServerError::Forbidden => String::new(),
+            ServerError::TooManyConnections => "ws_max_connections reached".into(),
         }
     }
 }

@@ -5,6 +5,8 @@ mod app;
 mod config;
 mod domain;
 mod error;
+mod jobs;
+mod realtime;
 
 use std::path::PathBuf;
 

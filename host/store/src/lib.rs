@@ -15,6 +15,7 @@ macro_rules! with_pool {
     };
 }
 
+mod jobs;
 mod meta;
 
 use std::path::Path;
@@ -24,6 +25,7 @@ use std::time::Duration;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 
+pub use jobs::{Job, JobRepo, JobState, NewJob};
 pub use meta::MetaRepo;
 
 /// Errors of the store crate.
@@ -35,6 +37,8 @@ pub enum StoreError {
     Connect(String),
     #[error("database migration failed: {0}")]
     Migrate(String),
+    #[error("stored data is not valid: {0}")]
+    Corrupt(String),
     #[error("database error: {0}")]
     Query(#[from] sqlx::Error),
 }
@@ -116,6 +120,10 @@ impl Database {
 
     pub fn meta(&self) -> MetaRepo<'_> {
         MetaRepo::new(self)
+    }
+
+    pub fn jobs(&self) -> JobRepo<'_> {
+        JobRepo::new(self)
     }
 
     /// Close every connection (on shutdown).

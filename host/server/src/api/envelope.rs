@@ -93,6 +93,20 @@ impl Ok {
         }
     }
 
+    /// Success without `data` (the key is omitted, as in the reference).
+    pub fn empty() -> Ok {
+        Ok {
+            status: StatusCode::OK,
+            data: None,
+            message: None,
+        }
+    }
+
+    pub fn status(mut self, status: StatusCode) -> Ok {
+        self.status = status;
+        self
+    }
+
     pub fn message(mut self, message: impl Into<String>) -> Ok {
         self.message = Some(message.into());
         self

@@ -4,9 +4,12 @@
 pub mod envelope;
 mod extract;
 mod health;
+mod jobs;
 mod middleware;
 mod plugins;
+mod progress;
 mod settings;
+mod ws;
 
 use std::sync::Arc;
 
@@ -29,6 +32,14 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/api/settings/test-connection",
             post(settings::test_connection),
         )
+        .route("/api/progress/{task_id}", get(progress::progress))
+        .route("/api/cancel/{task_id}", post(progress::cancel))
+        .route("/api/jobs/diagnostics", post(jobs::diagnostics))
+        .route("/api/jobs/{task_id}", get(jobs::show))
+        .route("/api/ws/status", get(ws::status))
+        .route("/api/ws/cleanup", post(ws::cleanup))
+        .route("/ws/scene/{id}", get(ws::scene))
+        .route("/ws/user/status", get(ws::user_status))
         .fallback(not_found)
         // The reference has no 405: a wrong method is an unknown endpoint.
         .method_not_allowed_fallback(not_found)

@@ -1,0 +1,120 @@
+//! WebSocket upgrades (`/ws/scene/{id}`, `/ws/user/status`), `GET /api/ws/status` and
+//! `POST /api/ws/cleanup`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use super::envelope::{ApiResult, Ok};
+use crate::app::AppState;
+use crate::error::ServerError;
+use crate::realtime::ws::{Endpoint, USER_STATUS_ROOM};
+
+/// Accept no `Origin` (non-browser clients), or one whose host[:port] is the `Host` we
+/// were reached at, under either scheme (a TLS-terminating proxy turns http into https).
+fn origin_allowed(headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return true;
+    };
+    let Some(host) = headers.get(header::HOST).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let authority = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"));
+    authority.is_some_and(|a| a.eq_ignore_ascii_case(host))
+}
+
+fn valid_room(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 128
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
+        && id != "."
+        && id != ".."
+}
+
+fn user_id(query: &HashMap<String, String>) -> Result<String, ServerError> {
+    let user = query
+        .get("user_id")
+        .map(|u| u.trim().to_string())
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "anonymous".to_string());
+    if user.len() > 128 || user.chars().any(char::is_control) {
+        return Err(ServerError::bad_request(
+            "无效的用户ID",
+            "user_id must be at most 128 printable characters",
+        ));
+    }
+    Result::Ok(user)
+}
+
+fn upgrade(
+    state: Arc<AppState>,
+    ws: WebSocketUpgrade,
+    headers: &HeaderMap,
+    endpoint: Endpoint,
+    room: String,
+    user: String,
+) -> Response {
+    if !origin_allowed(headers) {
+        return (StatusCode::FORBIDDEN, "Forbidden").into_response();
+    }
+    if state.hub.at_capacity() {
+        return ServerError::TooManyConnections.into_response();
+    }
+    let hub = state.hub.clone();
+    let limit = hub.config().ws_max_message_bytes;
+    ws.max_message_size(limit)
+        .max_frame_size(limit)
+        .on_upgrade(move |socket| hub.serve(socket, endpoint, room, user))
+}
+
+pub async fn scene(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Result<Response, ServerError> {
+    if !valid_room(&id) {
+        return Err(ServerError::bad_request(
+            "无效的场景ID",
+            "scene ids are 1-128 characters of letters, digits, _ - .",
+        ));
+    }
+    let user = user_id(&query)?;
+    Result::Ok(upgrade(state, ws, &headers, Endpoint::Scene, id, user))
+}
+
+pub async fn user_status(
+    State(state): State<Arc<AppState>>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Result<Response, ServerError> {
+    let user = user_id(&query)?;
+    Result::Ok(upgrade(
+        state,
+        ws,
+        &headers,
+        Endpoint::UserStatus,
+        USER_STATUS_ROOM.to_string(),
+        user,
+    ))
+}
+
+pub async fn status(State(state): State<Arc<AppState>>) -> ApiResult {
+    Result::Ok(Ok::data(state.hub.status()).message("WebSocket status retrieved successfully"))
+}
+
+pub async fn cleanup(State(state): State<Arc<AppState>>) -> ApiResult {
+    let closed = state.hub.sweep();
+    tracing::info!(closed, "websocket cleanup");
+    Result::Ok(Ok::empty().message("Connection cleanup executed"))
+}

@@ -1,0 +1,394 @@
+//! The WebSocket hub of spec/platform.md §9: rooms (`/ws/scene/{id}` joins the scene's room,
+//! `/ws/user/status` the `user_status` room), the reference's message types, presence,
+//! limits, and one task per connection that ends with the socket.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use futures::{SinkExt, StreamExt};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::bus::{Event, EventBus};
+
+pub const USER_STATUS_ROOM: &str = "user_status";
+
+/// `[realtime]` knobs of the hub.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WsConfig {
+    /// Open WebSocket connections allowed at once.
+    pub ws_max_connections: usize,
+    /// Largest inbound message (bytes); a larger one closes the connection with 1009.
+    pub ws_max_message_bytes: usize,
+    /// Protocol ping interval (ms).
+    pub ws_ping_ms: u64,
+    /// A connection with no inbound frame for this long is closed (ms).
+    pub ws_read_timeout_ms: u64,
+    /// JSON `heartbeat` interval on `/ws/user/status` (ms).
+    pub ws_heartbeat_ms: u64,
+    /// SSE `heartbeat` interval of `GET /api/progress/{id}` (ms).
+    pub sse_heartbeat_ms: u64,
+}
+
+impl Default for WsConfig {
+    fn default() -> Self {
+        WsConfig {
+            ws_max_connections: 1024,
+            ws_max_message_bytes: 1 << 20,
+            ws_ping_ms: 54_000,
+            ws_read_timeout_ms: 60_000,
+            ws_heartbeat_ms: 30_000,
+            sse_heartbeat_ms: super::progress::DEFAULT_HEARTBEAT_MS,
+        }
+    }
+}
+
+/// Outgoing queue per connection (the reference's 256).
+const QUEUE: usize = 256;
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+struct Client {
+    user_id: String,
+    connected_at: String,
+    /// Unix seconds of the last sign of life.
+    last_ping: Arc<AtomicI64>,
+    tx: mpsc::Sender<Value>,
+    close: CancellationToken,
+}
+
+/// Which endpoint a connection came through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    Scene,
+    UserStatus,
+}
+
+pub struct Hub {
+    rooms: Mutex<HashMap<String, HashMap<u64, Client>>>,
+    /// Room broadcasts go through the bus, so every server's clients get them.
+    bus: Arc<dyn EventBus>,
+    next_id: AtomicU64,
+    config: WsConfig,
+}
+
+fn ts() -> String {
+    chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+fn unix() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+fn error_message(text: &str) -> Value {
+    json!({"type": "error", "error": text, "timestamp": ts()})
+}
+
+impl Hub {
+    pub fn new(config: WsConfig, bus: Arc<dyn EventBus>) -> Arc<Hub> {
+        Arc::new(Hub {
+            rooms: Mutex::new(HashMap::new()),
+            bus,
+            next_id: AtomicU64::new(1),
+            config,
+        })
+    }
+
+    pub fn config(&self) -> &WsConfig {
+        &self.config
+    }
+
+    /// Send `message` to every client in `room` (on every server sharing the bus).
+    pub fn broadcast(&self, room: &str, message: Value) {
+        self.bus.publish(Event::Room {
+            room: room.to_string(),
+            message: Arc::new(message),
+        });
+    }
+
+    /// Deliver room messages published on the bus (by this or, later, another server).
+    pub fn listen(self: &Arc<Self>) {
+        let hub = self.clone();
+        let mut events = self.bus.subscribe();
+        tokio::spawn(async move {
+            loop {
+                match events.recv().await {
+                    Ok(Event::Room { room, message }) => hub.deliver(&room, &message),
+                    Ok(_) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::warn!(lost = n, "websocket hub lagged behind the event bus");
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        });
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, HashMap<u64, Client>>> {
+        match self.rooms.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// Open connections across all rooms.
+    pub fn connections(&self) -> usize {
+        self.lock()
+            .values()
+            .flat_map(|room| room.values())
+            .filter(|c| !c.close.is_cancelled())
+            .count()
+    }
+
+    pub fn at_capacity(&self) -> bool {
+        self.connections() >= self.config.ws_max_connections
+    }
+
+    /// Send to this server's clients of a room; a client whose queue is full is closed.
+    fn deliver(&self, room: &str, message: &Value) {
+        let rooms = self.lock();
+        let Some(clients) = rooms.get(room) else {
+            return;
+        };
+        for client in clients.values() {
+            if client.tx.try_send(message.clone()).is_err() {
+                client.close.cancel();
+            }
+        }
+    }
+
+    fn join(
+        &self,
+        room: &str,
+        user_id: &str,
+        tx: mpsc::Sender<Value>,
+    ) -> (u64, Arc<AtomicI64>, CancellationToken) {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let last_ping = Arc::new(AtomicI64::new(unix()));
+        let close = CancellationToken::new();
+        self.lock().entry(room.to_string()).or_default().insert(
+            id,
+            Client {
+                user_id: user_id.to_string(),
+                connected_at: ts(),
+                last_ping: last_ping.clone(),
+                tx,
+                close: close.clone(),
+            },
+        );
+        (id, last_ping, close)
+    }
+
+    fn leave(&self, room: &str, id: u64) {
+        let mut rooms = self.lock();
+        if let Some(clients) = rooms.get_mut(room) {
+            clients.remove(&id);
+            if clients.is_empty() {
+                rooms.remove(room);
+            }
+        }
+    }
+
+    /// Close every connection (with 1001 going away), e.g. at shutdown.
+    pub fn close_all(&self) {
+        for clients in self.lock().values() {
+            for client in clients.values() {
+                client.close.cancel();
+            }
+        }
+    }
+
+    /// `GET /api/ws/status` data.
+    pub fn status(&self) -> Value {
+        let rooms = self.lock();
+        let mut scenes = serde_json::Map::new();
+        let mut total = 0;
+        for (room, clients) in rooms.iter() {
+            let users: Vec<Value> = clients
+                .values()
+                .filter(|c| !c.close.is_cancelled())
+                .map(|c| {
+                    let last = chrono::DateTime::from_timestamp(c.last_ping.load(Ordering::Relaxed), 0)
+                        .map(|t| t.with_timezone(&chrono::Local).to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                        .unwrap_or_default();
+                    json!({"user_id": c.user_id, "scene_id": room, "connected_at": c.connected_at, "last_ping": last})
+                })
+                .collect();
+            total += users.len();
+            scenes.insert(
+                room.clone(),
+                json!({"client_count": users.len(), "users": users}),
+            );
+        }
+        json!({
+            "total_scenes": rooms.len(),
+            "total_connections": total,
+            "scenes": scenes,
+            "ping_timeout_seconds": self.config.ws_read_timeout_ms / 1000,
+            "timestamp": ts(),
+        })
+    }
+
+    /// Close connections that are gone or silent for longer than the read timeout.
+    pub fn sweep(&self) -> usize {
+        let limit = (self.config.ws_read_timeout_ms / 1000) as i64;
+        let now = unix();
+        let mut closed = 0;
+        let mut rooms = self.lock();
+        for clients in rooms.values_mut() {
+            clients.retain(|_, c| {
+                let stale = now - c.last_ping.load(Ordering::Relaxed) > limit;
+                if stale {
+                    c.close.cancel();
+                }
+                let keep = !c.close.is_cancelled();
+                if !keep {
+                    closed += 1;
+                }
+                keep
+            });
+        }
+        rooms.retain(|_, clients| !clients.is_empty());
+        closed
+    }
+
+    /// Serve one upgraded connection until it ends.
+    pub async fn serve(
+        self: Arc<Self>,
+        socket: WebSocket,
+        endpoint: Endpoint,
+        room: String,
+        user_id: String,
+    ) {
+        let (mut sink, mut stream) = socket.split();
+        let (tx, mut rx) = mpsc::channel::<Value>(QUEUE);
+        // Register before the welcome, so no broadcast can miss this client.
+        let (id, last_ping, close) = self.join(&room, &user_id, tx.clone());
+        let welcome = match endpoint {
+            Endpoint::Scene => json!({"type": "connected", "scene_id": room, "user_id": user_id,
+                                      "timestamp": ts(), "message": "WebSocket 连接已建立"}),
+            Endpoint::UserStatus => json!({"type": "user_status_connected", "user_id": user_id,
+                                           "timestamp": ts(), "message": "用户状态连接已建立"}),
+        };
+        let _ = tx.try_send(welcome);
+        if endpoint == Endpoint::Scene {
+            self.broadcast(&room, presence(&user_id, &room, "online", Value::Null));
+        }
+
+        let config = self.config.clone();
+        let writer_close = close.clone();
+        let writer = tokio::spawn(async move {
+            let mut ping = tokio::time::interval(Duration::from_millis(config.ws_ping_ms.max(100)));
+            let mut heartbeat =
+                tokio::time::interval(Duration::from_millis(config.ws_heartbeat_ms.max(100)));
+            ping.tick().await;
+            heartbeat.tick().await;
+            loop {
+                let message = tokio::select! {
+                    _ = writer_close.cancelled() => break,
+                    next = rx.recv() => match next {
+                        Some(value) => Message::Text(Utf8Bytes::from(value.to_string())),
+                        None => break,
+                    },
+                    _ = ping.tick() => Message::Ping(Default::default()),
+                    _ = heartbeat.tick(), if endpoint == Endpoint::UserStatus => Message::Text(Utf8Bytes::from(
+                        json!({"type": "heartbeat", "timestamp": unix()}).to_string(),
+                    )),
+                };
+                let is_close = matches!(message, Message::Close(_));
+                match tokio::time::timeout(WRITE_TIMEOUT, sink.send(message)).await {
+                    Ok(Ok(())) if !is_close => {}
+                    _ => break,
+                }
+            }
+            let _ = tokio::time::timeout(
+                WRITE_TIMEOUT,
+                sink.send(Message::Close(Some(CloseFrame {
+                    code: 1001,
+                    reason: Utf8Bytes::from_static("going away"),
+                }))),
+            )
+            .await;
+        });
+
+        let read_timeout = Duration::from_millis(self.config.ws_read_timeout_ms.max(100));
+        loop {
+            let frame = tokio::select! {
+                _ = close.cancelled() => break,
+                frame = tokio::time::timeout(read_timeout, stream.next()) => frame,
+            };
+            let message = match frame {
+                Err(_) | Ok(None) => break,
+                Ok(Some(Err(e))) => {
+                    // Oversized or malformed frames end the connection with a reason.
+                    tracing::debug!(%room, "websocket read error: {e}");
+                    let _ = tx.try_send(error_message(&format!("connection closed: {e}")));
+                    break;
+                }
+                Ok(Some(Ok(message))) => message,
+            };
+            last_ping.store(unix(), Ordering::Relaxed);
+            match message {
+                Message::Text(text) => {
+                    if let Some(reply) = self.handle(&room, &user_id, text.as_str()) {
+                        if tx.try_send(reply).is_err() {
+                            break;
+                        }
+                    }
+                }
+                Message::Binary(_) => {
+                    let _ = tx.try_send(error_message(
+                        "binary frames are not supported; send JSON text",
+                    ));
+                }
+                Message::Close(_) => break,
+                Message::Ping(_) | Message::Pong(_) => {}
+            }
+        }
+        close.cancel();
+        self.leave(&room, id);
+        if endpoint == Endpoint::Scene {
+            self.broadcast(&room, presence(&user_id, &room, "offline", Value::Null));
+        }
+        let _ = writer.await;
+    }
+
+    /// Handle one client message; returns the reply for the sender, if any.
+    fn handle(&self, room: &str, user_id: &str, text: &str) -> Option<Value> {
+        let Ok(Value::Object(message)) = serde_json::from_str::<Value>(text) else {
+            return Some(error_message("消息格式无效: expected a JSON object"));
+        };
+        let Some(kind) = message.get("type").and_then(Value::as_str) else {
+            return Some(error_message("消息缺少 type 字段"));
+        };
+        match kind {
+            "ping" => Some(json!({"type": "pong", "timestamp": unix()})),
+            "user_status_update" => {
+                let Some(status) = message
+                    .get("status")
+                    .and_then(Value::as_str)
+                    .filter(|s| !s.is_empty())
+                else {
+                    return Some(error_message("缺少状态信息"));
+                };
+                let action = message.get("action").cloned().unwrap_or(Value::Null);
+                self.broadcast(room, presence(user_id, room, status, action));
+                None
+            }
+            // These need the scene and story features; until they exist, say so.
+            "character_interaction" => Some(error_message("角色服务不可用")),
+            "story_choice" => Some(error_message("故事服务不可用")),
+            other => Some(error_message(&format!("未知的消息类型: {other}"))),
+        }
+    }
+}
+
+fn presence(user_id: &str, room: &str, status: &str, action: Value) -> Value {
+    json!({"type": "user:presence", "user_id": user_id, "scene_id": room,
+           "status": status, "action": action, "timestamp": ts()})
+}

@@ -335,10 +335,10 @@ impl Hub {
             last_ping.store(unix(), Ordering::Relaxed);
             match message {
                 Message::Text(text) => {
-                    if let Some(reply) = self.handle(&room, &user_id, text.as_str()) {
-                        if tx.try_send(reply).is_err() {
-                            break;
-                        }
+                    if let Some(reply) = self.handle(&room, &user_id, text.as_str())
+                        && tx.try_send(reply).is_err()
+                    {
+                        break;
                     }
                 }
                 Message::Binary(_) => {

@@ -70,3 +70,143 @@ async fn unsupported_urls_are_refused_clearly() {
         .unwrap_err();
     assert!(err.to_string().contains("sqlite://"), "{err}");
 }
+
+#[tokio::test]
+async fn job_repository_rules_on_every_backend() {
+    use sceneintruder_store::{JobState, NewJob};
+    for backend in backends() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (url, _pg) = match &backend {
+            Backend::Sqlite => (
+                format!("sqlite://{}", dir.path().join("db.sqlite").display()),
+                None,
+            ),
+            Backend::Postgres(admin) => {
+                let pg = PgDatabase::create(admin).await;
+                (pg.url.clone(), Some(pg))
+            }
+        };
+        let db = Database::connect(&url).await.expect("connect");
+        db.migrate().await.expect("migrate");
+        let jobs = db.jobs();
+        let new = |id: &'static str, kind: &'static str| NewJob {
+            id,
+            kind,
+            owner: "u",
+            input: "{}",
+            message: "queued",
+        };
+
+        jobs.insert(new("j1", "a"), 1).await.expect("insert");
+        jobs.insert(new("j2", "b"), 2).await.expect("insert");
+        assert!(
+            jobs.insert(new("j1", "a"), 3).await.is_err(),
+            "ids are unique"
+        );
+
+        // Claims respect kinds and order, and each job is claimed once.
+        assert_eq!(
+            jobs.claim(&["zzz"], "w", 10, 100).await.expect("claim"),
+            None
+        );
+        let j1 = jobs
+            .claim(&["a", "b"], "w", 10, 100)
+            .await
+            .expect("claim")
+            .expect("a job");
+        assert_eq!(
+            (j1.id.as_str(), j1.state, j1.attempts),
+            ("j1", JobState::Running, 1)
+        );
+        let j2 = jobs
+            .claim(&["a", "b"], "w", 10, 100)
+            .await
+            .expect("claim")
+            .expect("a job");
+        assert_eq!(j2.id, "j2");
+        assert_eq!(
+            jobs.claim(&["a", "b"], "w", 10, 100).await.expect("claim"),
+            None
+        );
+
+        // Progress only moves forward; an empty message keeps the last one.
+        let p = jobs
+            .progress("j1", 40, "step", 11)
+            .await
+            .expect("p")
+            .expect("running");
+        assert_eq!((p.progress, p.message.as_str()), (40, "step"));
+        let p = jobs
+            .progress("j1", 10, "", 12)
+            .await
+            .expect("p")
+            .expect("running");
+        assert_eq!((p.progress, p.message.as_str()), (40, "step"));
+        assert!(p.version > j1.version);
+
+        // Terminal states are final.
+        let cancelled = jobs
+            .cancel("j1", "cancelled", 13)
+            .await
+            .expect("cancel")
+            .expect("was running");
+        assert_eq!(cancelled.state, JobState::Cancelled);
+        assert_eq!(
+            jobs.complete("j1", "{}", "done", 14)
+                .await
+                .expect("complete"),
+            None
+        );
+        assert_eq!(
+            jobs.progress("j1", 90, "late", 14).await.expect("progress"),
+            None
+        );
+        assert_eq!(jobs.fail("j1", "e", "m", 14).await.expect("fail"), None);
+        assert_eq!(
+            jobs.get("j1").await.expect("get").expect("row").state,
+            JobState::Cancelled
+        );
+        assert!(!jobs.renew("j1", "w", 500).await.expect("renew"));
+
+        // Expired leases: resumable kinds go back to the queue, the rest fail.
+        jobs.insert(new("j3", "a"), 20).await.expect("insert");
+        let j3 = jobs
+            .claim(&["a"], "w", 21, 50)
+            .await
+            .expect("claim")
+            .expect("j3");
+        assert_eq!(j3.id, "j3");
+        assert!(jobs.renew("j2", "w", 60).await.expect("renew"));
+        assert!(
+            !jobs.renew("j2", "other", 60).await.expect("renew"),
+            "only the lease owner renews"
+        );
+        let reclaimed = jobs
+            .reclaim_expired(70, &["b"], "interrupted")
+            .await
+            .expect("reclaim");
+        let mut states: Vec<(String, JobState)> =
+            reclaimed.iter().map(|j| (j.id.clone(), j.state)).collect();
+        states.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(
+            states,
+            vec![
+                ("j2".into(), JobState::Queued),
+                ("j3".into(), JobState::Failed)
+            ]
+        );
+        let again = jobs
+            .claim(&["b"], "w2", 80, 200)
+            .await
+            .expect("claim")
+            .expect("j2 again");
+        assert_eq!((again.id.as_str(), again.attempts), ("j2", 2));
+        let done = jobs
+            .complete("j2", r#"{"x":1}"#, "done", 90)
+            .await
+            .expect("complete")
+            .expect("running");
+        assert_eq!((done.state, done.progress), (JobState::Completed, 100));
+        db.close().await;
+    }
+}

@@ -126,10 +126,27 @@ fn task(cli: Cli) -> Result<()> {
             build_plugins(&root, &all)?;
             let dist = dist_dir(&root);
             install(&root, &all, &dist)?;
+            // The realtime benchmarks drive the release binary.
+            run(cargo().args([
+                "build",
+                "--release",
+                "-p",
+                "sceneintruder-server",
+                "--bin",
+                "sceneintruder",
+            ]))?;
+            let bin = target_dir(&root).join("release").join("sceneintruder");
             run(cargo()
-                .args(["bench", "-p", "sceneintruder-runtime"])
+                .args([
+                    "bench",
+                    "-p",
+                    "sceneintruder-runtime",
+                    "-p",
+                    "sceneintruder-tests",
+                ])
                 .args(args)
-                .env("SCENEINTRUDER_PLUGIN_DIST", &dist))
+                .env("SCENEINTRUDER_PLUGIN_DIST", &dist)
+                .env("SCENEINTRUDER_BIN", bin))
         }
     }
 }

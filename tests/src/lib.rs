@@ -347,6 +347,51 @@ impl Server {
         }
     }
 
+    /// Run a `sceneintruder` subcommand (e.g. `user add`) on this server's data dir and
+    /// database, feeding `stdin`; returns (success, stdout + stderr).
+    pub fn cli(&self, args: &[&str], stdin: &str) -> (bool, String) {
+        use std::io::Write;
+        let mut cmd = Command::new(server_binary());
+        cmd.args(args)
+            .arg("--data-dir")
+            .arg(self.data_dir.path())
+            .arg("--database-url")
+            .arg(self.database_url())
+            .env_remove("SCENEINTRUDER_PASSWORD")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("run sceneintruder");
+        if let Some(mut input) = child.stdin.take() {
+            let _ = input.write_all(stdin.as_bytes());
+        }
+        let out = child.wait_with_output().expect("wait");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    }
+
+    /// A request with a bearer token.
+    pub async fn send_as(
+        &self,
+        token: Option<&str>,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> (u16, Value) {
+        let mut request = self.http.request(method, self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        decode(request.send().await.expect("request")).await
+    }
+
     /// Kill the process without letting it shut down (a crash).
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {

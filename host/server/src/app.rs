@@ -9,6 +9,7 @@ use sceneintruder_store::Database;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::auth::Tokens;
 use crate::config::Config;
 use crate::jobs::{Countdown, JobEngine, JobHandler};
 use crate::realtime::bus::{EventBus, LocalBus};
@@ -22,6 +23,8 @@ pub struct AppState {
     pub bus: Arc<dyn EventBus>,
     pub jobs: Arc<JobEngine>,
     pub hub: Arc<Hub>,
+    pub tokens: Tokens,
+    pub guest_mode: bool,
     /// Cancelled when the server starts shutting down (ends SSE streams and sockets).
     pub shutdown: CancellationToken,
     pub started: Instant,
@@ -61,6 +64,20 @@ pub async fn build(config: Config) -> anyhow::Result<Arc<AppState>> {
         ms = started.elapsed().as_secs_f64() * 1000.0,
         "plugins discovered"
     );
+    let secret = crate::auth::load_secret(&config.data_dir, config.auth_secret.as_deref())
+        .map_err(|e| anyhow::anyhow!("cannot load the token secret: {e}"))?;
+    let tokens = Tokens::new(&secret, config.token_ttl_secs);
+    if let Some((user, password)) = &config.first_admin
+        && db.users().get(user).await?.is_none()
+    {
+        crate::domain::auth::add_user(&db, user, password, true, chrono::Utc::now().timestamp())
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot create the first admin {user:?}: {e}"))?;
+        tracing::info!(%user, "created the first admin from the environment");
+    }
+    if config.guest_mode {
+        tracing::info!("guest mode is on: requests without a token act as console_user");
+    }
     let bus: Arc<dyn EventBus> = Arc::new(LocalBus::new(4096));
     let mut handlers: Vec<Arc<dyn JobHandler>> = Vec::new();
     if config.jobs.diagnostics {
@@ -73,6 +90,7 @@ pub async fn build(config: Config) -> anyhow::Result<Arc<AppState>> {
     jobs.start();
     let hub = Hub::new(config.realtime.clone(), bus.clone());
     hub.listen();
+    let config_guest_mode = config.guest_mode;
     Ok(Arc::new(AppState {
         config: Arc::new(config),
         runtime,
@@ -81,6 +99,8 @@ pub async fn build(config: Config) -> anyhow::Result<Arc<AppState>> {
         jobs,
         hub,
         shutdown: CancellationToken::new(),
+        tokens,
+        guest_mode: config_guest_mode,
         started: Instant::now(),
         started_at: chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
     }))

@@ -28,6 +28,7 @@ pub struct FileConfig {
     pub limits: Option<Limits>,
     pub jobs: crate::jobs::JobsConfig,
     pub realtime: crate::realtime::ws::WsConfig,
+    pub auth: crate::auth::AuthConfig,
     pub plugins: BTreeMap<String, PluginSection>,
 }
 
@@ -72,6 +73,13 @@ pub struct Config {
     pub limits: Limits,
     pub jobs: crate::jobs::JobsConfig,
     pub realtime: crate::realtime::ws::WsConfig,
+    /// Guests act as `console_user` (see `[auth] guest_mode`).
+    pub guest_mode: bool,
+    pub token_ttl_secs: u64,
+    /// `AUTH_SECRET_KEY`, when set.
+    pub auth_secret: Option<String>,
+    /// First-run admin from `SCENEINTRUDER_ADMIN_USER` / `SCENEINTRUDER_ADMIN_PASSWORD`.
+    pub first_admin: Option<(String, String)>,
     pub plugins: BTreeMap<String, OperatorSettings>,
 }
 
@@ -203,6 +211,27 @@ impl Config {
             limits: file.limits.unwrap_or_default(),
             jobs: file.jobs,
             realtime: file.realtime,
+            guest_mode: env
+                .get("SCENEINTRUDER_GUEST_MODE")
+                .and_then(|v| match v.as_str() {
+                    "1" | "true" | "on" => Some(true),
+                    "0" | "false" | "off" => Some(false),
+                    _ => None,
+                })
+                .or(file.auth.guest_mode)
+                .unwrap_or(addr.ip().is_loopback()),
+            token_ttl_secs: file
+                .auth
+                .token_ttl_secs
+                .unwrap_or(crate::auth::DEFAULT_TOKEN_TTL),
+            auth_secret: env.get("AUTH_SECRET_KEY").cloned(),
+            first_admin: match (
+                env.get("SCENEINTRUDER_ADMIN_USER"),
+                env.get("SCENEINTRUDER_ADMIN_PASSWORD"),
+            ) {
+                (Some(user), Some(password)) => Some((user.clone(), password.clone())),
+                _ => None,
+            },
             plugins,
         })
     }

@@ -12,6 +12,10 @@ pub enum ServerError {
     RouteNotFound { path: String },
     #[error("{resource:?} not found")]
     NotFound { resource: Resource },
+    #[error("authentication required")]
+    Unauthorized,
+    #[error("invalid credentials")]
+    InvalidCredentials,
     #[error("task not found")]
     TaskNotFound,
     #[error("forbidden")]
@@ -62,6 +66,7 @@ impl ServerError {
             }
             ServerError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ServerError::TaskNotFound => StatusCode::NOT_FOUND,
+            ServerError::Unauthorized | ServerError::InvalidCredentials => StatusCode::UNAUTHORIZED,
             ServerError::Forbidden => StatusCode::FORBIDDEN,
             ServerError::TooManyConnections => StatusCode::SERVICE_UNAVAILABLE,
             ServerError::LlmNotConfigured { .. }
@@ -80,6 +85,8 @@ impl ServerError {
             },
             ServerError::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
             ServerError::TaskNotFound => "TASK_NOT_FOUND",
+            ServerError::Unauthorized => "UNAUTHORIZED",
+            ServerError::InvalidCredentials => "INVALID_CREDENTIALS",
             ServerError::Forbidden => "FORBIDDEN",
             ServerError::TooManyConnections => "TOO_MANY_CONNECTIONS",
             ServerError::InvalidConfig { .. } => "INVALID_CONFIG",
@@ -101,6 +108,8 @@ impl ServerError {
             ServerError::PayloadTooLarge => "请求体过大".into(),
             ServerError::TaskNotFound => crate::realtime::progress::TASK_NOT_FOUND_MESSAGE.into(),
             ServerError::Forbidden => "无权执行此操作".into(),
+            ServerError::Unauthorized => "Authentication required".into(),
+            ServerError::InvalidCredentials => "用户名或密码错误".into(),
             ServerError::TooManyConnections => "连接数已达上限".into(),
             ServerError::InvalidConfig { .. } => "配置验证失败".into(),
             ServerError::LlmNotConfigured { .. } => "LLM service not configured".into(),
@@ -122,6 +131,8 @@ impl ServerError {
             ServerError::NotFound { .. } => String::new(),
             ServerError::PayloadTooLarge => "the request body exceeds body_limit_bytes".into(),
             ServerError::TaskNotFound | ServerError::Forbidden => String::new(),
+            ServerError::Unauthorized => "log in and send Authorization: Bearer <token>".into(),
+            ServerError::InvalidCredentials => "请检查您的登录凭据".into(),
             ServerError::TooManyConnections => "ws_max_connections reached".into(),
         }
     }

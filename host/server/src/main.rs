@@ -2,6 +2,7 @@
 
 mod api;
 mod app;
+mod auth;
 mod config;
 mod domain;
 mod error;
@@ -30,6 +31,41 @@ struct Cli {
 enum Command {
     /// Run the HTTP server.
     Serve(ServeArgs),
+    /// Manage accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create an account. The password comes from stdin (`--password-stdin`) or the
+    /// SCENEINTRUDER_PASSWORD environment variable, never from the command line.
+    Add {
+        /// Username: 1-64 of letters, digits, _ . -
+        name: String,
+        /// Give the account administrator rights (settings, other users' jobs).
+        #[arg(long)]
+        admin: bool,
+        /// Read the password from the first line of stdin.
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        location: Location,
+    },
+}
+
+/// Where the data lives (the same flags and variables as `serve`).
+#[derive(clap::Args)]
+struct Location {
+    /// Data directory [default: ./data].
+    #[arg(long, env = "SCENEINTRUDER_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Config file [default: <data-dir>/config.toml if it exists].
+    #[arg(long, env = "SCENEINTRUDER_CONFIG")]
+    config: Option<PathBuf>,
+    /// Database URL [default: SQLite under the data dir].
+    #[arg(long, env = "DATABASE_URL")]
+    database_url: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -69,6 +105,12 @@ async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve(args).await,
+        Command::User(UserCommand::Add {
+            name,
+            admin,
+            password_stdin,
+            location,
+        }) => add_user(name, admin, password_stdin, location).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -93,4 +135,39 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     init_logging(config.log_json);
     let state = app::build(config).await?;
     app::serve(state).await
+}
+
+async fn add_user(
+    name: String,
+    admin: bool,
+    password_stdin: bool,
+    location: Location,
+) -> anyhow::Result<()> {
+    let password = if password_stdin {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
+        line.trim_end_matches(['\r', '\n']).to_string()
+    } else {
+        std::env::var("SCENEINTRUDER_PASSWORD").map_err(|_| {
+            anyhow::anyhow!(
+                "give the password on stdin with --password-stdin, or in SCENEINTRUDER_PASSWORD"
+            )
+        })?
+    };
+    let config = Config::resolve(
+        Overrides {
+            config: location.config,
+            data_dir: location.data_dir,
+            database_url: location.database_url,
+            ..Default::default()
+        },
+        &app::environment(),
+    )?;
+    std::fs::create_dir_all(&config.data_dir)?;
+    let db = sceneintruder_store::Database::connect(&config.database_url).await?;
+    db.migrate().await?;
+    domain::auth::add_user(&db, &name, &password, admin, chrono::Utc::now().timestamp()).await?;
+    db.close().await;
+    println!("created user {name}{}", if admin { " (admin)" } else { "" });
+    Ok(())
 }

@@ -17,6 +17,7 @@ macro_rules! with_pool {
 
 mod jobs;
 mod meta;
+mod users;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -27,6 +28,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 
 pub use jobs::{Job, JobRepo, JobState, NewJob};
 pub use meta::MetaRepo;
+pub use users::{User, UserRepo};
 
 /// Errors of the store crate.
 #[derive(Debug, thiserror::Error)]
@@ -124,6 +126,10 @@ impl Database {
 
     pub fn jobs(&self) -> JobRepo<'_> {
         JobRepo::new(self)
+    }
+
+    pub fn users(&self) -> UserRepo<'_> {
+        UserRepo::new(self)
     }
 
     /// Close every connection (on shutdown).

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use super::envelope::{ApiResult, Ok};
 use super::extract::ApiJson;
 use crate::app::AppState;
+use crate::auth::Identity;
 use crate::error::ServerError;
 use crate::jobs::diagnostics::CountdownInput;
 use crate::jobs::{DIAGNOSTICS_KIND, DIAGNOSTICS_RESUMABLE_KIND};
@@ -48,6 +49,7 @@ pub struct DiagnosticsRequest {
 
 pub async fn diagnostics(
     State(state): State<Arc<AppState>>,
+    identity: Identity,
     ApiJson(request): ApiJson<DiagnosticsRequest>,
 ) -> ApiResult {
     if !state.jobs.config().diagnostics {
@@ -67,7 +69,7 @@ pub async fn diagnostics(
     let input = serde_json::to_value(&request.input).map_err(ServerError::internal)?;
     let job = state
         .jobs
-        .submit(kind, "console_user", &input, "任务初始化中...")
+        .submit(kind, &identity.user_id, &input, "任务初始化中...")
         .await
         .map_err(ServerError::internal)?;
     Result::Ok(

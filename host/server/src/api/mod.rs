@@ -1,6 +1,7 @@
 //! HTTP layer: one router module per area. Handlers extract and validate, call the domain,
 //! and wrap the result in the envelope.
 
+mod auth;
 pub mod envelope;
 mod extract;
 mod health;
@@ -25,6 +26,8 @@ use crate::error::ServerError;
 pub fn router(state: Arc<AppState>) -> Router {
     let body_limit = state.config.body_limit_bytes;
     Router::new()
+        .route("/api/auth/login", post(auth::login))
+        .route("/api/auth/logout", post(auth::logout))
         .route("/api/config/health", get(health::health))
         .route("/api/plugins", get(plugins::list))
         .route("/api/plugins/{id}", get(plugins::show))
@@ -43,6 +46,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .fallback(not_found)
         // The reference has no 405: a wrong method is an unknown endpoint.
         .method_not_allowed_fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::auth::resolve,
+        ))
         .with_state(state)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(CatchPanicLayer::custom(middleware::panic_response))

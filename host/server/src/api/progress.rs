@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::envelope::{ApiResult, Ok};
 use crate::app::AppState;
+use crate::auth::Identity;
 use crate::error::ServerError;
 use crate::jobs::CancelOutcome;
 use crate::realtime::progress::{job_stream, not_found_stream};
@@ -60,29 +61,12 @@ pub async fn progress(
     Result::Ok(response)
 }
 
-/// Who is asking. Until authentication exists every caller is the guest `console_user`,
-/// which owns every job; the authentication issue replaces this with the real identity.
-pub struct Actor {
-    pub user_id: String,
-    pub admin: bool,
-}
-
-impl Actor {
-    pub fn guest() -> Actor {
-        Actor {
-            user_id: "console_user".into(),
-            admin: false,
-        }
-    }
-
-    /// Only a job's owner, or an admin, may cancel it.
-    pub fn may_cancel(&self, owner: &str) -> bool {
-        self.admin || self.user_id == owner
-    }
-}
-
-pub async fn cancel(State(state): State<Arc<AppState>>, Path(task_id): Path<String>) -> ApiResult {
-    let actor = Actor::guest();
+/// Only the job's owner (or an admin) may cancel it.
+pub async fn cancel(
+    State(state): State<Arc<AppState>>,
+    identity: Identity,
+    Path(task_id): Path<String>,
+) -> ApiResult {
     let job = state
         .jobs
         .get(&task_id)
@@ -90,7 +74,7 @@ pub async fn cancel(State(state): State<Arc<AppState>>, Path(task_id): Path<Stri
         .map_err(ServerError::internal)?;
     match &job {
         None => return Err(ServerError::TaskNotFound),
-        Some(job) if !actor.may_cancel(&job.owner) => return Err(ServerError::Forbidden),
+        Some(job) if !identity.may_manage(&job.owner) => return Err(ServerError::Forbidden),
         Some(_) => {}
     }
     match state

@@ -1,3 +1,4 @@
 //! Business rules, one module per area. Domain code never builds HTTP responses.
 
+pub mod auth;
 pub mod llm;

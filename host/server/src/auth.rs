@@ -1,0 +1,370 @@
+//! Authentication: password hashes, signed revocable tokens, the request identity, and
+//! guest mode.
+//!
+//! Tokens keep the reference's format (`base64url(payload).base64url(HMAC-SHA256)`, padded,
+//! payload `user_id|expires_at|issued_at`), so a deployment sharing `AUTH_SECRET_KEY` with the
+//! reference shares tokens; unlike the reference they are signed with a per-install secret and
+//! logout really ends them.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use argon2::Argon2;
+use argon2::password_hash::rand_core::{OsRng, RngCore};
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE;
+use hmac::{Hmac, Mac};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use crate::app::AppState;
+use crate::error::ServerError;
+
+/// The identity of guests, as in the reference.
+pub const GUEST: &str = "console_user";
+
+/// `[auth]` in the config file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Let requests without a valid token act as the guest `console_user`.
+    /// Default: on when the server listens on loopback only, off otherwise.
+    pub guest_mode: Option<bool>,
+    /// Token lifetime in seconds [default: 86400].
+    pub token_ttl_secs: Option<u64>,
+}
+
+pub const DEFAULT_TOKEN_TTL: u64 = 86_400;
+
+/// Who is making a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub user_id: String,
+    /// True when a valid token was presented.
+    pub authenticated: bool,
+    pub admin: bool,
+}
+
+impl Identity {
+    pub fn guest() -> Identity {
+        Identity {
+            user_id: GUEST.to_string(),
+            authenticated: false,
+            admin: false,
+        }
+    }
+
+    /// A job, scene or other object owned by `owner` may be changed by its owner or an admin.
+    pub fn may_manage(&self, owner: &str) -> bool {
+        self.admin || self.user_id == owner
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Identity {
+    type Rejection = ServerError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        // Set by `resolve`; absent only where the middleware does not run.
+        parts
+            .extensions
+            .get::<Identity>()
+            .cloned()
+            .ok_or(ServerError::Unauthorized)
+    }
+}
+
+/// Signs and checks tokens.
+pub struct Tokens {
+    key: [u8; 32],
+    ttl: u64,
+}
+
+/// What a valid token says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claims {
+    pub user_id: String,
+    pub expires_at: i64,
+    pub issued_at: i64,
+}
+
+type HmacSha256 = Hmac<Sha256>;
+
+impl Tokens {
+    /// `secret` is normalised to 32 bytes (zero-padded or truncated), as the reference does.
+    pub fn new(secret: &[u8], ttl: u64) -> Tokens {
+        let mut key = [0u8; 32];
+        let n = secret.len().min(32);
+        key[..n].copy_from_slice(&secret[..n]);
+        Tokens { key, ttl }
+    }
+
+    fn mac(&self) -> HmacSha256 {
+        // HMAC accepts keys of any length; 32 bytes cannot fail.
+        match <HmacSha256 as Mac>::new_from_slice(&self.key) {
+            Ok(mac) => mac,
+            Err(_) => unreachable!("HMAC-SHA256 takes keys of any length"),
+        }
+    }
+
+    /// Issue a token. `issued_at` is in milliseconds and strictly increasing within this
+    /// process, so two logins in the same second get different tokens and logging out of
+    /// one never ends the other. (The reference only reads `expires_at`, in seconds.)
+    pub fn issue(&self, user_id: &str, now: i64) -> (String, i64) {
+        use std::sync::atomic::{AtomicI64, Ordering};
+        static LAST: AtomicI64 = AtomicI64::new(0);
+        let now_ms = now.saturating_mul(1000);
+        let issued_at = LAST
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |last| {
+                Some(now_ms.max(last + 1))
+            })
+            .map_or(now_ms, |last| now_ms.max(last + 1));
+        let expires_at = now + self.ttl as i64;
+        let payload = format!("{user_id}|{expires_at}|{issued_at}");
+        let mut mac = self.mac();
+        mac.update(payload.as_bytes());
+        let signature = mac.finalize().into_bytes();
+        (
+            format!(
+                "{}.{}",
+                URL_SAFE.encode(&payload),
+                URL_SAFE.encode(signature)
+            ),
+            expires_at,
+        )
+    }
+
+    /// The claims of a well-formed, correctly signed, unexpired token.
+    pub fn verify(&self, token: &str, now: i64) -> Option<Claims> {
+        let (payload_b64, signature_b64) = token.split_once('.')?;
+        if signature_b64.contains('.') {
+            return None;
+        }
+        let payload = URL_SAFE.decode(payload_b64).ok()?;
+        let signature = URL_SAFE.decode(signature_b64).ok()?;
+        let mut mac = self.mac();
+        mac.update(&payload);
+        mac.verify_slice(&signature).ok()?; // constant time
+        let payload = String::from_utf8(payload).ok()?;
+        let mut parts = payload.split('|');
+        let (user_id, expires_at, issued_at) = (parts.next()?, parts.next()?, parts.next()?);
+        if parts.next().is_some() {
+            return None;
+        }
+        let expires_at: i64 = expires_at.parse().ok()?;
+        let issued_at: i64 = issued_at.parse().ok()?;
+        if now > expires_at || !valid_username(user_id) {
+            return None;
+        }
+        Some(Claims {
+            user_id: user_id.to_string(),
+            expires_at,
+            issued_at,
+        })
+    }
+}
+
+/// Stored fingerprint of a token (revocation list); never the token itself.
+pub fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// Usernames: 1-64 of letters, digits, `_ . -`, never `..` (they appear in paths and tokens).
+pub fn valid_username(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && !name.contains("..")
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}
+
+pub fn hash_password(password: &str) -> Result<String, String> {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| e.to_string())
+}
+
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash)
+        .map(|parsed| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
+        .unwrap_or(false)
+}
+
+/// The token secret: `AUTH_SECRET_KEY`, else `<data-dir>/.auth_secret`, created on first
+/// start with 32 random bytes and owner-only permissions.
+pub fn load_secret(data_dir: &Path, env_secret: Option<&str>) -> std::io::Result<Vec<u8>> {
+    if let Some(secret) = env_secret.filter(|s| !s.is_empty()) {
+        return Ok(secret.as_bytes().to_vec());
+    }
+    let path = data_dir.join(".auth_secret");
+    match std::fs::read(&path) {
+        Ok(bytes) if bytes.len() >= 32 => return Ok(bytes),
+        Ok(_) => {
+            return Err(std::io::Error::other(format!(
+                "{} is shorter than 32 bytes; delete it to generate a new one",
+                path.display()
+            )));
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let mut secret = vec![0u8; 32];
+    OsRng.fill_bytes(&mut secret);
+    write_private(&path, &secret)?;
+    Ok(secret)
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)?.write_all(bytes)
+}
+
+/// Routes that answer without identity even when guest mode is off.
+fn is_public(path: &str) -> bool {
+    const PUBLIC: [&str; 4] = [
+        "/api/auth/login",
+        "/api/auth/logout",
+        "/api/config/health",
+        "/api/ws/status",
+    ];
+    PUBLIC.contains(&path) || path.starts_with("/api/progress/")
+}
+
+fn bearer(req: &Request) -> Option<String> {
+    let value = req.headers().get("authorization")?.to_str().ok()?;
+    let token = value.strip_prefix("Bearer ")?.trim();
+    (!token.is_empty()).then(|| token.to_string())
+}
+
+/// Resolve the caller of every request: a valid, unrevoked token of an existing user, or
+/// the guest (when guest mode allows it). Without guest mode, non-public routes answer
+/// `401 UNAUTHORIZED`.
+pub async fn resolve(State(state): State<Arc<AppState>>, mut req: Request, next: Next) -> Response {
+    let identity = match bearer(&req) {
+        Some(token) => authenticate(&state, &token).await,
+        None => None,
+    };
+    let identity = match identity {
+        Some(identity) => identity,
+        None if state.guest_mode => Identity::guest(),
+        None if is_public(req.uri().path()) => Identity::guest(),
+        None => return ServerError::Unauthorized.into_response(),
+    };
+    req.extensions_mut().insert(identity);
+    next.run(req).await
+}
+
+async fn authenticate(state: &AppState, token: &str) -> Option<Identity> {
+    let now = chrono::Utc::now().timestamp();
+    let claims = state.tokens.verify(token, now)?;
+    let users = state.db.users();
+    match users.is_revoked(&token_hash(token)).await {
+        Ok(false) => {}
+        Ok(true) => return None,
+        Err(e) => {
+            tracing::error!("cannot check token revocation: {e}");
+            return None;
+        }
+    }
+    let user = users.get(&claims.user_id).await.ok().flatten()?;
+    Some(Identity {
+        user_id: user.id,
+        authenticated: true,
+        admin: user.is_admin,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_round_trip_and_resist_tampering() {
+        let tokens = Tokens::new(b"a secret that is long enough....", 100);
+        let (token, expires) = tokens.issue("alice", 1_000);
+        assert_eq!(expires, 1_100);
+        let claims = tokens.verify(&token, 1_050).expect("valid");
+        assert_eq!(claims.user_id, "alice");
+        assert!(claims.issued_at >= 1_000_000, "{claims:?}");
+        let (again, _) = tokens.issue("alice", 1_000);
+        assert_ne!(
+            token, again,
+            "two logins in one second get different tokens"
+        );
+        assert!(tokens.verify(&token, 1_101).is_none(), "expired");
+        assert!(tokens.verify(&token, 1_100).is_some(), "expiry is strict");
+        let other = Tokens::new(b"another secret", 100);
+        assert!(other.verify(&token, 1_050).is_none(), "wrong key");
+        let (payload, signature) = token.split_once('.').unwrap();
+        let forged = format!("{}.{signature}", URL_SAFE.encode("admin|9999|1000"));
+        assert!(tokens.verify(&forged, 1_050).is_none(), "forged payload");
+        assert!(
+            tokens
+                .verify(&format!("{payload}.{signature}.x"), 1_050)
+                .is_none()
+        );
+        assert!(tokens.verify("garbage", 1_050).is_none());
+        let text = String::from_utf8(URL_SAFE.decode(payload).unwrap()).unwrap();
+        assert!(
+            text.starts_with("alice|1100|"),
+            "the reference's payload format: {text}"
+        );
+    }
+
+    #[test]
+    fn passwords_hash_and_verify() {
+        let hash = hash_password("correct horse").unwrap();
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse", &hash));
+        assert!(!verify_password("wrong", &hash));
+        assert!(!verify_password("x", "not a hash"));
+    }
+
+    #[test]
+    fn usernames_are_checked() {
+        assert!(valid_username("alice.b-c_1"));
+        for bad in ["", "../x", "a/b", "a|b", "a..b", &"x".repeat(65)] {
+            assert!(!valid_username(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn secrets_are_generated_once_with_private_permissions() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = load_secret(dir.path(), None).unwrap();
+        let second = load_secret(dir.path(), None).unwrap();
+        assert_eq!(first, second);
+        assert_eq!(first.len(), 32);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join(".auth_secret"))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        assert_eq!(
+            load_secret(dir.path(), Some("env-secret")).unwrap(),
+            b"env-secret"
+        );
+    }
+}

@@ -261,3 +261,70 @@ async fn the_server_starts_with_no_plugins_folder() {
     assert_eq!(status, 200);
     assert_eq!(list["data"], json!([]));
 }
+
+#[tokio::test]
+async fn cors_allows_exact_origins_only() {
+    let server = ServerBuilder::new(Backend::Sqlite)
+        .config(
+            "[http]\nallowed_origins = [\"https://story.example.com\"]\n[auth]\nguest_mode = false",
+        )
+        .start()
+        .await;
+    let ask = |origin: &'static str, method: reqwest::Method| {
+        server
+            .http
+            .request(method, server.url("/api/config/health"))
+            .header("origin", origin)
+            .send()
+    };
+    let ok = ask("https://story.example.com", reqwest::Method::GET)
+        .await
+        .expect("get");
+    assert_eq!(
+        ok.headers()["access-control-allow-origin"],
+        "https://story.example.com"
+    );
+    assert_eq!(ok.headers()["access-control-allow-credentials"], "true");
+    assert!(ok.headers().get_all("vary").iter().any(|v| v == "Origin"));
+    assert_eq!(ok.headers()["x-content-type-options"], "nosniff");
+    for look_alike in [
+        "https://story.example.com.attacker.net",
+        "http://story.example.com",
+        "https://story.example.com:8443",
+        "http://localhost:5173",
+        "null",
+    ] {
+        let response = server
+            .http
+            .get(server.url("/api/config/health"))
+            .header("origin", look_alike)
+            .send()
+            .await
+            .expect("get");
+        assert!(
+            response
+                .headers()
+                .get("access-control-allow-origin")
+                .is_none(),
+            "{look_alike} must not be allowed"
+        );
+    }
+    // A preflight on any path is answered before authentication.
+    let preflight = ask("https://story.example.com", reqwest::Method::OPTIONS)
+        .await
+        .expect("options");
+    assert_eq!(preflight.status(), 204);
+    assert!(
+        preflight.headers()["access-control-allow-methods"]
+            .to_str()
+            .is_ok_and(|m| m.contains("PUT"))
+    );
+    let preflight = server
+        .http
+        .request(reqwest::Method::OPTIONS, server.url("/api/plugins"))
+        .header("origin", "https://story.example.com")
+        .send()
+        .await
+        .expect("options");
+    assert_eq!(preflight.status(), 204, "no 401 on a preflight");
+}

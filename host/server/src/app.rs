@@ -24,6 +24,7 @@ pub struct AppState {
     pub jobs: Arc<JobEngine>,
     pub hub: Arc<Hub>,
     pub tokens: Tokens,
+    pub origins: crate::api::cors::Origins,
     pub guest_mode: bool,
     /// Cancelled when the server starts shutting down (ends SSE streams and sockets).
     pub shutdown: CancellationToken,
@@ -91,6 +92,7 @@ pub async fn build(config: Config) -> anyhow::Result<Arc<AppState>> {
     let hub = Hub::new(config.realtime.clone(), bus.clone());
     hub.listen();
     let config_guest_mode = config.guest_mode;
+    let config_origins = config.allowed_origins.clone();
     Ok(Arc::new(AppState {
         config: Arc::new(config),
         runtime,
@@ -101,6 +103,7 @@ pub async fn build(config: Config) -> anyhow::Result<Arc<AppState>> {
         shutdown: CancellationToken::new(),
         tokens,
         guest_mode: config_guest_mode,
+        origins: crate::api::cors::Origins::new(&config_origins),
         started: Instant::now(),
         started_at: chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
     }))

@@ -29,6 +29,7 @@ pub struct FileConfig {
     pub jobs: crate::jobs::JobsConfig,
     pub realtime: crate::realtime::ws::WsConfig,
     pub auth: crate::auth::AuthConfig,
+    pub http: HttpSection,
     pub plugins: BTreeMap<String, PluginSection>,
 }
 
@@ -37,6 +38,15 @@ pub struct FileConfig {
 pub struct LlmSection {
     /// Id of the active LLM provider plugin (e.g. `openai`).
     pub provider: Option<String>,
+}
+
+/// `[http]`: browser-facing settings.
+#[derive(Debug, Default, Deserialize, Clone)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpSection {
+    /// Exact origins (`scheme://host[:port]`) allowed to call the API from a browser.
+    /// Empty: loopback development origins (http/https on localhost and 127.0.0.1, any port).
+    pub allowed_origins: Vec<String>,
 }
 
 /// `[plugins.<id>]`: what the operator grants and configures for one plugin.
@@ -80,6 +90,8 @@ pub struct Config {
     pub auth_secret: Option<String>,
     /// First-run admin from `SCENEINTRUDER_ADMIN_USER` / `SCENEINTRUDER_ADMIN_PASSWORD`.
     pub first_admin: Option<(String, String)>,
+    /// CORS allow-list (`[http] allowed_origins` plus `ALLOWED_ORIGIN`, comma-separated).
+    pub allowed_origins: Vec<String>,
     pub plugins: BTreeMap<String, OperatorSettings>,
 }
 
@@ -225,6 +237,20 @@ impl Config {
                 .token_ttl_secs
                 .unwrap_or(crate::auth::DEFAULT_TOKEN_TTL),
             auth_secret: env.get("AUTH_SECRET_KEY").cloned(),
+            allowed_origins: file
+                .http
+                .allowed_origins
+                .iter()
+                .cloned()
+                .chain(
+                    env.get("ALLOWED_ORIGIN")
+                        .into_iter()
+                        .flat_map(|v| v.split(','))
+                        .map(str::trim)
+                        .filter(|v| !v.is_empty())
+                        .map(String::from),
+                )
+                .collect(),
             first_admin: match (
                 env.get("SCENEINTRUDER_ADMIN_USER"),
                 env.get("SCENEINTRUDER_ADMIN_PASSWORD"),

@@ -2,6 +2,7 @@
 //! and wrap the result in the envelope.
 
 mod auth;
+pub mod cors;
 pub mod envelope;
 mod extract;
 mod health;
@@ -25,6 +26,7 @@ use crate::error::ServerError;
 
 pub fn router(state: Arc<AppState>) -> Router {
     let body_limit = state.config.body_limit_bytes;
+    let cors_state = state.clone();
     Router::new()
         .route("/api/auth/login", post(auth::login))
         .route("/api/auth/logout", post(auth::logout))
@@ -53,6 +55,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(CatchPanicLayer::custom(middleware::panic_response))
+        .layer(axum::middleware::from_fn_with_state(cors_state, cors::cors))
         .layer(axum::middleware::from_fn(middleware::request_context))
 }
 

@@ -50,7 +50,7 @@ fn benches(c: &mut Criterion) {
         .expect("tokio");
     let server = rt.block_on(
         ServerBuilder::new(Backend::Sqlite)
-            .config("[jobs]\ndiagnostics = true\npoll_ms = 1000")
+            .config("[jobs]\ndiagnostics = true\npoll_ms = 1000\n[rate_limits]\ndefault = { limit = 100000000, window_secs = 60 }")
             .start(),
     );
 

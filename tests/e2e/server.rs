@@ -328,3 +328,56 @@ async fn cors_allows_exact_origins_only() {
         .expect("options");
     assert_eq!(preflight.status(), 204, "no 401 on a preflight");
 }
+
+#[tokio::test]
+async fn rate_limits_count_per_client_and_ignore_spoofed_headers() {
+    let server = ServerBuilder::new(Backend::Sqlite)
+        .config("[rate_limits]\ndefault = { limit = 5, window_secs = 60 }")
+        .start()
+        .await;
+    let get = |headers: &[(&str, &str)]| {
+        let mut request = server.http.get(server.url("/api/plugins"));
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        request.send()
+    };
+    for i in 0..5 {
+        let response = get(&[]).await.expect("get");
+        assert_eq!(response.status(), 200, "request {i}");
+        assert_eq!(response.headers()["x-ratelimit-limit"], "5");
+        assert_eq!(
+            response.headers()["x-ratelimit-remaining"],
+            (4 - i).to_string().as_str()
+        );
+    }
+    let denied = get(&[]).await.expect("get");
+    assert_eq!(denied.status(), 429);
+    let retry: u64 = denied.headers()["retry-after"]
+        .to_str()
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .expect("Retry-After");
+    assert!((1..=60).contains(&retry), "{retry}");
+    assert_eq!(denied.headers()["x-ratelimit-remaining"], "0");
+    let (_, body) = decode(denied).await;
+    assert_eq!(body["error"]["code"], "RATE_LIMIT_EXCEEDED");
+    assert_eq!(body["error"]["message"], "Rate limit exceeded");
+    assert_eq!(
+        body["error"]["details"],
+        format!("Retry after {retry} seconds")
+    );
+
+    // Headers a client controls do not pick another bucket.
+    for spoof in [
+        ("x-forwarded-for", "198.51.100.7"),
+        ("x-real-ip", "198.51.100.8"),
+        ("x-user-id", "someone-else"),
+    ] {
+        let response = get(&[spoof]).await.expect("get");
+        assert_eq!(response.status(), 429, "{spoof:?} escaped the limit");
+    }
+    // Every /api route draws on the same default bucket.
+    let (status, _) = server.get("/api/config/health").await;
+    assert_eq!(status, 429);
+}

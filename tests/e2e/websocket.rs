@@ -42,6 +42,15 @@ async fn next_json(socket: &mut Socket) -> Option<Value> {
     }
 }
 
+/// The HTTP status of a refused upgrade.
+async fn refused<R: IntoClientRequest + Unpin>(request: R) -> u16 {
+    match tokio_tungstenite::connect_async(request).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => response.status().as_u16(),
+        Err(other) => panic!("expected an HTTP refusal, got {other}"),
+        Ok(_) => panic!("the upgrade was accepted"),
+    }
+}
+
 async fn send(socket: &mut Socket, value: Value) {
     socket
         .send(Message::Text(value.to_string().into()))
@@ -232,12 +241,11 @@ async fn limits_origin_ids_and_cleanup() {
     next_json(&mut a).await.expect("welcome");
     let mut b = connect(&server, "/ws/scene/s2").await;
     next_json(&mut b).await.expect("welcome");
-    match tokio_tungstenite::connect_async(server.ws_url("/ws/scene/s3")).await {
-        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
-            assert_eq!(response.status(), 503);
-        }
-        other => panic!("a third connection must be refused, got {other:?}"),
-    }
+    assert_eq!(
+        refused(server.ws_url("/ws/scene/s3")).await,
+        503,
+        "a third connection"
+    );
     drop(a);
     drop(b);
 
@@ -250,12 +258,7 @@ async fn limits_origin_ids_and_cleanup() {
     request
         .headers_mut()
         .insert("origin", "http://evil.example".parse().expect("header"));
-    match tokio_tungstenite::connect_async(request).await {
-        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
-            assert_eq!(response.status(), 403);
-        }
-        other => panic!("foreign origin must be refused, got {other:?}"),
-    }
+    assert_eq!(refused(request).await, 403, "a foreign origin");
     let own = server.base.clone();
     let mut request = server
         .ws_url("/ws/scene/s1")
@@ -273,14 +276,8 @@ async fn limits_origin_ids_and_cleanup() {
     );
 
     // Room ids are validated before anything else.
-    match tokio_tungstenite::connect_async(server.ws_url(&format!("/ws/scene/{}", "x".repeat(200))))
-        .await
-    {
-        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
-            assert_eq!(response.status(), 400);
-        }
-        other => panic!("an over-long room id must be refused, got {other:?}"),
-    }
+    let long = server.ws_url(&format!("/ws/scene/{}", "x".repeat(200)));
+    assert_eq!(refused(long).await, 400, "an over-long room id");
 
     let (status, body) = server.post("/api/ws/cleanup", &json!({})).await;
     assert_eq!(status, 200, "{body}");

@@ -25,6 +25,7 @@ pub struct AppState {
     pub hub: Arc<Hub>,
     pub tokens: Tokens,
     pub origins: crate::api::cors::Origins,
+    pub limiter: crate::api::rate_limit::Limiter,
     pub guest_mode: bool,
     /// Cancelled when the server starts shutting down (ends SSE streams and sockets).
     pub shutdown: CancellationToken,
@@ -93,6 +94,7 @@ pub async fn build(config: Config) -> anyhow::Result<Arc<AppState>> {
     hub.listen();
     let config_guest_mode = config.guest_mode;
     let config_origins = config.allowed_origins.clone();
+    let config_rate_limits = config.rate_limits.clone();
     Ok(Arc::new(AppState {
         config: Arc::new(config),
         runtime,
@@ -104,6 +106,7 @@ pub async fn build(config: Config) -> anyhow::Result<Arc<AppState>> {
         tokens,
         guest_mode: config_guest_mode,
         origins: crate::api::cors::Origins::new(&config_origins),
+        limiter: crate::api::rate_limit::Limiter::new(config_rate_limits),
         started: Instant::now(),
         started_at: chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
     }))

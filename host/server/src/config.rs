@@ -30,6 +30,7 @@ pub struct FileConfig {
     pub realtime: crate::realtime::ws::WsConfig,
     pub auth: crate::auth::AuthConfig,
     pub http: HttpSection,
+    pub rate_limits: crate::api::rate_limit::RateLimits,
     pub plugins: BTreeMap<String, PluginSection>,
 }
 
@@ -92,6 +93,7 @@ pub struct Config {
     pub first_admin: Option<(String, String)>,
     /// CORS allow-list (`[http] allowed_origins` plus `ALLOWED_ORIGIN`, comma-separated).
     pub allowed_origins: Vec<String>,
+    pub rate_limits: crate::api::rate_limit::RateLimits,
     pub plugins: BTreeMap<String, OperatorSettings>,
 }
 
@@ -237,6 +239,7 @@ impl Config {
                 .token_ttl_secs
                 .unwrap_or(crate::auth::DEFAULT_TOKEN_TTL),
             auth_secret: env.get("AUTH_SECRET_KEY").cloned(),
+            rate_limits: file.rate_limits,
             allowed_origins: file
                 .http
                 .allowed_origins

@@ -12,6 +12,8 @@ pub enum ServerError {
     RouteNotFound { path: String },
     #[error("{resource:?} not found")]
     NotFound { resource: Resource },
+    #[error("rate limit exceeded")]
+    RateLimited { retry_after: u64 },
     #[error("authentication required")]
     Unauthorized,
     #[error("invalid credentials")]
@@ -66,6 +68,7 @@ impl ServerError {
             }
             ServerError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ServerError::TaskNotFound => StatusCode::NOT_FOUND,
+            ServerError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ServerError::Unauthorized | ServerError::InvalidCredentials => StatusCode::UNAUTHORIZED,
             ServerError::Forbidden => StatusCode::FORBIDDEN,
             ServerError::TooManyConnections => StatusCode::SERVICE_UNAVAILABLE,
@@ -85,6 +88,7 @@ impl ServerError {
             },
             ServerError::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
             ServerError::TaskNotFound => "TASK_NOT_FOUND",
+            ServerError::RateLimited { .. } => "RATE_LIMIT_EXCEEDED",
             ServerError::Unauthorized => "UNAUTHORIZED",
             ServerError::InvalidCredentials => "INVALID_CREDENTIALS",
             ServerError::Forbidden => "FORBIDDEN",
@@ -108,6 +112,7 @@ impl ServerError {
             ServerError::PayloadTooLarge => "请求体过大".into(),
             ServerError::TaskNotFound => crate::realtime::progress::TASK_NOT_FOUND_MESSAGE.into(),
             ServerError::Forbidden => "无权执行此操作".into(),
+            ServerError::RateLimited { .. } => "Rate limit exceeded".into(),
             ServerError::Unauthorized => "Authentication required".into(),
             ServerError::InvalidCredentials => "用户名或密码错误".into(),
             ServerError::TooManyConnections => "连接数已达上限".into(),
@@ -131,6 +136,9 @@ impl ServerError {
             ServerError::NotFound { .. } => String::new(),
             ServerError::PayloadTooLarge => "the request body exceeds body_limit_bytes".into(),
             ServerError::TaskNotFound | ServerError::Forbidden => String::new(),
+            ServerError::RateLimited { retry_after } => {
+                format!("Retry after {retry_after} seconds")
+            }
             ServerError::Unauthorized => "log in and send Authorization: Bearer <token>".into(),
             ServerError::InvalidCredentials => "请检查您的登录凭据".into(),
             ServerError::TooManyConnections => "ws_max_connections reached".into(),

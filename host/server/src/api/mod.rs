@@ -10,6 +10,7 @@ mod jobs;
 mod middleware;
 mod plugins;
 mod progress;
+pub mod rate_limit;
 mod settings;
 mod ws;
 
@@ -48,6 +49,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         .fallback(not_found)
         // The reference has no 405: a wrong method is an unknown endpoint.
         .method_not_allowed_fallback(not_found)
+        // Inner to `resolve`: buckets are keyed by the resolved identity.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            rate_limit::limit,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::auth::resolve,

@@ -381,3 +381,62 @@ async fn rate_limits_count_per_client_and_ignore_spoofed_headers() {
     let (status, _) = server.get("/api/config/health").await;
     assert_eq!(status, 429);
 }
+
+#[tokio::test]
+async fn prometheus_metrics_cover_requests_jobs_and_plugin_calls() {
+    let server = ServerBuilder::new(Backend::Sqlite)
+        .plugin("chaos")
+        .config("[jobs]\ndiagnostics = true")
+        .start()
+        .await;
+    server.get("/api/plugins").await;
+    server.get("/api/plugins/chaos").await;
+    server.get("/api/nowhere").await;
+    let probe = |model: &str| json!({"provider": "chaos", "llm_config": {"default_model": model}});
+    let (status, _) = server
+        .post("/api/settings/test-connection", &probe("echo"))
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = server
+        .post("/api/settings/test-connection", &probe("trap"))
+        .await;
+    assert_eq!(status, 503);
+    let (status, body) = server
+        .post("/api/jobs/diagnostics", &json!({"steps": 1, "step_ms": 1}))
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let task = body["data"]["task_id"].as_str().expect("task").to_string();
+    for _ in 0..100 {
+        let (_, job) = server.get(&format!("/api/jobs/{task}")).await;
+        if job["data"]["state"] == "completed" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let response = server
+        .http
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics");
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .is_ok_and(|c| c.starts_with("application/openmetrics-text"))
+    );
+    let text = response.text().await.expect("text");
+    for needle in [
+        r#"sceneintruder_http_requests_total{route="/api/plugins",method="GET",status="200"} 1"#,
+        // Route templates, not raw paths: ids never become labels.
+        r#"sceneintruder_http_requests_total{route="/api/plugins/{id}",method="GET",status="200"} 1"#,
+        r#"sceneintruder_http_requests_total{route="unmatched",method="GET",status="404"} 1"#,
+        r#"sceneintruder_http_request_duration_seconds_bucket{le="#,
+        r#"sceneintruder_jobs{kind="diagnostics.countdown",state="completed"} 1"#,
+        r#"sceneintruder_plugin_calls{plugin="chaos"} 3"#,
+        r#"sceneintruder_plugin_call_failures{plugin="chaos"} 1"#,
+    ] {
+        assert!(text.contains(needle), "missing {needle} in:\n{text}");
+    }
+}

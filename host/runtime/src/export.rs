@@ -79,9 +79,12 @@ impl Exporter {
                     .await
             })
             .await?
-            .map_err(|error| CallError::Export {
-                plugin: self.id().to_string(),
-                error,
+            .map_err(|error| {
+                self.handle.count_failure();
+                CallError::Export {
+                    plugin: self.id().to_string(),
+                    error,
+                }
             })
     }
 }

@@ -40,7 +40,8 @@ pub use manifest::{
     validate_id,
 };
 pub use registry::{
-    Description, OperatorSettings, PluginReport, PluginRuntime, PluginState, RuntimeConfig,
+    CallStats, Description, OperatorSettings, PluginReport, PluginRuntime, PluginState,
+    RuntimeConfig,
 };
 pub use settings::{PluginSettings, Secret};
 pub use video::VideoProvider;
@@ -147,10 +148,21 @@ impl PluginHandle {
             call(store, world).await
         })
         .await?
-        .map_err(|error| CallError::Provider {
-            plugin: self.id().to_string(),
-            error,
+        .map_err(|error| {
+            self.count_failure();
+            CallError::Provider {
+                plugin: self.id().to_string(),
+                error,
+            }
         })
+    }
+
+    /// A call that reached the plugin but failed in its own terms (vendor or export error).
+    fn count_failure(&self) {
+        self.rt
+            .counters(self.id())
+            .failures
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
     fn budget(&self) -> Duration {

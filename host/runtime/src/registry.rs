@@ -126,8 +126,24 @@ impl Linkers {
     }
 }
 
+/// Calls and failures of one plugin since start.
+#[derive(Debug, Default)]
+pub(crate) struct CallCounters {
+    pub calls: std::sync::atomic::AtomicU64,
+    pub failures: std::sync::atomic::AtomicU64,
+}
+
+/// Calls of one plugin since start, for metrics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallStats {
+    pub plugin: String,
+    pub calls: u64,
+    pub failures: u64,
+}
+
 pub(crate) struct Inner {
     pub engine: Engine,
+    pub calls: RwLock<BTreeMap<String, Arc<CallCounters>>>,
     pub client: reqwest::Client,
     pub limits: Arc<Limits>,
     slots: Arc<Semaphore>,
@@ -158,6 +174,7 @@ impl PluginRuntime {
             limits,
             plugins: BTreeMap::new(),
             reports: Vec::new(),
+            calls: RwLock::new(BTreeMap::new()),
         };
 
         for dir in plugin_folders(&config.plugins_dir) {
@@ -253,6 +270,23 @@ impl PluginRuntime {
     /// Every plugin found, loaded or failed, in folder order.
     pub fn reports(&self) -> &[PluginReport] {
         &self.inner.reports
+    }
+
+    /// Calls and failures per plugin since start (every typed-client call counts).
+    pub fn call_stats(&self) -> Vec<CallStats> {
+        use std::sync::atomic::Ordering;
+        let calls = match self.inner.calls.read() {
+            Ok(c) => c,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        calls
+            .iter()
+            .map(|(plugin, c)| CallStats {
+                plugin: plugin.clone(),
+                calls: c.calls.load(Ordering::Relaxed),
+                failures: c.failures.load(Ordering::Relaxed),
+            })
+            .collect()
     }
 
     /// Ids of the loaded plugins of a kind.
@@ -366,6 +400,19 @@ impl Inner {
         Ok((plugin, outcome))
     }
 
+    pub(crate) fn counters(&self, plugin: &str) -> Arc<CallCounters> {
+        if let Ok(calls) = self.calls.read()
+            && let Some(c) = calls.get(plugin)
+        {
+            return c.clone();
+        }
+        let mut calls = match self.calls.write() {
+            Ok(c) => c,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        calls.entry(plugin.to_string()).or_default().clone()
+    }
+
     /// Wait for an instance slot (the pool has a fixed size).
     pub(crate) async fn slot(&self, plugin: &str) -> Result<OwnedSemaphorePermit, CallError> {
         let wait = self.limits.queue_timeout();
@@ -444,9 +491,22 @@ pub(crate) async fn run<T>(
     cancel: Option<&tokio_util::sync::CancellationToken>,
     call: impl AsyncFnOnce(&mut Store<HostState>) -> wasmtime::Result<T>,
 ) -> Result<T, CallError> {
-    let _slot = inner.slot(&effective.plugin).await?;
-    let mut store = inner.store(effective, budget);
-    sandbox::guarded(&mut store, budget, cancel, call).await
+    let counters = inner.counters(&effective.plugin);
+    counters
+        .calls
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let result = async {
+        let _slot = inner.slot(&effective.plugin).await?;
+        let mut store = inner.store(effective, budget);
+        sandbox::guarded(&mut store, budget, cancel, call).await
+    }
+    .await;
+    if result.is_err() {
+        counters
+            .failures
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+    result
 }
 
 fn link(linkers: &Linkers, component: &Component, kind: PluginKind) -> wasmtime::Result<WorldPre> {

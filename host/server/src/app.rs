@@ -26,6 +26,7 @@ pub struct AppState {
     pub tokens: Tokens,
     pub origins: crate::api::cors::Origins,
     pub limiter: crate::api::rate_limit::Limiter,
+    pub metrics: crate::api::metrics::Metrics,
     pub guest_mode: bool,
     /// Cancelled when the server starts shutting down (ends SSE streams and sockets).
     pub shutdown: CancellationToken,
@@ -107,6 +108,7 @@ pub async fn build(config: Config) -> anyhow::Result<Arc<AppState>> {
         guest_mode: config_guest_mode,
         origins: crate::api::cors::Origins::new(&config_origins),
         limiter: crate::api::rate_limit::Limiter::new(config_rate_limits),
+        metrics: crate::api::metrics::Metrics::new(),
         started: Instant::now(),
         started_at: chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
     }))

@@ -239,7 +239,8 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 
 /// Routes that answer without identity even when guest mode is off.
 fn is_public(path: &str) -> bool {
-    const PUBLIC: [&str; 4] = [
+    const PUBLIC: [&str; 5] = [
+        "/metrics",
         "/api/auth/login",
         "/api/auth/logout",
         "/api/config/health",

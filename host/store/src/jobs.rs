@@ -318,6 +318,16 @@ impl<'a> JobRepo<'a> {
         Ok(changed == 1)
     }
 
+    /// Number of jobs per (kind, state), for metrics.
+    pub async fn count_by_kind_and_state(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
+        const SQL: &str =
+            "SELECT kind, state, COUNT(*) FROM jobs GROUP BY kind, state ORDER BY kind, state";
+        let rows: Vec<(String, String, i64)> = with_pool!(self.db, pool => {
+            sqlx::query_as(SQL).fetch_all(pool).await?
+        });
+        Ok(rows)
+    }
+
     /// Running jobs whose lease ran out (their server died): resumable kinds go back to the
     /// queue, the others fail with `message`. Returns the jobs changed.
     pub async fn reclaim_expired(

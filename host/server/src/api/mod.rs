@@ -7,6 +7,7 @@ pub mod envelope;
 mod extract;
 mod health;
 mod jobs;
+pub mod metrics;
 mod middleware;
 mod plugins;
 mod progress;
@@ -29,6 +30,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     let body_limit = state.config.body_limit_bytes;
     let cors_state = state.clone();
     Router::new()
+        .route("/metrics", get(metrics::render))
         .route("/api/auth/login", post(auth::login))
         .route("/api/auth/logout", post(auth::logout))
         .route("/api/config/health", get(health::health))
@@ -57,6 +59,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::auth::resolve,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::record,
         ))
         .with_state(state)
         .layer(DefaultBodyLimit::max(body_limit))

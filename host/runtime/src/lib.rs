@@ -15,6 +15,7 @@ pub mod export;
 mod http;
 pub mod llm;
 mod manifest;
+mod provider;
 mod registry;
 mod sandbox;
 mod settings;
@@ -39,6 +40,7 @@ pub use manifest::{
     BASE_URL_KEY, HOST_WIT_VERSION, MANIFEST_FILE, Manifest, Origin, PluginKind, Version,
     validate_id,
 };
+pub use provider::ProviderClient;
 pub use registry::{
     CallStats, Description, OperatorSettings, PluginReport, PluginRuntime, PluginState,
     RuntimeConfig,

@@ -12,32 +12,20 @@ pub use crate::bindings::llm::exports::sceneintruder::plugin::llm::{
 };
 use crate::bindings::llm::{LlmProvider as Bindings, LlmProviderPre};
 use crate::error::{CallError, RuntimeError};
-use crate::registry::{Description, WorldPre};
+use crate::registry::WorldPre;
 use crate::sandbox::{self, HostState};
-use crate::types::{ModelInfo, ProviderError, ProviderInfo};
-use crate::{PluginHandle, PluginKind, PluginRuntime};
+use crate::types::{ModelInfo, ProviderError};
+use crate::{PluginKind, PluginRuntime};
 
 /// A text-generation provider plugin.
-#[derive(Clone)]
-pub struct LlmProvider {
-    handle: PluginHandle,
-    pre: LlmProviderPre<HostState>,
-    info: ProviderInfo,
-}
+pub type LlmProvider = crate::provider::ProviderClient<LlmProviderPre<HostState>>;
 
 impl PluginRuntime {
     /// The LLM provider with this id.
     pub fn llm(&self, id: &str) -> Result<LlmProvider, RuntimeError> {
-        let plugin = self.expect_kind(id, PluginKind::LlmProvider)?;
-        let (WorldPre::Llm(pre), Description::Provider(info)) =
-            (plugin.pre.clone(), plugin.description.clone())
-        else {
-            return Err(RuntimeError::NotLoaded(id.to_string()));
-        };
-        Ok(LlmProvider {
-            handle: PluginHandle::new(self, plugin),
-            pre,
-            info,
+        self.provider(id, PluginKind::LlmProvider, |w| match w {
+            WorldPre::Llm(pre) => Some(pre),
+            _ => None,
         })
     }
 }
@@ -50,29 +38,6 @@ fn provider_error(plugin: &str, error: ProviderError) -> CallError {
 }
 
 impl LlmProvider {
-    pub fn id(&self) -> &str {
-        self.handle.id()
-    }
-
-    /// What the plugin reported about itself at load time.
-    pub fn info(&self) -> &ProviderInfo {
-        &self.info
-    }
-
-    /// Required settings that are not configured (e.g. `api_key`).
-    pub fn missing_required(&self) -> Vec<String> {
-        self.handle.missing_required()
-    }
-
-    /// A client whose calls use these settings on top of the operator's (e.g. a temporary
-    /// configuration under test). Keys the manifest declares secret stay secret.
-    pub fn with_settings(&self, values: impl IntoIterator<Item = (String, String)>) -> Self {
-        LlmProvider {
-            handle: self.handle.with_overrides(values),
-            ..self.clone()
-        }
-    }
-
     pub async fn complete(
         &self,
         req: &CompletionRequest,

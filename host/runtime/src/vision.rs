@@ -7,58 +7,25 @@ pub use crate::bindings::vision::exports::sceneintruder::plugin::vision::{
     GenerateResult, Image, ImageRequest, PollResult,
 };
 use crate::error::{CallError, RuntimeError};
-use crate::registry::{Description, WorldPre};
+use crate::registry::WorldPre;
 use crate::sandbox::HostState;
-use crate::types::ProviderInfo;
-use crate::{PluginHandle, PluginKind, PluginRuntime};
+use crate::{PluginKind, PluginRuntime};
 
 /// An image-generation provider plugin.
-#[derive(Clone)]
-pub struct VisionProvider {
-    handle: PluginHandle,
-    pre: VisionProviderPre<HostState>,
-    info: ProviderInfo,
-}
+/// An image-generation provider plugin.
+pub type VisionProvider = crate::provider::ProviderClient<VisionProviderPre<HostState>>;
 
 impl PluginRuntime {
     /// The vision provider with this id.
     pub fn vision(&self, id: &str) -> Result<VisionProvider, RuntimeError> {
-        let plugin = self.expect_kind(id, PluginKind::VisionProvider)?;
-        let (WorldPre::Vision(pre), Description::Provider(info)) =
-            (plugin.pre.clone(), plugin.description.clone())
-        else {
-            return Err(RuntimeError::NotLoaded(id.to_string()));
-        };
-        Ok(VisionProvider {
-            handle: PluginHandle::new(self, plugin),
-            pre,
-            info,
+        self.provider(id, PluginKind::VisionProvider, |w| match w {
+            WorldPre::Vision(pre) => Some(pre),
+            _ => None,
         })
     }
 }
 
 impl VisionProvider {
-    pub fn id(&self) -> &str {
-        self.handle.id()
-    }
-
-    pub fn info(&self) -> &ProviderInfo {
-        &self.info
-    }
-
-    /// Required settings that are not configured (e.g. `api_key`).
-    pub fn missing_required(&self) -> Vec<String> {
-        self.handle.missing_required()
-    }
-
-    /// A client whose calls use these settings on top of the operator's.
-    pub fn with_settings(&self, values: impl IntoIterator<Item = (String, String)>) -> Self {
-        VisionProvider {
-            handle: self.handle.with_overrides(values),
-            ..self.clone()
-        }
-    }
-
     /// Generate images, or start a vendor job to poll.
     pub async fn generate(
         &self,

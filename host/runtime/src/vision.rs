@@ -12,7 +12,6 @@ use crate::sandbox::HostState;
 use crate::{PluginKind, PluginRuntime};
 
 /// An image-generation provider plugin.
-/// An image-generation provider plugin.
 pub type VisionProvider = crate::provider::ProviderClient<VisionProviderPre<HostState>>;
 
 impl PluginRuntime {

@@ -189,3 +189,50 @@ async fn only_the_owner_or_an_admin_cancels_a_job() {
         .await;
     assert_eq!(status, 200, "an admin may cancel anyone's job: {body}");
 }
+
+#[tokio::test]
+async fn websockets_need_a_token_without_guest_mode() {
+    use futures::StreamExt;
+    let server = ServerBuilder::new(Backend::Sqlite)
+        .config("[auth]\nguest_mode = false")
+        .start()
+        .await;
+    server.cli(
+        &["user", "add", "frank", "--password-stdin"],
+        "frank's password\n",
+    );
+    let frank = token(&login(&server, "frank", "frank's password").await.1);
+
+    match tokio_tungstenite::connect_async(server.ws_url("/ws/scene/s1")).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 401);
+        }
+        other => panic!("an anonymous upgrade must be refused, got {other:?}"),
+    }
+    // Browsers cannot set headers on an upgrade: the token may come as ?token=.
+    // The authenticated identity wins over a claimed ?user_id.
+    let url = server.ws_url(&format!("/ws/scene/s1?user_id=mallory&token={frank}"));
+    let (mut socket, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("upgrade with a token");
+    let welcome = loop {
+        match socket.next().await.expect("message").expect("frame") {
+            tokio_tungstenite::tungstenite::Message::Text(text) => {
+                break serde_json::from_str::<Value>(text.as_str()).expect("json");
+            }
+            _ => continue,
+        }
+    };
+    assert_eq!(welcome["type"], "connected");
+    assert_eq!(welcome["user_id"], "frank");
+    // The query token counts only for WebSocket upgrades.
+    let (status, _) = server
+        .send_as(
+            None,
+            Method::GET,
+            &format!("/api/plugins?token={frank}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 401);
+}

@@ -249,10 +249,26 @@ fn is_public(path: &str) -> bool {
     PUBLIC.contains(&path) || path.starts_with("/api/progress/")
 }
 
+/// The bearer token; WebSocket upgrades may pass it as `?token=` instead, since browsers
+/// cannot set headers on them.
 fn bearer(req: &Request) -> Option<String> {
-    let value = req.headers().get("authorization")?.to_str().ok()?;
-    let token = value.strip_prefix("Bearer ")?.trim();
-    (!token.is_empty()).then(|| token.to_string())
+    let header = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(String::from);
+    header.or_else(|| {
+        if !req.uri().path().starts_with("/ws/") {
+            return None;
+        }
+        url::form_urlencoded::parse(req.uri().query()?.as_bytes())
+            .find(|(k, _)| k == "token")
+            .map(|(_, v)| v.into_owned())
+            .filter(|t| !t.is_empty())
+    })
 }
 
 /// Resolve the caller of every request: a valid, unrevoked token of an existing user, or

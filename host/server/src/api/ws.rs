@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::envelope::{ApiResult, Ok};
 use crate::app::AppState;
+use crate::auth::Identity;
 use crate::error::ServerError;
 use crate::realtime::ws::{Endpoint, USER_STATUS_ROOM};
 
@@ -39,7 +40,11 @@ fn valid_room(id: &str) -> bool {
         && id != ".."
 }
 
-fn user_id(query: &HashMap<String, String>) -> Result<String, ServerError> {
+/// The connection's user: the authenticated identity, else `?user_id=` (or `anonymous`).
+fn user_id(identity: &Identity, query: &HashMap<String, String>) -> Result<String, ServerError> {
+    if identity.authenticated {
+        return Result::Ok(identity.user_id.clone());
+    }
     let user = query
         .get("user_id")
         .map(|u| u.trim().to_string())
@@ -77,6 +82,7 @@ fn upgrade(
 
 pub async fn scene(
     State(state): State<Arc<AppState>>,
+    identity: Identity,
     Path(id): Path<String>,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
@@ -88,17 +94,18 @@ pub async fn scene(
             "scene ids are 1-128 characters of letters, digits, _ - .",
         ));
     }
-    let user = user_id(&query)?;
+    let user = user_id(&identity, &query)?;
     Result::Ok(upgrade(state, ws, &headers, Endpoint::Scene, id, user))
 }
 
 pub async fn user_status(
     State(state): State<Arc<AppState>>,
+    identity: Identity,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Result<Response, ServerError> {
-    let user = user_id(&query)?;
+    let user = user_id(&identity, &query)?;
     Result::Ok(upgrade(
         state,
         ws,

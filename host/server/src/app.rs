@@ -27,6 +27,8 @@ pub struct AppState {
     pub origins: crate::api::cors::Origins,
     pub limiter: crate::api::rate_limit::Limiter,
     pub metrics: crate::api::metrics::Metrics,
+    /// Per-aggregate write locks (users now; scenes, stories... later).
+    pub locks: crate::domain::locks::KeyedLocks,
     pub guest_mode: bool,
     /// Cancelled when the server starts shutting down (ends SSE streams and sockets).
     pub shutdown: CancellationToken,
@@ -109,6 +111,7 @@ pub async fn build(config: Config) -> anyhow::Result<Arc<AppState>> {
         origins: crate::api::cors::Origins::new(&config_origins),
         limiter: crate::api::rate_limit::Limiter::new(config_rate_limits),
         metrics: crate::api::metrics::Metrics::new(),
+        locks: Default::default(),
         started: Instant::now(),
         started_at: chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
     }))

@@ -12,6 +12,8 @@ pub enum ServerError {
     RouteNotFound { path: String },
     #[error("{resource:?} not found")]
     NotFound { resource: Resource },
+    #[error("conflict")]
+    Conflict { details: String },
     #[error("rate limit exceeded")]
     RateLimited { retry_after: u64 },
     #[error("authentication required")]
@@ -22,6 +24,8 @@ pub enum ServerError {
     TaskNotFound,
     #[error("forbidden")]
     Forbidden,
+    #[error("forbidden: {message}")]
+    ForbiddenWith { message: String },
     #[error("too many connections")]
     TooManyConnections,
     #[error("request body too large")]
@@ -42,6 +46,8 @@ pub enum ServerError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Resource {
     Plugin,
+    Item,
+    Skill,
 }
 
 impl ServerError {
@@ -68,9 +74,10 @@ impl ServerError {
             }
             ServerError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ServerError::TaskNotFound => StatusCode::NOT_FOUND,
+            ServerError::Conflict { .. } => StatusCode::CONFLICT,
             ServerError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ServerError::Unauthorized | ServerError::InvalidCredentials => StatusCode::UNAUTHORIZED,
-            ServerError::Forbidden => StatusCode::FORBIDDEN,
+            ServerError::Forbidden | ServerError::ForbiddenWith { .. } => StatusCode::FORBIDDEN,
             ServerError::TooManyConnections => StatusCode::SERVICE_UNAVAILABLE,
             ServerError::LlmNotConfigured { .. }
             | ServerError::ConnectionFailed { .. }
@@ -84,14 +91,15 @@ impl ServerError {
             ServerError::BadRequest { .. } => "BAD_REQUEST",
             ServerError::RouteNotFound { .. } => "NOT_FOUND",
             ServerError::NotFound { resource } => match resource {
-                Resource::Plugin => "RESOURCE_NOT_FOUND",
+                Resource::Plugin | Resource::Item | Resource::Skill => "RESOURCE_NOT_FOUND",
             },
             ServerError::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
             ServerError::TaskNotFound => "TASK_NOT_FOUND",
+            ServerError::Conflict { .. } => "CONFLICT",
             ServerError::RateLimited { .. } => "RATE_LIMIT_EXCEEDED",
             ServerError::Unauthorized => "UNAUTHORIZED",
             ServerError::InvalidCredentials => "INVALID_CREDENTIALS",
-            ServerError::Forbidden => "FORBIDDEN",
+            ServerError::Forbidden | ServerError::ForbiddenWith { .. } => "FORBIDDEN",
             ServerError::TooManyConnections => "TOO_MANY_CONNECTIONS",
             ServerError::InvalidConfig { .. } => "INVALID_CONFIG",
             ServerError::LlmNotConfigured { .. } => "LLM_NOT_CONFIGURED",
@@ -108,10 +116,14 @@ impl ServerError {
             ServerError::RouteNotFound { .. } => "API endpoint not found".into(),
             ServerError::NotFound { resource } => match resource {
                 Resource::Plugin => "插件不存在".into(),
+                Resource::Item => "物品不存在".into(),
+                Resource::Skill => "技能不存在".into(),
             },
             ServerError::PayloadTooLarge => "请求体过大".into(),
             ServerError::TaskNotFound => crate::realtime::progress::TASK_NOT_FOUND_MESSAGE.into(),
             ServerError::Forbidden => "无权执行此操作".into(),
+            ServerError::ForbiddenWith { message } => message.clone(),
+            ServerError::Conflict { .. } => "资源冲突".into(),
             ServerError::RateLimited { .. } => "Rate limit exceeded".into(),
             ServerError::Unauthorized => "Authentication required".into(),
             ServerError::InvalidCredentials => "用户名或密码错误".into(),
@@ -135,7 +147,10 @@ impl ServerError {
             ServerError::RouteNotFound { path } => path.clone(),
             ServerError::NotFound { .. } => String::new(),
             ServerError::PayloadTooLarge => "the request body exceeds body_limit_bytes".into(),
-            ServerError::TaskNotFound | ServerError::Forbidden => String::new(),
+            ServerError::TaskNotFound
+            | ServerError::Forbidden
+            | ServerError::ForbiddenWith { .. } => String::new(),
+            ServerError::Conflict { details } => details.clone(),
             ServerError::RateLimited { retry_after } => {
                 format!("Retry after {retry_after} seconds")
             }

@@ -17,6 +17,7 @@ macro_rules! with_pool {
 
 mod jobs;
 mod meta;
+mod profiles;
 mod users;
 
 use std::path::Path;
@@ -28,6 +29,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 
 pub use jobs::{Job, JobRepo, JobState, NewJob};
 pub use meta::MetaRepo;
+pub use profiles::{Profile, ProfileRepo};
 pub use users::{User, UserRepo};
 
 /// Errors of the store crate.
@@ -130,6 +132,10 @@ impl Database {
 
     pub fn users(&self) -> UserRepo<'_> {
         UserRepo::new(self)
+    }
+
+    pub fn profiles(&self) -> ProfileRepo<'_> {
+        ProfileRepo::new(self)
     }
 
     /// Close every connection (on shutdown).

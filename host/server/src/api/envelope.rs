@@ -18,28 +18,9 @@ fn current_request_id() -> Option<String> {
     REQUEST_ID.try_with(Clone::clone).ok()
 }
 
-/// Go's RFC3339Nano in the server's local offset: trailing zeros of the fraction trimmed,
-/// no fraction when it is zero, `Z` for UTC.
+/// The envelope's timestamp (Go's RFC3339Nano in local time).
 pub fn timestamp() -> String {
-    use chrono::{Local, SecondsFormat};
-    let now = Local::now();
-    let text = now.to_rfc3339_opts(SecondsFormat::Nanos, true);
-    // Split "2025-06-20T10:15:42.318027000+08:00" into fraction and offset and trim zeros.
-    match text.find('.') {
-        Some(dot) => {
-            let offset_at = text[dot..]
-                .find(['+', '-', 'Z'])
-                .map(|i| dot + i)
-                .unwrap_or(text.len());
-            let fraction = text[dot + 1..offset_at].trim_end_matches('0');
-            if fraction.is_empty() {
-                format!("{}{}", &text[..dot], &text[offset_at..])
-            } else {
-                format!("{}.{}{}", &text[..dot], fraction, &text[offset_at..])
-            }
-        }
-        None => text,
-    }
+    crate::time::rfc3339_nano_local()
 }
 
 /// The reference's sanitiser: any text mentioning keys, secrets or tokens is replaced.

@@ -13,6 +13,7 @@ mod plugins;
 mod progress;
 pub mod rate_limit;
 mod settings;
+mod users;
 mod ws;
 
 use std::sync::Arc;
@@ -44,6 +45,31 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/cancel/{task_id}", post(progress::cancel))
         .route("/api/jobs/diagnostics", post(jobs::diagnostics))
         .route("/api/jobs/{task_id}", get(jobs::show))
+        .route("/api/users/{user_id}", get(users::show).put(users::update))
+        .route(
+            "/api/users/{user_id}/preferences",
+            get(users::preferences).put(users::set_preferences),
+        )
+        .route(
+            "/api/users/{user_id}/items",
+            get(users::items).post(users::add_item),
+        )
+        .route(
+            "/api/users/{user_id}/items/{item_id}",
+            get(users::item)
+                .put(users::replace_item)
+                .delete(users::delete_item),
+        )
+        .route(
+            "/api/users/{user_id}/skills",
+            get(users::skills).post(users::add_skill),
+        )
+        .route(
+            "/api/users/{user_id}/skills/{skill_id}",
+            get(users::skill)
+                .put(users::replace_skill)
+                .delete(users::delete_skill),
+        )
         .route("/api/ws/status", get(ws::status))
         .route("/api/ws/cleanup", post(ws::cleanup))
         .route("/ws/scene/{id}", get(ws::scene))

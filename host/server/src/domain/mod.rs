@@ -2,3 +2,5 @@
 
 pub mod auth;
 pub mod llm;
+pub mod locks;
+pub mod users;

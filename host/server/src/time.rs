@@ -1,0 +1,25 @@
+//! Time formats the API uses.
+
+/// Go's RFC3339Nano in the server's local offset: trailing zeros of the fraction trimmed,
+/// no fraction when it is zero, `Z` for UTC.
+pub fn rfc3339_nano_local() -> String {
+    use chrono::{Local, SecondsFormat};
+    let now = Local::now();
+    let text = now.to_rfc3339_opts(SecondsFormat::Nanos, true);
+    // Split "2025-06-20T10:15:42.318027000+08:00" into fraction and offset and trim zeros.
+    match text.find('.') {
+        Some(dot) => {
+            let offset_at = text[dot..]
+                .find(['+', '-', 'Z'])
+                .map(|i| dot + i)
+                .unwrap_or(text.len());
+            let fraction = text[dot + 1..offset_at].trim_end_matches('0');
+            if fraction.is_empty() {
+                format!("{}{}", &text[..dot], &text[offset_at..])
+            } else {
+                format!("{}.{}{}", &text[..dot], fraction, &text[offset_at..])
+            }
+        }
+        None => text,
+    }
+}

@@ -25,6 +25,7 @@ use axum::routing::{get, post};
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::app::AppState;
+use crate::domain::users::{Item, Skill};
 use crate::error::ServerError;
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -52,23 +53,23 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route(
             "/api/users/{user_id}/items",
-            get(users::items).post(users::add_item),
+            get(users::list::<Item>).post(users::add::<Item>),
         )
         .route(
             "/api/users/{user_id}/items/{item_id}",
-            get(users::item)
-                .put(users::replace_item)
-                .delete(users::delete_item),
+            get(users::show_one::<Item>)
+                .put(users::replace::<Item>)
+                .delete(users::delete::<Item>),
         )
         .route(
             "/api/users/{user_id}/skills",
-            get(users::skills).post(users::add_skill),
+            get(users::list::<Skill>).post(users::add::<Skill>),
         )
         .route(
             "/api/users/{user_id}/skills/{skill_id}",
-            get(users::skill)
-                .put(users::replace_skill)
-                .delete(users::delete_skill),
+            get(users::show_one::<Skill>)
+                .put(users::replace::<Skill>)
+                .delete(users::delete::<Skill>),
         )
         .route("/api/ws/status", get(ws::status))
         .route("/api/ws/cleanup", post(ws::cleanup))

@@ -9,7 +9,7 @@ use super::envelope::{ApiResult, Ok};
 use super::extract::ApiJson;
 use crate::app::AppState;
 use crate::auth::{GUEST, Identity, valid_username};
-use crate::domain::users::{self, Item, Preferences, ProfileUpdate, Skill, valid_entry_id};
+use crate::domain::users::{self, Entry, Preferences, ProfileUpdate, valid_entry_id};
 use crate::error::{Resource, ServerError};
 
 /// The path's user must be the caller: guests may use only `console_user`.
@@ -96,153 +96,82 @@ pub async fn set_preferences(
     Result::Ok(Ok::data(profile.preferences).message("用户偏好更新成功"))
 }
 
-pub async fn items(
+/// `GET .../items` or `.../skills`.
+pub async fn list<E: Entry>(
     State(state): State<Arc<AppState>>,
     identity: Identity,
     Path(user_id): Path<String>,
 ) -> ApiResult {
     owner(&identity, &user_id)?;
-    let profile = users::load(&state.db, &user_id).await?;
-    Result::Ok(Ok::data(profile.items).message("用户物品列表获取成功"))
+    let mut profile = users::load(&state.db, &user_id).await?;
+    Result::Ok(Ok::data(E::list(&mut profile).clone()).message(E::MESSAGES[0]))
 }
 
-pub async fn add_item(
+/// `POST .../items` or `.../skills`.
+pub async fn add<E: Entry>(
     State(state): State<Arc<AppState>>,
     identity: Identity,
     Path(user_id): Path<String>,
-    ApiJson(item): ApiJson<Item>,
+    ApiJson(entry): ApiJson<E>,
 ) -> ApiResult {
     owner(&identity, &user_id)?;
-    let (_, item) = users::modify(&state.db, &state.locks, &user_id, |p| {
-        users::add_item(p, item.clone())
+    let (_, entry) = users::modify(&state.db, &state.locks, &user_id, |p| {
+        users::add_entry(p, entry.clone())
     })
     .await?;
     Result::Ok(
-        Ok::data(item)
+        Ok::data(entry)
             .status(StatusCode::CREATED)
-            .message("物品添加成功"),
+            .message(E::MESSAGES[1]),
     )
 }
 
-pub async fn item(
+/// `GET .../items/{id}` or `.../skills/{id}`.
+pub async fn show_one<E: Entry>(
     State(state): State<Arc<AppState>>,
     identity: Identity,
-    Path((user_id, item_id)): Path<(String, String)>,
+    Path((user_id, id)): Path<(String, String)>,
 ) -> ApiResult {
     owner(&identity, &user_id)?;
-    entry_id(&item_id, Resource::Item)?;
-    let profile = users::load(&state.db, &user_id).await?;
-    let item =
-        profile
-            .items
-            .into_iter()
-            .find(|i| i.id == item_id)
-            .ok_or(ServerError::NotFound {
-                resource: Resource::Item,
-            })?;
-    Result::Ok(Ok::data(item).message("物品信息获取成功"))
-}
-
-pub async fn replace_item(
-    State(state): State<Arc<AppState>>,
-    identity: Identity,
-    Path((user_id, item_id)): Path<(String, String)>,
-    ApiJson(item): ApiJson<Item>,
-) -> ApiResult {
-    owner(&identity, &user_id)?;
-    entry_id(&item_id, Resource::Item)?;
-    let (_, item) = users::modify(&state.db, &state.locks, &user_id, |p| {
-        users::replace_item(p, &item_id, item.clone())
-    })
-    .await?;
-    Result::Ok(Ok::data(item).message("物品更新成功"))
-}
-
-pub async fn delete_item(
-    State(state): State<Arc<AppState>>,
-    identity: Identity,
-    Path((user_id, item_id)): Path<(String, String)>,
-) -> ApiResult {
-    owner(&identity, &user_id)?;
-    entry_id(&item_id, Resource::Item)?;
-    users::modify(&state.db, &state.locks, &user_id, |p| {
-        users::remove_item(p, &item_id)
-    })
-    .await?;
-    Result::Ok(Ok::empty().message("物品删除成功"))
-}
-
-pub async fn skills(
-    State(state): State<Arc<AppState>>,
-    identity: Identity,
-    Path(user_id): Path<String>,
-) -> ApiResult {
-    owner(&identity, &user_id)?;
-    let profile = users::load(&state.db, &user_id).await?;
-    Result::Ok(Ok::data(profile.skills).message("用户技能列表获取成功"))
-}
-
-pub async fn add_skill(
-    State(state): State<Arc<AppState>>,
-    identity: Identity,
-    Path(user_id): Path<String>,
-    ApiJson(skill): ApiJson<Skill>,
-) -> ApiResult {
-    owner(&identity, &user_id)?;
-    let (_, skill) = users::modify(&state.db, &state.locks, &user_id, |p| {
-        users::add_skill(p, skill.clone())
-    })
-    .await?;
-    Result::Ok(
-        Ok::data(skill)
-            .status(StatusCode::CREATED)
-            .message("技能添加成功"),
-    )
-}
-
-pub async fn skill(
-    State(state): State<Arc<AppState>>,
-    identity: Identity,
-    Path((user_id, skill_id)): Path<(String, String)>,
-) -> ApiResult {
-    owner(&identity, &user_id)?;
-    entry_id(&skill_id, Resource::Skill)?;
-    let profile = users::load(&state.db, &user_id).await?;
-    let skill = profile
-        .skills
-        .into_iter()
-        .find(|s| s.id == skill_id)
+    entry_id(&id, E::RESOURCE)?;
+    let mut profile = users::load(&state.db, &user_id).await?;
+    let entry = E::list(&mut profile)
+        .iter()
+        .find(|e| e.id() == id)
+        .cloned()
         .ok_or(ServerError::NotFound {
-            resource: Resource::Skill,
+            resource: E::RESOURCE,
         })?;
-    Result::Ok(Ok::data(skill).message("技能信息获取成功"))
+    Result::Ok(Ok::data(entry).message(E::MESSAGES[2]))
 }
 
-pub async fn replace_skill(
+/// `PUT .../items/{id}` or `.../skills/{id}`.
+pub async fn replace<E: Entry>(
     State(state): State<Arc<AppState>>,
     identity: Identity,
-    Path((user_id, skill_id)): Path<(String, String)>,
-    ApiJson(skill): ApiJson<Skill>,
+    Path((user_id, id)): Path<(String, String)>,
+    ApiJson(entry): ApiJson<E>,
 ) -> ApiResult {
     owner(&identity, &user_id)?;
-    entry_id(&skill_id, Resource::Skill)?;
-    let (_, skill) = users::modify(&state.db, &state.locks, &user_id, |p| {
-        users::replace_skill(p, &skill_id, skill.clone())
+    entry_id(&id, E::RESOURCE)?;
+    let (_, entry) = users::modify(&state.db, &state.locks, &user_id, |p| {
+        users::replace_entry(p, &id, entry.clone())
     })
     .await?;
-    Result::Ok(Ok::data(skill).message("技能更新成功"))
+    Result::Ok(Ok::data(entry).message(E::MESSAGES[3]))
 }
 
-pub async fn delete_skill(
+/// `DELETE .../items/{id}` or `.../skills/{id}`.
+pub async fn delete<E: Entry>(
     State(state): State<Arc<AppState>>,
     identity: Identity,
-    Path((user_id, skill_id)): Path<(String, String)>,
+    Path((user_id, id)): Path<(String, String)>,
 ) -> ApiResult {
     owner(&identity, &user_id)?;
-    entry_id(&skill_id, Resource::Skill)?;
+    entry_id(&id, E::RESOURCE)?;
     users::modify(&state.db, &state.locks, &user_id, |p| {
-        users::remove_skill(p, &skill_id)
+        users::remove_entry::<E>(p, &id)
     })
     .await?;
-    Result::Ok(Ok::empty().message("技能删除成功"))
+    Result::Ok(Ok::empty().message(E::MESSAGES[4]))
 }

@@ -274,56 +274,133 @@ pub fn valid_entry_id(id: &str) -> bool {
         && id != ".."
 }
 
-pub fn add_item(profile: &mut UserProfile, mut item: Item) -> Result<Item, ServerError> {
-    if item.id.is_empty() {
-        item.id = new_id("item");
+/// What items and skills have in common: an id, creation and update times, a home list in
+/// the profile, and the wording of their messages.
+pub trait Entry: Clone + Serialize + serde::de::DeserializeOwned + Send + 'static {
+    /// Id prefix of generated ids (`item`, `skill`).
+    const PREFIX: &'static str;
+    const RESOURCE: Resource;
+    /// Messages: list read, added, read one, updated, deleted.
+    const MESSAGES: [&'static str; 5];
+    fn list(profile: &mut UserProfile) -> &mut Vec<Self>;
+    fn id(&self) -> &str;
+    fn stamp(&mut self, id: String, created: String, updated: String);
+    fn created(&self) -> &str;
+    /// Normalise and validate a client's entry before it is stored.
+    fn prepare(self) -> Result<Self, ServerError> {
+        Ok(self)
     }
-    if !valid_entry_id(&item.id) {
+}
+
+impl Entry for Item {
+    const PREFIX: &'static str = "item";
+    const RESOURCE: Resource = Resource::Item;
+    const MESSAGES: [&'static str; 5] = [
+        "用户物品列表获取成功",
+        "物品添加成功",
+        "物品信息获取成功",
+        "物品更新成功",
+        "物品删除成功",
+    ];
+    fn list(profile: &mut UserProfile) -> &mut Vec<Self> {
+        &mut profile.items
+    }
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn stamp(&mut self, id: String, created: String, updated: String) {
+        (self.id, self.created, self.updated) = (id, created, updated);
+    }
+    fn created(&self) -> &str {
+        &self.created
+    }
+}
+
+impl Entry for Skill {
+    const PREFIX: &'static str = "skill";
+    const RESOURCE: Resource = Resource::Skill;
+    const MESSAGES: [&'static str; 5] = [
+        "用户技能列表获取成功",
+        "技能添加成功",
+        "技能信息获取成功",
+        "技能更新成功",
+        "技能删除成功",
+    ];
+    fn list(profile: &mut UserProfile) -> &mut Vec<Self> {
+        &mut profile.skills
+    }
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn stamp(&mut self, id: String, created: String, updated: String) {
+        (self.id, self.created, self.updated) = (id, created, updated);
+    }
+    fn created(&self) -> &str {
+        &self.created
+    }
+    fn prepare(self) -> Result<Self, ServerError> {
+        sanitize_skill(self)
+    }
+}
+
+/// Append a new entry; a missing id is generated, a taken one is a conflict.
+pub fn add_entry<E: Entry>(profile: &mut UserProfile, entry: E) -> Result<E, ServerError> {
+    let mut entry = entry.prepare()?;
+    let id = if entry.id().is_empty() {
+        new_id(E::PREFIX)
+    } else {
+        entry.id().to_string()
+    };
+    if !valid_entry_id(&id) {
         return Err(ServerError::bad_request(
             "无效的请求数据",
-            "invalid item id",
+            format!("invalid {} id", E::PREFIX),
         ));
     }
-    if profile.items.iter().any(|i| i.id == item.id) {
+    let list = E::list(profile);
+    if list.iter().any(|e| e.id() == id) {
         return Err(ServerError::Conflict {
-            details: format!("物品ID已存在: {}", item.id),
+            details: format!("{} id already exists: {id}", E::PREFIX),
         });
     }
     let now = rfc3339_nano_local();
-    item.created = now.clone();
-    item.updated = now;
-    profile.items.push(item.clone());
-    Ok(item)
+    entry.stamp(id, now.clone(), now);
+    list.push(entry.clone());
+    Ok(entry)
 }
 
-pub fn replace_item(
+/// Replace an entry wholesale, keeping its id and creation time.
+pub fn replace_entry<E: Entry>(
     profile: &mut UserProfile,
     id: &str,
-    mut item: Item,
-) -> Result<Item, ServerError> {
-    let existing = profile
-        .items
-        .iter_mut()
-        .find(|i| i.id == id)
-        .ok_or(ServerError::NotFound {
-            resource: Resource::Item,
-        })?;
-    item.id = id.to_string();
-    item.created = existing.created.clone();
-    item.updated = rfc3339_nano_local();
-    *existing = item.clone();
-    Ok(item)
+    entry: E,
+) -> Result<E, ServerError> {
+    let mut entry = entry.prepare()?;
+    let existing =
+        E::list(profile)
+            .iter_mut()
+            .find(|e| e.id() == id)
+            .ok_or(ServerError::NotFound {
+                resource: E::RESOURCE,
+            })?;
+    entry.stamp(
+        id.to_string(),
+        existing.created().to_string(),
+        rfc3339_nano_local(),
+    );
+    *existing = entry.clone();
+    Ok(entry)
 }
 
-pub fn remove_item(profile: &mut UserProfile, id: &str) -> Result<(), ServerError> {
-    let at = profile
-        .items
+pub fn remove_entry<E: Entry>(profile: &mut UserProfile, id: &str) -> Result<(), ServerError> {
+    let list = E::list(profile);
+    let at = list
         .iter()
-        .position(|i| i.id == id)
+        .position(|e| e.id() == id)
         .ok_or(ServerError::NotFound {
-            resource: Resource::Item,
+            resource: E::RESOURCE,
         })?;
-    profile.items.remove(at);
+    list.remove(at);
     Ok(())
 }
 
@@ -374,61 +451,6 @@ pub fn sanitize_skill(mut skill: Skill) -> Result<Skill, ServerError> {
         return Err(ServerError::bad_request("至少需要一个技能效果", ""));
     }
     Ok(skill)
-}
-
-pub fn add_skill(profile: &mut UserProfile, skill: Skill) -> Result<Skill, ServerError> {
-    let mut skill = sanitize_skill(skill)?;
-    if skill.id.is_empty() {
-        skill.id = new_id("skill");
-    }
-    if !valid_entry_id(&skill.id) {
-        return Err(ServerError::bad_request(
-            "无效的请求数据",
-            "invalid skill id",
-        ));
-    }
-    if profile.skills.iter().any(|s| s.id == skill.id) {
-        return Err(ServerError::Conflict {
-            details: format!("技能ID已存在: {}", skill.id),
-        });
-    }
-    let now = rfc3339_nano_local();
-    skill.created = now.clone();
-    skill.updated = now;
-    profile.skills.push(skill.clone());
-    Ok(skill)
-}
-
-pub fn replace_skill(
-    profile: &mut UserProfile,
-    id: &str,
-    skill: Skill,
-) -> Result<Skill, ServerError> {
-    let mut skill = sanitize_skill(skill)?;
-    let existing = profile
-        .skills
-        .iter_mut()
-        .find(|s| s.id == id)
-        .ok_or(ServerError::NotFound {
-            resource: Resource::Skill,
-        })?;
-    skill.id = id.to_string();
-    skill.created = existing.created.clone();
-    skill.updated = rfc3339_nano_local();
-    *existing = skill.clone();
-    Ok(skill)
-}
-
-pub fn remove_skill(profile: &mut UserProfile, id: &str) -> Result<(), ServerError> {
-    let at = profile
-        .skills
-        .iter()
-        .position(|s| s.id == id)
-        .ok_or(ServerError::NotFound {
-            resource: Resource::Skill,
-        })?;
-    profile.skills.remove(at);
-    Ok(())
 }
 
 #[cfg(test)]

@@ -92,7 +92,8 @@ async fn loopback_server() -> String {
 }
 
 fn benches(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
+    // Current-thread: measures the plugin path itself, not cross-worker wake-ups.
+    let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("tokio");

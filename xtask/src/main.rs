@@ -94,18 +94,9 @@ fn task(cli: Cli) -> Result<()> {
             run(&mut cmd)
         }
         Task::Test { args } => {
-            let all: Vec<&str> = BUNDLED.iter().chain(TEST_ONLY).copied().collect();
-            build_plugins(&root, &all)?;
-            let dist = dist_dir(&root);
-            install(&root, &all, &dist)?;
+            let dist = build_dist(&root)?;
             // The end-to-end tests start the real binary.
-            run(cargo().args([
-                "build",
-                "-p",
-                "sceneintruder-server",
-                "--bin",
-                "sceneintruder",
-            ]))?;
+            build_server(&[])?;
             if std::env::var_os("TEST_DATABASE_URL").is_none() {
                 eprintln!("xtask: TEST_DATABASE_URL is not set; database tests run on SQLite only");
             }
@@ -122,19 +113,9 @@ fn task(cli: Cli) -> Result<()> {
             install(&root, BUNDLED, &dest)
         }
         Task::Bench { args } => {
-            let all: Vec<&str> = BUNDLED.iter().chain(TEST_ONLY).copied().collect();
-            build_plugins(&root, &all)?;
-            let dist = dist_dir(&root);
-            install(&root, &all, &dist)?;
+            let dist = build_dist(&root)?;
             // The realtime benchmarks drive the release binary.
-            run(cargo().args([
-                "build",
-                "--release",
-                "-p",
-                "sceneintruder-server",
-                "--bin",
-                "sceneintruder",
-            ]))?;
+            build_server(&["--release"])?;
             let bin = target_dir(&root).join("release").join("sceneintruder");
             run(cargo()
                 .args([
@@ -149,6 +130,27 @@ fn task(cli: Cli) -> Result<()> {
                 .env("SCENEINTRUDER_BIN", bin))
         }
     }
+}
+
+/// Build every plugin (bundled and test-only) and lay them out for tests and benchmarks.
+fn build_dist(root: &Path) -> Result<PathBuf> {
+    let all: Vec<&str> = BUNDLED.iter().chain(TEST_ONLY).copied().collect();
+    build_plugins(root, &all)?;
+    let dist = dist_dir(root);
+    install(root, &all, &dist)?;
+    Ok(dist)
+}
+
+fn build_server(profile: &[&str]) -> Result<()> {
+    run(cargo()
+        .args([
+            "build",
+            "-p",
+            "sceneintruder-server",
+            "--bin",
+            "sceneintruder",
+        ])
+        .args(profile))
 }
 
 fn cargo() -> Command {

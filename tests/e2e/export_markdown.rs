@@ -78,3 +78,43 @@ async fn exports_a_document_as_markdown() {
         Err(RuntimeError::NotLoaded(_))
     ));
 }
+
+/// A plugin built against WIT 0.1.0 (tests/plugins/compat, frozen WIT copy) loads and works
+/// on this 0.1.x host; one claiming a newer patch than the host is refused.
+#[tokio::test]
+async fn plugins_built_for_an_older_patch_load_on_this_host() {
+    assert!(
+        sceneintruder_runtime::HOST_WIT_VERSION.patch > 0,
+        "the test needs an older patch"
+    );
+    let fixture = RuntimeFixture::new(&["compat"]);
+    let newer = fixture.dir.path().join("compat-newer");
+    std::fs::create_dir_all(&newer).expect("dir");
+    std::fs::copy(
+        fixture.folder("compat").join("compat.wasm"),
+        newer.join("compat.wasm"),
+    )
+    .expect("copy");
+    let manifest = std::fs::read_to_string(fixture.folder("compat").join("plugin.toml"))
+        .expect("manifest")
+        .replace("id = \"compat\"", "id = \"compat-newer\"")
+        .replace("wit = \"0.1.0\"", "wit = \"0.1.9\"");
+    std::fs::write(newer.join("plugin.toml"), manifest).expect("write");
+
+    let runtime = fixture.load(Limits::default(), BTreeMap::new()).await;
+    let exporter = runtime.exporter("compat").expect("the 0.1.0 plugin loads");
+    let file = exporter
+        .export("scene", "{}", "{}", None)
+        .await
+        .expect("export");
+    assert_eq!(file.bytes, b"scene: {}");
+    let report = runtime
+        .reports()
+        .iter()
+        .find(|r| r.id == "compat-newer")
+        .expect("reported");
+    assert!(
+        matches!(&report.state, sceneintruder_runtime::PluginState::Failed { reason } if reason.contains("0.1.9")),
+        "{report:?}"
+    );
+}

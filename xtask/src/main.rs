@@ -13,7 +13,7 @@ const WASM_PROFILE: &str = "wasm-release";
 /// Plugins shipped with the server, installed by `cargo xtask plugins`.
 const BUNDLED: &[&str] = &["plugins/llm-openai", "plugins/export-markdown"];
 /// Plugins that exist only for tests.
-const TEST_ONLY: &[&str] = &["tests/plugins/chaos"];
+const TEST_ONLY: &[&str] = &["tests/plugins/chaos", "tests/plugins/compat"];
 
 #[derive(Parser)]
 #[command(name = "xtask")]

@@ -1,7 +1,7 @@
 //! Guest-side SDK for SceneIntruder plugins.
 //!
 //! A SceneIntruder plugin is one WebAssembly component that targets exactly one world of
-//! `wit/plugin.wit` (`sceneintruder:plugin@0.1.0`). This crate gives plugin authors:
+//! `wit/plugin.wit` (`sceneintruder:plugin@0.1.1`). This crate gives plugin authors:
 //!
 //! * the generated bindings of each world, one module per world, behind a cargo feature:
 //!   [`llm`] (`llm`), `vision` (`vision`), `video` (`video`), `exporter` (`exporter`).
@@ -118,10 +118,10 @@ pub mod bindings {
         inline: "
             package sceneintruder:sdk;
             world provider-imports {
-                import sceneintruder:plugin/http@0.1.0;
-                import sceneintruder:plugin/log@0.1.0;
-                import sceneintruder:plugin/config@0.1.0;
-                import sceneintruder:plugin/types@0.1.0;
+                import sceneintruder:plugin/http@0.1.1;
+                import sceneintruder:plugin/log@0.1.1;
+                import sceneintruder:plugin/config@0.1.1;
+                import sceneintruder:plugin/types@0.1.1;
             }
         ",
         runtime_path: "sceneintruder_plugin_sdk::__wit_bindgen::rt",
@@ -156,10 +156,10 @@ pub mod llm {
         runtime_path: "sceneintruder_plugin_sdk::__wit_bindgen::rt",
         additional_derives: [PartialEq],
         with: {
-            "sceneintruder:plugin/http@0.1.0": crate::bindings::sceneintruder::plugin::http,
-            "sceneintruder:plugin/log@0.1.0": crate::bindings::sceneintruder::plugin::log,
-            "sceneintruder:plugin/config@0.1.0": crate::bindings::sceneintruder::plugin::config,
-            "sceneintruder:plugin/types@0.1.0": crate::bindings::sceneintruder::plugin::types,
+            "sceneintruder:plugin/http@0.1.1": crate::bindings::sceneintruder::plugin::http,
+            "sceneintruder:plugin/log@0.1.1": crate::bindings::sceneintruder::plugin::log,
+            "sceneintruder:plugin/config@0.1.1": crate::bindings::sceneintruder::plugin::config,
+            "sceneintruder:plugin/types@0.1.1": crate::bindings::sceneintruder::plugin::types,
         },
     });
 
@@ -181,10 +181,10 @@ pub mod vision {
         runtime_path: "sceneintruder_plugin_sdk::__wit_bindgen::rt",
         additional_derives: [PartialEq],
         with: {
-            "sceneintruder:plugin/http@0.1.0": crate::bindings::sceneintruder::plugin::http,
-            "sceneintruder:plugin/log@0.1.0": crate::bindings::sceneintruder::plugin::log,
-            "sceneintruder:plugin/config@0.1.0": crate::bindings::sceneintruder::plugin::config,
-            "sceneintruder:plugin/types@0.1.0": crate::bindings::sceneintruder::plugin::types,
+            "sceneintruder:plugin/http@0.1.1": crate::bindings::sceneintruder::plugin::http,
+            "sceneintruder:plugin/log@0.1.1": crate::bindings::sceneintruder::plugin::log,
+            "sceneintruder:plugin/config@0.1.1": crate::bindings::sceneintruder::plugin::config,
+            "sceneintruder:plugin/types@0.1.1": crate::bindings::sceneintruder::plugin::types,
         },
     });
 
@@ -205,10 +205,10 @@ pub mod video {
         runtime_path: "sceneintruder_plugin_sdk::__wit_bindgen::rt",
         additional_derives: [PartialEq],
         with: {
-            "sceneintruder:plugin/http@0.1.0": crate::bindings::sceneintruder::plugin::http,
-            "sceneintruder:plugin/log@0.1.0": crate::bindings::sceneintruder::plugin::log,
-            "sceneintruder:plugin/config@0.1.0": crate::bindings::sceneintruder::plugin::config,
-            "sceneintruder:plugin/types@0.1.0": crate::bindings::sceneintruder::plugin::types,
+            "sceneintruder:plugin/http@0.1.1": crate::bindings::sceneintruder::plugin::http,
+            "sceneintruder:plugin/log@0.1.1": crate::bindings::sceneintruder::plugin::log,
+            "sceneintruder:plugin/config@0.1.1": crate::bindings::sceneintruder::plugin::config,
+            "sceneintruder:plugin/types@0.1.1": crate::bindings::sceneintruder::plugin::types,
         },
     });
 

@@ -236,3 +236,53 @@ async fn websockets_need_a_token_without_guest_mode() {
         .await;
     assert_eq!(status, 401);
 }
+
+#[tokio::test]
+async fn only_admins_probe_a_temporary_provider_configuration() {
+    let server = ServerBuilder::new(Backend::Sqlite)
+        .config("[auth]\nguest_mode = false")
+        .env("SCENEINTRUDER_ADMIN_USER", "boss")
+        .env("SCENEINTRUDER_ADMIN_PASSWORD", "boss password 1")
+        .start()
+        .await;
+    server.cli(
+        &["user", "add", "hank", "--password-stdin"],
+        "hank's password\n",
+    );
+    let hank = token(&login(&server, "hank", "hank's password").await.1);
+    let boss = token(&login(&server, "boss", "boss password 1").await.1);
+    let probe = json!({"provider": "nope", "llm_config": {"base_url": "http://127.0.0.1:9/v1", "api_key": "k"}});
+
+    let (status, body) = server
+        .send_as(
+            Some(&hank),
+            Method::POST,
+            "/api/settings/test-connection",
+            Some(&probe),
+        )
+        .await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["error"]["code"], "FORBIDDEN");
+    // An admin passes the gate (and then learns the provider does not exist).
+    let (status, body) = server
+        .send_as(
+            Some(&boss),
+            Method::POST,
+            "/api/settings/test-connection",
+            Some(&probe),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["code"], "INVALID_CONFIG");
+    // The saved-configuration probe stays available to any signed-in user.
+    let (status, body) = server
+        .send_as(
+            Some(&hank),
+            Method::POST,
+            "/api/settings/test-connection",
+            Some(&json!({})),
+        )
+        .await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["code"], "LLM_NOT_CONFIGURED");
+}

@@ -59,6 +59,12 @@ impl Identity {
         }
     }
 
+    /// Settings-level actions (changing settings, probing a provider at a caller-chosen base
+    /// URL) need an admin; a guest qualifies only in guest mode on a loopback-only server.
+    pub fn may_administer(&self, guest_mode: bool, loopback: bool) -> bool {
+        self.admin || (!self.authenticated && guest_mode && loopback)
+    }
+
     /// A job, scene or other object owned by `owner` may be changed by its owner or an admin.
     pub fn may_manage(&self, owner: &str) -> bool {
         self.admin || self.user_id == owner

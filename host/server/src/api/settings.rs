@@ -9,7 +9,9 @@ use serde::Deserialize;
 use super::envelope::{ApiResult, Ok};
 use super::extract::LenientJson;
 use crate::app::AppState;
+use crate::auth::Identity;
 use crate::domain::llm::{ProbeTarget, probe};
+use crate::error::ServerError;
 
 #[derive(Deserialize)]
 pub struct TestConnection {
@@ -19,6 +21,7 @@ pub struct TestConnection {
 
 pub async fn test_connection(
     State(state): State<Arc<AppState>>,
+    identity: Identity,
     LenientJson(body): LenientJson<TestConnection>,
 ) -> ApiResult {
     let target = match body {
@@ -26,6 +29,13 @@ pub async fn test_connection(
             provider: Some(provider),
             llm_config: Some(settings),
         }) if !provider.is_empty() && !settings.is_empty() => {
+            // A temporary configuration sends requests (and any key given) to a base URL of the
+            // caller's choosing: an administrator's action.
+            if !identity.may_administer(state.guest_mode, state.config.addr.ip().is_loopback()) {
+                return Err(ServerError::ForbiddenWith {
+                    message: "只有管理员可以测试临时配置".into(),
+                });
+            }
             ProbeTarget::Temporary { provider, settings }
         }
         _ => ProbeTarget::Saved,

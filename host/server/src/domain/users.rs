@@ -292,6 +292,21 @@ pub trait Entry: Clone + Serialize + serde::de::DeserializeOwned + Send + 'stati
     }
 }
 
+/// The `Entry` accessors of a struct with `id`, `created` and `updated` fields.
+macro_rules! entry_fields {
+    () => {
+        fn id(&self) -> &str {
+            &self.id
+        }
+        fn stamp(&mut self, id: String, created: String, updated: String) {
+            (self.id, self.created, self.updated) = (id, created, updated);
+        }
+        fn created(&self) -> &str {
+            &self.created
+        }
+    };
+}
+
 impl Entry for Item {
     const PREFIX: &'static str = "item";
     const RESOURCE: Resource = Resource::Item;
@@ -305,15 +320,7 @@ impl Entry for Item {
     fn list(profile: &mut UserProfile) -> &mut Vec<Self> {
         &mut profile.items
     }
-    fn id(&self) -> &str {
-        &self.id
-    }
-    fn stamp(&mut self, id: String, created: String, updated: String) {
-        (self.id, self.created, self.updated) = (id, created, updated);
-    }
-    fn created(&self) -> &str {
-        &self.created
-    }
+    entry_fields!();
 }
 
 impl Entry for Skill {
@@ -329,15 +336,7 @@ impl Entry for Skill {
     fn list(profile: &mut UserProfile) -> &mut Vec<Self> {
         &mut profile.skills
     }
-    fn id(&self) -> &str {
-        &self.id
-    }
-    fn stamp(&mut self, id: String, created: String, updated: String) {
-        (self.id, self.created, self.updated) = (id, created, updated);
-    }
-    fn created(&self) -> &str {
-        &self.created
-    }
+    entry_fields!();
     fn prepare(self) -> Result<Self, ServerError> {
         sanitize_skill(self)
     }

@@ -167,6 +167,8 @@ pub struct ServerBuilder {
     pub config: String,
     pub env: Vec<(String, String)>,
     pub compile_cache: Option<PathBuf>,
+    /// Use this database instead of a fresh one (servers sharing one PostgreSQL).
+    pub database_url: Option<String>,
 }
 
 impl ServerBuilder {
@@ -177,7 +179,14 @@ impl ServerBuilder {
             config: String::new(),
             env: Vec::new(),
             compile_cache: Some(shared_compile_cache()),
+            database_url: None,
         }
+    }
+
+    /// Share `other`'s database (e.g. two servers on one PostgreSQL).
+    pub fn share_database(mut self, other: &Server) -> ServerBuilder {
+        self.database_url = Some(other.database_url());
+        self
     }
 
     pub fn plugins_dir(&self) -> PathBuf {
@@ -202,9 +211,9 @@ impl ServerBuilder {
     }
 
     pub async fn start(self) -> Server {
-        let db = match &self.backend {
-            Backend::Sqlite => None,
-            Backend::Postgres(admin) => Some(PgDatabase::create(admin).await),
+        let db = match (&self.backend, &self.database_url) {
+            (_, Some(_)) | (Backend::Sqlite, None) => None,
+            (Backend::Postgres(admin), None) => Some(PgDatabase::create(admin).await),
         };
         let config_path = self.data_dir.path().join("config.toml");
         std::fs::write(&config_path, &self.config).expect("write config");
@@ -213,6 +222,7 @@ impl ServerBuilder {
             child: None,
             data_dir: self.data_dir,
             db,
+            shared_database: self.database_url,
             env: self.env,
             compile_cache: self.compile_cache,
             http: reqwest::Client::builder()
@@ -231,6 +241,8 @@ pub struct Server {
     child: Option<Child>,
     pub data_dir: tempfile::TempDir,
     db: Option<PgDatabase>,
+    /// Another server's database this one uses.
+    shared_database: Option<String>,
     env: Vec<(String, String)>,
     compile_cache: Option<PathBuf>,
     pub http: reqwest::Client,
@@ -266,7 +278,9 @@ impl Server {
             Some(dir) => cmd.env("SCENEINTRUDER_PLUGIN_CACHE_DIR", dir),
             None => cmd.env("SCENEINTRUDER_PLUGIN_CACHE_DIR", ""),
         };
-        if let Some(db) = &self.db {
+        if let Some(url) = &self.shared_database {
+            cmd.arg("--database-url").arg(url);
+        } else if let Some(db) = &self.db {
             cmd.arg("--database-url").arg(&db.url);
         }
         for (k, v) in &self.env {
@@ -330,6 +344,12 @@ impl Server {
         false
     }
 
+    /// Set (or replace) an environment variable for the next start.
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((key.to_string(), value.to_string()));
+    }
+
     /// Stop and start again on the same data dir and database.
     pub async fn restart(&mut self) {
         assert!(self.stop(), "server did not shut down cleanly");
@@ -338,6 +358,9 @@ impl Server {
 
     /// The database this server uses (to inspect side effects directly).
     pub fn database_url(&self) -> String {
+        if let Some(url) = &self.shared_database {
+            return url.clone();
+        }
         match &self.db {
             Some(pg) => pg.url.clone(),
             None => format!(

@@ -15,6 +15,9 @@ use crate::jobs::{Countdown, JobEngine, JobHandler};
 use crate::realtime::bus::{EventBus, LocalBus};
 use crate::realtime::ws::Hub;
 
+/// How often a server on PostgreSQL checks for settings saved by another server.
+const SETTINGS_POLL: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Shared state of every handler.
 pub struct AppState {
     pub config: Arc<Config>,
@@ -29,12 +32,12 @@ pub struct AppState {
     pub metrics: crate::api::metrics::Metrics,
     /// Per-aggregate write locks (users now; scenes, stories... later).
     pub locks: crate::domain::locks::KeyedLocks,
+    /// Provider settings saved through the API (keys encrypted at rest).
+    pub settings: crate::domain::settings::Settings,
     pub guest_mode: bool,
     /// Cancelled when the server starts shutting down (ends SSE streams and sockets).
     pub shutdown: CancellationToken,
     pub started: Instant,
-    /// Start time, RFC3339 (reported by the health check).
-    pub started_at: String,
 }
 
 /// Build everything the server needs; fails only on what makes serving impossible
@@ -69,6 +72,17 @@ pub async fn build(config: Config) -> anyhow::Result<Arc<AppState>> {
         ms = started.elapsed().as_secs_f64() * 1000.0,
         "plugins discovered"
     );
+    let cipher = crate::secrets::Cipher::load(&config.data_dir, config.encryption_key.as_deref())
+        .map_err(|e| anyhow::anyhow!("cannot set up settings encryption: {e}"))?;
+    let settings = crate::domain::settings::Settings::load(
+        &db,
+        &runtime,
+        cipher,
+        config.plugins.clone(),
+        config.llm.provider.clone(),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("cannot load the saved settings: {}", e.details()))?;
     let secret = crate::auth::load_secret(&config.data_dir, config.auth_secret.as_deref())
         .map_err(|e| anyhow::anyhow!("cannot load the token secret: {e}"))?;
     let tokens = Tokens::new(&secret, config.token_ttl_secs);
@@ -98,7 +112,7 @@ pub async fn build(config: Config) -> anyhow::Result<Arc<AppState>> {
     let config_guest_mode = config.guest_mode;
     let config_origins = config.allowed_origins.clone();
     let config_rate_limits = config.rate_limits.clone();
-    Ok(Arc::new(AppState {
+    let state = Arc::new(AppState {
         config: Arc::new(config),
         runtime,
         db,
@@ -112,9 +126,30 @@ pub async fn build(config: Config) -> anyhow::Result<Arc<AppState>> {
         limiter: crate::api::rate_limit::Limiter::new(config_rate_limits),
         metrics: crate::api::metrics::Metrics::new(),
         locks: Default::default(),
+        settings,
         started: Instant::now(),
-        started_at: chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-    }))
+    });
+    if state.db.backend() == sceneintruder_store::Backend::Postgres {
+        tokio::spawn(watch_settings(state.clone()));
+    }
+    Ok(state)
+}
+
+/// Servers sharing one PostgreSQL database pick up each other's settings saves.
+async fn watch_settings(state: Arc<AppState>) {
+    let mut tick = tokio::time::interval(SETTINGS_POLL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = state.shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        match state.settings.refresh(&state.db, &state.runtime).await {
+            Ok(true) => tracing::info!("applied settings saved by another server"),
+            Ok(false) => {}
+            Err(e) => tracing::warn!("cannot re-read the settings: {}", e.details()),
+        }
+    }
 }
 
 /// Serve until SIGINT/SIGTERM, then finish in-flight requests and close the database.

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use argon2::Argon2;
-use argon2::password_hash::rand_core::{OsRng, RngCore};
+use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
@@ -213,34 +213,7 @@ pub fn load_secret(data_dir: &Path, env_secret: Option<&str>) -> std::io::Result
     if let Some(secret) = env_secret.filter(|s| !s.is_empty()) {
         return Ok(secret.as_bytes().to_vec());
     }
-    let path = data_dir.join(".auth_secret");
-    match std::fs::read(&path) {
-        Ok(bytes) if bytes.len() >= 32 => return Ok(bytes),
-        Ok(_) => {
-            return Err(std::io::Error::other(format!(
-                "{} is shorter than 32 bytes; delete it to generate a new one",
-                path.display()
-            )));
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e),
-    }
-    let mut secret = vec![0u8; 32];
-    OsRng.fill_bytes(&mut secret);
-    write_private(&path, &secret)?;
-    Ok(secret)
-}
-
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    options.open(path)?.write_all(bytes)
+    crate::secrets::key_file(&data_dir.join(".auth_secret"))
 }
 
 /// Routes that answer without identity even when guest mode is off.

@@ -89,6 +89,9 @@ pub struct Config {
     pub token_ttl_secs: u64,
     /// `AUTH_SECRET_KEY`, when set.
     pub auth_secret: Option<String>,
+    /// `CONFIG_ENCRYPTION_KEY` (at least 32 characters), when set; else the key file
+    /// `<data-dir>/.encryption_key` encrypts provider keys at rest.
+    pub encryption_key: Option<String>,
     /// First-run admin from `SCENEINTRUDER_ADMIN_USER` / `SCENEINTRUDER_ADMIN_PASSWORD`.
     pub first_admin: Option<(String, String)>,
     /// CORS allow-list (`[http] allowed_origins` plus `ALLOWED_ORIGIN`, comma-separated).
@@ -239,6 +242,7 @@ impl Config {
                 .token_ttl_secs
                 .unwrap_or(crate::auth::DEFAULT_TOKEN_TTL),
             auth_secret: env.get("AUTH_SECRET_KEY").cloned(),
+            encryption_key: env.get("CONFIG_ENCRYPTION_KEY").cloned(),
             rate_limits: file.rate_limits,
             allowed_origins: file
                 .http

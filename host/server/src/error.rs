@@ -40,6 +40,10 @@ pub enum ServerError {
     ConnectionTestFailed { details: String },
     #[error("internal error")]
     Internal { details: String },
+    /// A settings change refused by validation; the text is ours (it names the missing
+    /// option, never a value), so it is not sanitised.
+    #[error("invalid settings")]
+    InvalidSettings { message: String, details: String },
 }
 
 /// What a not-found error is about; picks the code like the reference's helper does.
@@ -66,9 +70,9 @@ impl ServerError {
 
     pub fn status(&self) -> StatusCode {
         match self {
-            ServerError::BadRequest { .. } | ServerError::InvalidConfig { .. } => {
-                StatusCode::BAD_REQUEST
-            }
+            ServerError::BadRequest { .. }
+            | ServerError::InvalidConfig { .. }
+            | ServerError::InvalidSettings { .. } => StatusCode::BAD_REQUEST,
             ServerError::RouteNotFound { .. } | ServerError::NotFound { .. } => {
                 StatusCode::NOT_FOUND
             }
@@ -88,7 +92,7 @@ impl ServerError {
 
     pub fn code(&self) -> &'static str {
         match self {
-            ServerError::BadRequest { .. } => "BAD_REQUEST",
+            ServerError::BadRequest { .. } | ServerError::InvalidSettings { .. } => "BAD_REQUEST",
             ServerError::RouteNotFound { .. } => "NOT_FOUND",
             ServerError::NotFound { resource } => match resource {
                 Resource::Plugin | Resource::Item | Resource::Skill => "RESOURCE_NOT_FOUND",
@@ -112,7 +116,8 @@ impl ServerError {
     /// Human message (the reference's wording where clients may show it).
     pub fn message(&self) -> String {
         match self {
-            ServerError::BadRequest { message, .. } => message.clone(),
+            ServerError::BadRequest { message, .. }
+            | ServerError::InvalidSettings { message, .. } => message.clone(),
             ServerError::RouteNotFound { .. } => "API endpoint not found".into(),
             ServerError::NotFound { resource } => match resource {
                 Resource::Plugin => "插件不存在".into(),
@@ -139,6 +144,7 @@ impl ServerError {
     pub fn details(&self) -> String {
         match self {
             ServerError::BadRequest { details, .. }
+            | ServerError::InvalidSettings { details, .. }
             | ServerError::InvalidConfig { details }
             | ServerError::LlmNotConfigured { details }
             | ServerError::ConnectionFailed { details }

@@ -8,6 +8,7 @@ mod domain;
 mod error;
 mod jobs;
 mod realtime;
+mod secrets;
 mod time;
 
 use std::path::PathBuf;

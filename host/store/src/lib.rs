@@ -15,9 +15,9 @@ macro_rules! with_pool {
     };
 }
 
+mod documents;
 mod jobs;
 mod meta;
-mod profiles;
 mod users;
 
 use std::path::Path;
@@ -27,9 +27,9 @@ use std::time::Duration;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 
+pub use documents::{Document, DocumentRepo};
 pub use jobs::{Job, JobRepo, JobState, NewJob};
 pub use meta::MetaRepo;
-pub use profiles::{Profile, ProfileRepo};
 pub use users::{User, UserRepo};
 
 /// Errors of the store crate.
@@ -134,8 +134,14 @@ impl Database {
         UserRepo::new(self)
     }
 
-    pub fn profiles(&self) -> ProfileRepo<'_> {
-        ProfileRepo::new(self)
+    /// Per-user profile documents.
+    pub fn profiles(&self) -> DocumentRepo<'_> {
+        DocumentRepo::new(self, documents::DocumentTable::UserProfiles)
+    }
+
+    /// Server settings documents.
+    pub fn settings(&self) -> DocumentRepo<'_> {
+        DocumentRepo::new(self, documents::DocumentTable::Settings)
     }
 
     /// Close every connection (on shutdown).

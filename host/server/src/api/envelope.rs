@@ -121,6 +121,7 @@ fn json_response(status: StatusCode, body: &Body) -> Response {
 impl IntoResponse for ServerError {
     fn into_response(self) -> Response {
         let status = self.status();
+        let own_text = matches!(self, ServerError::InvalidSettings { .. });
         if status.is_server_error() {
             // The unsanitised text stays in the log, tagged with the request id.
             tracing::error!(code = self.code(), details = %self.details(), "request failed");
@@ -130,8 +131,16 @@ impl IntoResponse for ServerError {
             data: None,
             error: Some(ErrorBody {
                 code: self.code(),
-                message: sanitize(&self.message()),
-                details: sanitize(&self.details()),
+                message: if own_text {
+                    self.message()
+                } else {
+                    sanitize(&self.message())
+                },
+                details: if own_text {
+                    self.details()
+                } else {
+                    sanitize(&self.details())
+                },
             }),
             message: None,
             timestamp: timestamp(),

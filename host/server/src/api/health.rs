@@ -7,23 +7,25 @@ use serde_json::{Value, json};
 
 use super::envelope::{ApiResult, Ok};
 use crate::app::AppState;
+use crate::domain::settings::Kind;
 
 pub async fn health(State(state): State<Arc<AppState>>) -> ApiResult {
-    let provider = state.config.llm.provider.clone();
-    let llm_provider = match &provider {
-        Some(p) if state.runtime.llm(p).is_ok() => json!({"status": "healthy", "provider": p}),
-        Some(p) => json!({"status": "warning", "provider": p, "error": "LLM提供商插件未加载"}),
+    let active = state.settings.active(&state.runtime, Kind::Llm);
+    let llm_provider = match &active {
+        Some(a) if state.runtime.llm(&a.provider).is_ok() => {
+            json!({"status": "healthy", "provider": a.provider})
+        }
+        Some(a) => {
+            json!({"status": "warning", "provider": a.provider, "error": "LLM提供商插件未加载"})
+        }
         None => json!({"status": "warning", "error": "LLM提供商未配置"}),
     };
-    let has_key = provider
-        .as_deref()
-        .and_then(|p| state.runtime.llm(p).ok())
-        .is_some_and(|client| !client.missing_required().iter().any(|k| k == "api_key"));
-    let llm_api_key = if has_key {
+    let llm_api_key = if active.is_some_and(|a| a.has_api_key) {
         json!({"status": "healthy"})
     } else {
         json!({"status": "warning", "error": "LLM API密钥未配置"})
     };
+    let tracker = state.settings.tracker();
     let database = match state.db.ping().await {
         Result::Ok(()) => json!({"status": "healthy", "backend": state.db.backend()}),
         Err(e) => {
@@ -44,7 +46,11 @@ pub async fn health(State(state): State<Arc<AppState>>) -> ApiResult {
         "config_loaded": {"status": "healthy"},
         "llm_provider": llm_provider,
         "llm_api_key": llm_api_key,
-        "cache_status": {"status": "healthy", "last_updated": state.started_at, "version": 0},
+        "cache_status": {
+            "status": "healthy",
+            "last_updated": tracker.last_updated,
+            "version": tracker.config_version,
+        },
         "database": database,
         "plugins": plugins,
     });

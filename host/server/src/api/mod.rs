@@ -38,10 +38,15 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/config/health", get(health::health))
         .route("/api/plugins", get(plugins::list))
         .route("/api/plugins/{id}", get(plugins::show))
+        .route("/api/settings", get(settings::show).post(settings::save))
         .route(
             "/api/settings/test-connection",
             post(settings::test_connection),
         )
+        .route("/api/llm/status", get(settings::llm_status))
+        .route("/api/llm/models", get(settings::llm_models))
+        .route("/api/llm/config", axum::routing::put(settings::update_llm))
+        .route("/api/config/metrics", get(settings::config_metrics))
         .route("/api/progress/{task_id}", get(progress::progress))
         .route("/api/cancel/{task_id}", post(progress::cancel))
         .route("/api/jobs/diagnostics", post(jobs::diagnostics))

@@ -8,7 +8,23 @@ use serde_json::{Value, json};
 use super::envelope::{ApiResult, Ok};
 use crate::app::AppState;
 use crate::error::{Resource, ServerError};
+use sceneintruder_runtime::types::ModelInfo;
 use sceneintruder_runtime::{Description, PluginReport, PluginRuntime, validate_id};
+
+/// One catalog entry as every endpoint shows it.
+pub fn model_json(m: &ModelInfo) -> Value {
+    json!({
+        "id": m.id,
+        "display_name": m.display_name,
+        "context_window": m.context_window,
+        "max_output_tokens": m.max_output_tokens,
+        "json_mode": m.json_mode,
+        "json_schema": m.json_schema,
+        "reasoning": m.reasoning,
+        "vision_input": m.vision_input,
+        "streaming": m.streaming,
+    })
+}
 
 fn describe(runtime: &PluginRuntime, report: &PluginReport) -> Value {
     let mut value = serde_json::to_value(report).unwrap_or(Value::Null);
@@ -16,17 +32,7 @@ fn describe(runtime: &PluginRuntime, report: &PluginReport) -> Value {
         Some(Description::Provider(info)) => json!({
             "display_name": info.display_name,
             "default_model": info.default_model,
-            "models": info.models.iter().map(|m| json!({
-                "id": m.id,
-                "display_name": m.display_name,
-                "context_window": m.context_window,
-                "max_output_tokens": m.max_output_tokens,
-                "json_mode": m.json_mode,
-                "json_schema": m.json_schema,
-                "reasoning": m.reasoning,
-                "vision_input": m.vision_input,
-                "streaming": m.streaming,
-            })).collect::<Vec<_>>(),
+            "models": info.models.iter().map(model_json).collect::<Vec<_>>(),
         }),
         Some(Description::Exporter(info)) => json!({
             "format": info.format,

@@ -7,7 +7,7 @@ use sceneintruder_runtime::llm::{CompletionRequest, Message, Reasoning, Response
 use sceneintruder_runtime::{CallError, LlmProvider, PluginRuntime, RuntimeError};
 use serde::Serialize;
 
-use crate::config::Config;
+use crate::domain::settings::{Kind, Settings};
 use crate::error::ServerError;
 
 /// The probe's fixed deadline (spec: 10 s).
@@ -40,11 +40,14 @@ pub enum ProbeTarget {
 /// Send one tiny, uncached completion to check that a provider can be called.
 pub async fn probe(
     runtime: &PluginRuntime,
-    config: &Config,
+    settings: &Settings,
     target: ProbeTarget,
 ) -> Result<ProbeOutcome, ServerError> {
     let (client, mode, requested_model) = match target {
-        ProbeTarget::Temporary { provider, settings } => {
+        ProbeTarget::Temporary {
+            provider,
+            settings: temporary,
+        } => {
             let client = runtime
                 .llm(&provider)
                 .map_err(|e| ServerError::InvalidConfig {
@@ -53,39 +56,30 @@ pub async fn probe(
                         other => other.to_string(),
                     },
                 })?;
-            let model = settings
+            let model = temporary
                 .get("default_model")
-                .or_else(|| settings.get("model"))
+                .or_else(|| temporary.get("model"))
                 .filter(|m| !m.is_empty())
                 .cloned();
-            let client = client.with_settings(settings);
+            let client = client.with_settings(temporary);
             check_required(&client).map_err(|details| ServerError::InvalidConfig { details })?;
             (client, "temporary_config", model)
         }
         ProbeTarget::Saved => {
-            let provider = config
-                .llm
-                .provider
-                .clone()
-                .ok_or(ServerError::LlmNotConfigured {
-                    details: "LLM provider not configured".into(),
-                })?;
-            let client = runtime
-                .llm(&provider)
-                .map_err(|e| ServerError::ConnectionFailed {
-                    details: e.to_string(),
-                })?;
+            let active =
+                settings
+                    .active(runtime, Kind::Llm)
+                    .ok_or(ServerError::LlmNotConfigured {
+                        details: "LLM provider not configured".into(),
+                    })?;
+            let client =
+                runtime
+                    .llm(&active.provider)
+                    .map_err(|e| ServerError::ConnectionFailed {
+                        details: e.to_string(),
+                    })?;
             check_required(&client).map_err(|details| ServerError::LlmNotConfigured { details })?;
-            let settings = config.plugins.get(&provider);
-            let model = settings
-                .and_then(|s| {
-                    s.values
-                        .get("default_model")
-                        .or_else(|| s.values.get("model"))
-                })
-                .filter(|m| !m.is_empty())
-                .cloned();
-            (client, "saved_config", model)
+            (client, "saved_config", active.default_model)
         }
     };
 
@@ -139,4 +133,40 @@ fn check_required(client: &LlmProvider) -> Result<(), String> {
 /// substitutes secrets only into outbound requests).
 pub fn describe_call_error(e: &CallError) -> String {
     e.to_string()
+}
+
+/// Whether the active LLM provider can be called, in the words of `GET /api/llm/status`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Readiness {
+    pub ready: bool,
+    pub status: String,
+    /// The provider that calls go to (`""` when none can be called).
+    pub live_provider: String,
+}
+
+/// Ready only when a provider is chosen, its plugin is loaded and every setting it requires
+/// is configured: a status that says "Ready" can be called.
+pub fn readiness(runtime: &PluginRuntime, settings: &Settings) -> Readiness {
+    let not_ready = |status: String| Readiness {
+        ready: false,
+        status,
+        live_provider: String::new(),
+    };
+    let Some(active) = settings.active(runtime, Kind::Llm) else {
+        return not_ready("LLM provider not configured".into());
+    };
+    let client = match runtime.llm(&active.provider) {
+        Ok(client) => client,
+        Err(_) => {
+            return not_ready(format!("Provider plugin not loaded: {}", active.provider));
+        }
+    };
+    match check_required(&client) {
+        Ok(()) => Readiness {
+            ready: true,
+            status: "Ready".into(),
+            live_provider: active.provider,
+        },
+        Err(status) => not_ready(status),
+    }
 }

@@ -3,4 +3,5 @@
 pub mod auth;
 pub mod llm;
 pub mod locks;
+pub mod settings;
 pub mod users;

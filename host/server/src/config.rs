@@ -104,6 +104,25 @@ pub const DEFAULT_ADDR: &str = "127.0.0.1:8080";
 pub const DEFAULT_DATA_DIR: &str = "./data";
 pub const DEFAULT_BODY_LIMIT: usize = 10 << 20;
 
+/// Conventional vendor key variables and the provider plugin each one belongs to (first
+/// listed wins when several are set for one provider).
+const VENDOR_KEY_ENV: &[(&str, &str)] = &[
+    ("OPENAI_API_KEY", "openai"),
+    ("ANTHROPIC_API_KEY", "anthropic"),
+    ("GEMINI_API_KEY", "google"),
+    ("GOOGLE_API_KEY", "google"),
+    ("DEEPSEEK_API_KEY", "deepseek"),
+    ("DASHSCOPE_API_KEY", "qwen"),
+    ("MISTRAL_API_KEY", "mistral"),
+    ("XAI_API_KEY", "grok"),
+    ("GROK_API_KEY", "grok"),
+    ("ZHIPUAI_API_KEY", "glm"),
+    ("GLM_API_KEY", "glm"),
+    ("GITHUB_TOKEN", "githubmodels"),
+    ("OPENROUTER_API_KEY", "openrouter"),
+    ("NVIDIA_API_KEY", "nvidia"),
+];
+
 /// Env prefix for plugin settings: `SCENEINTRUDER_PLUGIN_<ID>__<KEY>`, e.g.
 /// `SCENEINTRUDER_PLUGIN_OPENAI__API_KEY`. Id and key are lower-cased.
 const PLUGIN_ENV_PREFIX: &str = "SCENEINTRUDER_PLUGIN_";
@@ -195,6 +214,18 @@ impl Config {
                 )
             })
             .collect();
+        // Vendors' conventional key variables: the lowest-precedence source of each provider's
+        // own key (never another provider's), used at runtime and never saved.
+        for (var, id) in VENDOR_KEY_ENV {
+            if let Some(value) = env.get(*var).filter(|v| !v.is_empty()) {
+                plugins
+                    .entry(id.to_string())
+                    .or_default()
+                    .values
+                    .entry("api_key".to_string())
+                    .or_insert_with(|| value.clone());
+            }
+        }
         for (name, value) in env {
             let Some(rest) = name.strip_prefix(PLUGIN_ENV_PREFIX) else {
                 continue;
@@ -354,6 +385,33 @@ mod tests {
         assert_eq!(openai.values["api_key"], "sk-env");
         assert_eq!(openai.values["base_url"], "http://127.0.0.1:1/v1");
         assert_eq!(openai.allow_hosts, vec!["https://api.openai.com"]);
+    }
+
+    #[test]
+    fn vendor_key_variables_are_the_lowest_precedence_and_per_provider() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("config.toml"),
+            "[plugins.deepseek]\nsettings = { api_key = \"sk-file\" }\n",
+        )
+        .unwrap();
+        let c = Config::resolve(
+            Overrides {
+                data_dir: Some(dir.path().to_path_buf()),
+                ..Default::default()
+            },
+            &env(&[
+                ("ANTHROPIC_API_KEY", "sk-ant"),
+                ("DEEPSEEK_API_KEY", "sk-vendor"),
+                ("OPENAI_API_KEY", "sk-openai"),
+                ("SCENEINTRUDER_PLUGIN_OPENAI__API_KEY", "sk-explicit"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.plugins["anthropic"].values["api_key"], "sk-ant");
+        assert_eq!(c.plugins["deepseek"].values["api_key"], "sk-file");
+        assert_eq!(c.plugins["openai"].values["api_key"], "sk-explicit");
+        assert!(!c.plugins.contains_key("google"));
     }
 
     #[test]

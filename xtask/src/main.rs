@@ -11,7 +11,22 @@ const WASM_TARGET: &str = "wasm32-wasip2";
 const WASM_PROFILE: &str = "wasm-release";
 
 /// Plugins shipped with the server, installed by `cargo xtask plugins`.
-const BUNDLED: &[&str] = &["plugins/llm-openai", "plugins/export-markdown"];
+const BUNDLED: &[&str] = &[
+    "plugins/llm-openai",
+    "plugins/llm-anthropic",
+    "plugins/llm-google",
+    "plugins/llm-deepseek",
+    "plugins/llm-qwen",
+    "plugins/llm-mistral",
+    "plugins/llm-grok",
+    "plugins/llm-glm",
+    "plugins/llm-githubmodels",
+    "plugins/llm-openrouter",
+    "plugins/llm-nvidia",
+    "plugins/llm-ollama",
+    "plugins/llm-openai-compatible",
+    "plugins/export-markdown",
+];
 /// Plugins that exist only for tests.
 const TEST_ONLY: &[&str] = &["tests/plugins/chaos", "tests/plugins/compat"];
 

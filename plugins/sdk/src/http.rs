@@ -71,11 +71,21 @@ pub fn post_json(url: &str, headers: Vec<(String, String)>, body: &serde_json::V
 /// A host refusal or transport failure becomes `provider-error::http`; a non-2xx answer becomes
 /// the typed error chosen by [`status_error`].
 pub fn send(req: &Request) -> Result<Response, ProviderError> {
+    send_mapped(req, status_error)
+}
+
+/// [`send`] with the vendor's own mapping of a non-2xx answer (`map_error(status, headers,
+/// body)`), for vendors whose error bodies say more than the status (error types, retry
+/// hints). [`status_error`] is the usual fallback inside `map_error`.
+pub fn send_mapped(
+    req: &Request,
+    map_error: impl FnOnce(u16, &[(String, String)], &[u8]) -> ProviderError,
+) -> Result<Response, ProviderError> {
     let resp = fetch(req).map_err(ProviderError::Http)?;
     if is_success(resp.status) {
         Ok(resp)
     } else {
-        Err(status_error(resp.status, &resp.headers, &resp.body))
+        Err(map_error(resp.status, &resp.headers, &resp.body))
     }
 }
 
@@ -100,6 +110,14 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ProviderError> 
 /// On a non-2xx status the body is read (up to [`ERROR_BODY_READ_LIMIT`]) to build the typed
 /// error, as in [`send`].
 pub fn send_streaming(req: &Request) -> Result<(ResponseHead, BodyStream), ProviderError> {
+    send_streaming_mapped(req, status_error)
+}
+
+/// [`send_streaming`] with the vendor's own mapping of a non-2xx answer (see [`send_mapped`]).
+pub fn send_streaming_mapped(
+    req: &Request,
+    map_error: impl FnOnce(u16, &[(String, String)], &[u8]) -> ProviderError,
+) -> Result<(ResponseHead, BodyStream), ProviderError> {
     let (head, body) = fetch_streaming(req).map_err(ProviderError::Http)?;
     if is_success(head.status) {
         return Ok((head, body));
@@ -112,7 +130,7 @@ pub fn send_streaming(req: &Request) -> Result<(ResponseHead, BodyStream), Provi
             Ok(None) | Err(_) => break,
         }
     }
-    Err(status_error(head.status, &head.headers, &bytes))
+    Err(map_error(head.status, &head.headers, &bytes))
 }
 
 /// True for 2xx.
@@ -126,6 +144,20 @@ pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case(name))
         .map(|(_, v)| v.trim())
+}
+
+/// Percent-encodes `s` for a query-string value (everything but `A-Z a-z 0-9 - . _ ~`), e.g.
+/// a vendor's page token.
+pub fn query_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// Maps a non-2xx vendor answer to the typed error:
@@ -362,6 +394,13 @@ mod tests {
             header(&g.headers, "authorization"),
             Some("Bearer {{secret:api_key}}")
         );
+    }
+
+    #[test]
+    fn query_values_are_escaped() {
+        assert_eq!(query_escape("claude-3-5.x_y~"), "claude-3-5.x_y~");
+        assert_eq!(query_escape("a+b/c=d &é"), "a%2Bb%2Fc%3Dd%20%26%C3%A9");
+        assert_eq!(query_escape(""), "");
     }
 
     #[test]

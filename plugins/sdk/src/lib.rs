@@ -11,7 +11,9 @@
 //! * [`sse`]: a server-sent-events line parser;
 //! * with `llm`: [`streams`] (the stream table behind `start-stream` / `next-event` /
 //!   `close-stream`) and [`openai_chat`] (an OpenAI Chat Completions codec that any
-//!   OpenAI-compatible provider can reuse through a small [`openai_chat::ChatDialect`] hook).
+//!   OpenAI-compatible provider can reuse through a small [`openai_chat::ChatDialect`] hook)
+//!   and [`completion`] (vendor-neutral request steps: alternating turns, JSON mode as an
+//!   instruction, numbers) for vendors with their own wire format.
 //!
 //! Enable exactly one world feature per plugin crate and build each plugin in its own cargo
 //! invocation (`cargo build --profile wasm-release --target wasm32-wasip2 -p <plugin>`), so the
@@ -140,6 +142,8 @@ pub mod log;
 #[cfg(any(feature = "llm", feature = "vision", feature = "video"))]
 pub mod types;
 
+#[cfg(feature = "llm")]
+pub mod completion;
 #[cfg(feature = "llm")]
 pub mod openai_chat;
 #[cfg(feature = "llm")]

@@ -13,18 +13,20 @@
 //! * body: `model`; `messages` (the system prompt first when present and non-empty, then the
 //!   conversation); `temperature`, `top_p`, `stop` (non-empty) and `max_tokens` (non-zero; or
 //!   the dialect's key, e.g. `max_completion_tokens`) only when set; `response_format`
-//!   `{"type":"json_object"}` or `{"type":"json_schema","json_schema":{"name","schema","strict"}}`;
-//!   then the dialect's reasoning hook and final adjustments;
+//!   `{"type":"json_object"}` or `{"type":"json_schema","json_schema":{"name","schema","strict"}}`
+//!   where the dialect's [`JsonSupport`] allows, otherwise a JSON instruction in the system
+//!   prompt; then the dialect's reasoning hook and final adjustments;
 //! * streaming adds `"stream": true`, `"stream_options": {"include_usage": true}` and
 //!   `Accept: text/event-stream`;
 //! * answer: `choices[0].message.content` (null -> ""), `choices[0].finish_reason` (null -> ""),
 //!   `usage.{prompt_tokens, completion_tokens, total_tokens}`, `model`.
 
+use crate::completion::{JSON_OBJECT_INSTRUCTION, schema_instruction, schema_value};
 use crate::http;
 use crate::llm::{CompletionRequest, CompletionResponse, Reasoning, ResponseFormat, Role, Usage};
 use crate::sse::SseEvent;
 use crate::streams::{self, SseDecoder, SseSource, Step};
-use crate::types::ProviderError;
+use crate::types::{ModelInfo, ProviderError};
 use serde_json::{Map, Value, json};
 
 /// How one OpenAI-compatible vendor deviates from the common wire format.
@@ -43,6 +45,12 @@ pub trait ChatDialect {
         "api_key"
     }
 
+    /// Whether the API key secret must be configured before a request is sent. Default `true`;
+    /// a local server (Ollama, llama.cpp) may run without one.
+    fn api_key_required(&self) -> bool {
+        true
+    }
+
     /// Headers sent with every request. Default: `Authorization: Bearer {{secret:api_key}}`.
     fn headers(&self) -> Vec<(String, String)> {
         vec![http::bearer(self.api_key_secret())]
@@ -56,6 +64,26 @@ pub trait ChatDialect {
     /// Path of the model list below the base URL.
     fn models_path(&self) -> &str {
         "/models"
+    }
+
+    /// The model id sent for `model` (already trimmed) under this reasoning switch. Vendors that
+    /// express reasoning as a choice of model (a `-reasoning` / `-non-reasoning` pair) map it
+    /// here; every other hook sees the result. Default: `model` unchanged.
+    fn resolve_model(&self, model: &str, _reasoning: Reasoning) -> String {
+        model.to_string()
+    }
+
+    /// How `model` can be asked for JSON (see [`JsonSupport`]). Default: `response_format`
+    /// with `json_schema` and `json_object`.
+    fn json_support(&self, _model: &str, _reasoning: Reasoning) -> JsonSupport {
+        JsonSupport::Schema
+    }
+
+    /// True when the vendor rejects `response_format: json_object` unless the conversation
+    /// mentions JSON (DeepSeek, DashScope). The codec then adds a one-line JSON instruction to
+    /// the system prompt when neither it nor a message contains the word. Default `false`.
+    fn json_object_needs_keyword(&self) -> bool {
+        false
     }
 
     /// Body key for the output cap of `model`. Default `max_tokens`.
@@ -84,6 +112,21 @@ pub trait ChatDialect {
             _ => requested.to_string(),
         }
     }
+}
+
+/// How a vendor (or one of its models) can be asked for a JSON answer.
+///
+/// A request format the vendor cannot express is degraded, never passed through untyped:
+/// a JSON schema becomes `json_object` plus the schema in the system prompt, and JSON mode
+/// becomes an instruction in the system prompt (the wording of [`crate::completion`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JsonSupport {
+    /// `response_format` `json_schema` and `json_object`.
+    Schema,
+    /// `response_format` `json_object` only; a schema is given as an instruction.
+    Object,
+    /// No `response_format`: JSON (and a schema) is asked for in the system prompt.
+    Instruction,
 }
 
 /// The OpenAI dialect itself.
@@ -150,7 +193,58 @@ pub fn is_openai_reasoning_model(model: &str) -> bool {
         || (m.starts_with("gpt-5") && !m.contains("-chat"))
 }
 
+/// One row of a provider's built-in catalog, `const`-friendly; [`ModelSpec::info`] turns it
+/// into the WIT `model-info` (every OpenAI-compatible model here streams).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ModelSpec {
+    pub id: &'static str,
+    pub name: &'static str,
+    /// Context window in tokens, 0 when not documented.
+    pub context: u32,
+    /// Largest output in tokens, when documented.
+    pub max_output: Option<u32>,
+    pub json_mode: bool,
+    pub json_schema: bool,
+    /// The reasoning switch is meaningful for this model.
+    pub reasoning: bool,
+    pub vision: bool,
+}
+
+impl ModelSpec {
+    /// The catalog entry.
+    pub fn info(&self) -> ModelInfo {
+        ModelInfo {
+            id: self.id.to_string(),
+            display_name: self.name.to_string(),
+            context_window: self.context,
+            max_output_tokens: self.max_output,
+            json_mode: self.json_mode,
+            json_schema: self.json_schema,
+            reasoning: self.reasoning,
+            vision_input: self.vision,
+            streaming: true,
+        }
+    }
+}
+
+/// A model the vendor lists: its catalog entry when `specs` has it, else `fallback(id)`.
+pub fn listed_model(
+    id: &str,
+    specs: &[ModelSpec],
+    fallback: impl Fn(&str) -> ModelInfo,
+) -> ModelInfo {
+    specs
+        .iter()
+        .find(|m| m.id == id)
+        .map(ModelSpec::info)
+        .unwrap_or_else(|| fallback(id))
+}
+
 /// Builds the request body. `stream` adds `stream` and `stream_options.include_usage`.
+///
+/// The model is [`ChatDialect::resolve_model`] of the trimmed request model; the JSON format
+/// is expressed as [`ChatDialect::json_support`] allows (an instruction the vendor needs is
+/// appended to the system prompt, after a blank line).
 pub fn build_body<D: ChatDialect + ?Sized>(
     dialect: &D,
     req: &CompletionRequest,
@@ -164,11 +258,21 @@ pub fn build_body<D: ChatDialect + ?Sized>(
             "the conversation has no messages".into(),
         ));
     }
+    let model = dialect.resolve_model(req.model.trim(), req.reasoning);
     let mut body = Map::new();
-    body.insert("model".into(), json!(req.model.trim()));
+    body.insert("model".into(), json!(model));
 
+    let (response_format, instruction) = json_format(dialect, &model, req)?;
+    let system = match (
+        req.system_prompt.as_deref().filter(|s| !s.is_empty()),
+        instruction,
+    ) {
+        (Some(s), Some(i)) => Some(format!("{s}\n\n{i}")),
+        (Some(s), None) => Some(s.to_string()),
+        (None, i) => i,
+    };
     let mut messages = Vec::with_capacity(req.messages.len() + 1);
-    if let Some(system) = req.system_prompt.as_deref().filter(|s| !s.is_empty()) {
+    if let Some(system) = system {
         messages.push(json!({"role": "system", "content": system}));
     }
     for m in &req.messages {
@@ -187,46 +291,71 @@ pub fn build_body<D: ChatDialect + ?Sized>(
         body.insert("top_p".into(), float("top_p", p)?);
     }
     if let Some(n) = req.max_tokens.filter(|n| *n > 0) {
-        body.insert(dialect.max_tokens_key(&req.model).into(), json!(n));
+        body.insert(dialect.max_tokens_key(&model).into(), json!(n));
     }
     if !req.stop.is_empty() {
         body.insert("stop".into(), json!(req.stop));
     }
-    match &req.response_format {
-        ResponseFormat::Text => {}
-        ResponseFormat::JsonObject => {
-            body.insert("response_format".into(), json!({"type": "json_object"}));
-        }
-        ResponseFormat::JsonSchema(s) => {
-            let schema: Value = serde_json::from_str(&s.schema).map_err(|e| {
-                ProviderError::InvalidRequest(format!("json schema is not valid JSON: {e}"))
-            })?;
-            if !schema.is_object() {
-                return Err(ProviderError::InvalidRequest(
-                    "json schema must be a JSON object".into(),
-                ));
-            }
-            let name = if s.name.trim().is_empty() {
-                "response"
-            } else {
-                s.name.trim()
-            };
-            body.insert(
-                "response_format".into(),
-                json!({
-                    "type": "json_schema",
-                    "json_schema": {"name": name, "schema": schema, "strict": s.strict},
-                }),
-            );
-        }
+    if let Some(format) = response_format {
+        body.insert("response_format".into(), format);
     }
     if stream {
         body.insert("stream".into(), json!(true));
         body.insert("stream_options".into(), json!({"include_usage": true}));
     }
-    dialect.apply_reasoning(&req.model, req.reasoning, &mut body);
+    dialect.apply_reasoning(&model, req.reasoning, &mut body);
     dialect.adjust_body(req, &mut body)?;
     Ok(Value::Object(body))
+}
+
+/// The `response_format` to send and the system-prompt instruction to add, if any.
+fn json_format<D: ChatDialect + ?Sized>(
+    dialect: &D,
+    model: &str,
+    req: &CompletionRequest,
+) -> Result<(Option<Value>, Option<String>), ProviderError> {
+    let support = dialect.json_support(model, req.reasoning);
+    let object = || json!({"type": "json_object"});
+    Ok(match &req.response_format {
+        ResponseFormat::Text => (None, None),
+        ResponseFormat::JsonObject => {
+            let instruction = || JSON_OBJECT_INSTRUCTION.to_string();
+            match support {
+                JsonSupport::Instruction => (None, Some(instruction())),
+                JsonSupport::Schema | JsonSupport::Object => {
+                    let keyword = dialect.json_object_needs_keyword() && !mentions_json(req);
+                    (Some(object()), keyword.then(instruction))
+                }
+            }
+        }
+        ResponseFormat::JsonSchema(s) => {
+            let schema = schema_value(s)?;
+            match support {
+                JsonSupport::Schema => {
+                    let name = if s.name.trim().is_empty() {
+                        "response"
+                    } else {
+                        s.name.trim()
+                    };
+                    (
+                        Some(json!({
+                            "type": "json_schema",
+                            "json_schema": {"name": name, "schema": schema, "strict": s.strict},
+                        })),
+                        None,
+                    )
+                }
+                JsonSupport::Object => (Some(object()), Some(schema_instruction(s, &schema))),
+                JsonSupport::Instruction => (None, Some(schema_instruction(s, &schema))),
+            }
+        }
+    })
+}
+
+/// True when the system prompt or a message contains the word `json` (any case).
+fn mentions_json(req: &CompletionRequest) -> bool {
+    let has = |s: &str| s.to_ascii_lowercase().contains("json");
+    req.system_prompt.as_deref().is_some_and(has) || req.messages.iter().any(|m| has(&m.content))
 }
 
 /// An `f32` as the JSON number a human would write (`0.7`, not `0.699999988079071`).
@@ -416,9 +545,12 @@ impl<D: ChatDialect> SseDecoder for ChatStreamDecoder<D> {
     }
 }
 
-/// `{base_url}{path}` after checking that the API key secret is configured.
+/// `{base_url}{path}` after checking that the API key secret is configured (when the dialect
+/// requires one).
 pub fn endpoint<D: ChatDialect + ?Sized>(dialect: &D, path: &str) -> Result<String, ProviderError> {
-    crate::config::require_secret(dialect.api_key_secret())?;
+    if dialect.api_key_required() {
+        crate::config::require_secret(dialect.api_key_secret())?;
+    }
     let base = crate::config::base_url(dialect.default_base_url())?;
     Ok(format!("{base}{path}"))
 }
@@ -431,7 +563,15 @@ pub fn complete<D: ChatDialect + ?Sized>(
     let url = endpoint(dialect, dialect.chat_path())?;
     let body = build_body(dialect, req, false)?;
     let resp = http::send(&http::post_json(&url, dialect.headers(), &body))?;
-    parse_response(dialect, &req.model, &resp.body)
+    parse_response(dialect, &sent_model(&body, req), &resp.body)
+}
+
+/// The model id a built body carries (the resolved model), else the request's.
+fn sent_model(body: &Value, req: &CompletionRequest) -> String {
+    body.get("model")
+        .and_then(Value::as_str)
+        .unwrap_or(&req.model)
+        .to_string()
 }
 
 /// Starts a streamed chat completion and registers it in [`streams`]; returns the stream id.
@@ -445,8 +585,27 @@ pub fn start_stream<D: ChatDialect + 'static>(
     let mut headers = dialect.headers();
     headers.push(("Accept".into(), "text/event-stream".into()));
     let (_head, stream) = http::send_streaming(&http::post_json(&url, headers, &body))?;
-    let decoder = ChatStreamDecoder::new(dialect, &req.model);
+    let decoder = ChatStreamDecoder::new(dialect, &sent_model(&body, req));
     Ok(streams::open(SseSource::new(stream, decoder)))
+}
+
+/// Runs one chat completion as a stream and returns its final event: for vendors or modes
+/// that answer only when streamed (e.g. DashScope's thinking mode). The stream is closed
+/// whatever happens.
+pub fn complete_by_streaming<D: ChatDialect + 'static>(
+    dialect: D,
+    req: &CompletionRequest,
+) -> Result<CompletionResponse, ProviderError> {
+    let id = start_stream(dialect, req)?;
+    let outcome = loop {
+        match streams::next_event(id) {
+            Ok(crate::llm::StreamEvent::Delta(_)) => continue,
+            Ok(crate::llm::StreamEvent::Done(done)) => break Ok(done),
+            Err(e) => break Err(e),
+        }
+    };
+    streams::close(id);
+    outcome
 }
 
 /// `GET {base_url}/models` -> the model ids, in the vendor's order.
@@ -699,6 +858,139 @@ mod tests {
         assert_eq!(b["max_tokens"], json!(10));
         assert_eq!(b["temperature"], json!(1.0));
         assert_eq!(Plain.headers(), vec![http::bearer("api_key")]);
+    }
+
+    /// A dialect that exercises the optional hooks.
+    struct Degraded(JsonSupport);
+    impl ChatDialect for Degraded {
+        fn vendor(&self) -> &str {
+            "Degraded"
+        }
+        fn default_base_url(&self) -> &str {
+            "https://degraded.example/v1"
+        }
+        fn resolve_model(&self, model: &str, reasoning: Reasoning) -> String {
+            match reasoning {
+                Reasoning::On => format!("{model}-thinking"),
+                _ => model.to_string(),
+            }
+        }
+        fn json_support(&self, _model: &str, _reasoning: Reasoning) -> JsonSupport {
+            self.0
+        }
+        fn json_object_needs_keyword(&self) -> bool {
+            true
+        }
+        fn max_tokens_key(&self, model: &str) -> &'static str {
+            if model.ends_with("-thinking") {
+                "max_completion_tokens"
+            } else {
+                "max_tokens"
+            }
+        }
+    }
+
+    fn schema_req(model: &str) -> CompletionRequest {
+        let mut r = req(model);
+        r.response_format = ResponseFormat::JsonSchema(JsonSchema {
+            name: "scene".into(),
+            schema: r#"{"type":"object"}"#.into(),
+            strict: true,
+        });
+        r
+    }
+
+    #[test]
+    fn json_schema_degrades_to_object_plus_instruction() {
+        let mut r = schema_req("m");
+        r.system_prompt = Some("be brief".into());
+        let b = build_body(&Degraded(JsonSupport::Object), &r, false).unwrap();
+        assert_eq!(b["response_format"], json!({"type": "json_object"}));
+        let system = b["messages"][0]["content"].as_str().unwrap();
+        assert!(system.starts_with("be brief\n\n"), "{system}");
+        assert!(system.contains(r#"{"type":"object"}"#), "{system}");
+        assert_eq!(b["messages"][0]["role"], "system");
+        assert_eq!(b["messages"][1], json!({"role": "user", "content": "hi"}));
+    }
+
+    #[test]
+    fn instruction_only_vendors_get_no_response_format() {
+        let b = build_body(&Degraded(JsonSupport::Instruction), &schema_req("m"), false).unwrap();
+        assert!(b.get("response_format").is_none(), "{b}");
+        assert_eq!(b["messages"][0]["role"], "system");
+        assert!(
+            b["messages"][0]["content"]
+                .as_str()
+                .unwrap()
+                .contains("JSON schema")
+        );
+        let mut r = req("m");
+        r.response_format = ResponseFormat::JsonObject;
+        let b = build_body(&Degraded(JsonSupport::Instruction), &r, false).unwrap();
+        assert!(b.get("response_format").is_none(), "{b}");
+        assert_eq!(b["messages"][0]["content"], JSON_OBJECT_INSTRUCTION);
+        // An invalid schema is refused whatever the vendor supports.
+        let mut r = schema_req("m");
+        r.response_format = ResponseFormat::JsonSchema(JsonSchema {
+            name: String::new(),
+            schema: "[1]".into(),
+            strict: false,
+        });
+        assert!(matches!(
+            build_body(&Degraded(JsonSupport::Instruction), &r, false),
+            Err(ProviderError::InvalidRequest(_))
+        ));
+    }
+
+    #[test]
+    fn json_object_keyword_is_added_only_when_missing() {
+        let mut r = req("m");
+        r.response_format = ResponseFormat::JsonObject;
+        let b = build_body(&Degraded(JsonSupport::Object), &r, false).unwrap();
+        assert_eq!(b["response_format"], json!({"type": "json_object"}));
+        assert_eq!(b["messages"][0]["content"], JSON_OBJECT_INSTRUCTION);
+        r.system_prompt = Some("Answer in Json.".into());
+        let b = build_body(&Degraded(JsonSupport::Object), &r, false).unwrap();
+        assert_eq!(b["messages"][0]["content"], "Answer in Json.");
+        r.system_prompt = None;
+        r.messages[0].content = "give me json".into();
+        let b = build_body(&Degraded(JsonSupport::Object), &r, false).unwrap();
+        assert_eq!(b["messages"][0]["role"], "user");
+        // OpenAI itself adds nothing.
+        let mut r = req("gpt-4o");
+        r.response_format = ResponseFormat::JsonObject;
+        let b = build_body(&OpenAi, &r, false).unwrap();
+        assert_eq!(b["messages"].as_array().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn resolved_model_drives_the_other_hooks() {
+        let mut r = req(" m ");
+        r.reasoning = Reasoning::On;
+        r.max_tokens = Some(9);
+        let b = build_body(&Degraded(JsonSupport::Schema), &r, false).unwrap();
+        assert_eq!(b["model"], "m-thinking");
+        assert_eq!(b["max_completion_tokens"], 9);
+        assert_eq!(sent_model(&b, &r), "m-thinking");
+    }
+
+    #[test]
+    fn catalog_rows() {
+        const SPECS: [ModelSpec; 1] = [ModelSpec {
+            id: "a",
+            name: "A",
+            context: 8,
+            max_output: Some(4),
+            json_mode: true,
+            json_schema: false,
+            reasoning: true,
+            vision: false,
+        }];
+        let a = listed_model("a", &SPECS, crate::types::unknown_model);
+        assert_eq!((a.display_name.as_str(), a.context_window), ("A", 8));
+        assert!(a.streaming && a.reasoning && a.json_mode && !a.json_schema);
+        let b = listed_model("b", &SPECS, crate::types::unknown_model);
+        assert_eq!(b, crate::types::unknown_model("b"));
     }
 
     #[test]

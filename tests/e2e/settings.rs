@@ -272,6 +272,8 @@ async fn settings_round_trip_encrypted_atomic_and_never_returned() {
         assert_eq!(m["audit_log_size"], 0);
         assert_eq!(m["audit_enabled"], false);
         assert_eq!(m["cache_status"], true);
+        assert!(m["llm_usage"]["by_provider"].is_object(), "{m}");
+        assert!(m["llm_usage"]["by_user"].is_object(), "{m}");
         let (_, health) = server.get("/api/config/health").await;
         assert_eq!(health["data"]["checks"]["cache_status"]["version"], 4);
         assert_eq!(health["data"]["checks"]["llm_api_key"]["status"], "healthy");

@@ -33,7 +33,9 @@ pub struct AppState {
     /// Per-aggregate write locks (users now; scenes, stories... later).
     pub locks: crate::domain::locks::KeyedLocks,
     /// Provider settings saved through the API (keys encrypted at rest).
-    pub settings: crate::domain::settings::Settings,
+    pub settings: Arc<crate::domain::settings::Settings>,
+    /// Every feature's way to the active LLM provider.
+    pub llm: Arc<sceneintruder_llm::LlmService>,
     pub guest_mode: bool,
     /// Cancelled when the server starts shutting down (ends SSE streams and sockets).
     pub shutdown: CancellationToken,
@@ -83,6 +85,12 @@ pub async fn build(config: Config) -> anyhow::Result<Arc<AppState>> {
     )
     .await
     .map_err(|e| anyhow::anyhow!("cannot load the saved settings: {}", e.details()))?;
+    let settings = Arc::new(settings);
+    let llm = Arc::new(sceneintruder_llm::LlmService::new(
+        runtime.clone(),
+        settings.clone(),
+        config.llm.service_config(),
+    ));
     let secret = crate::auth::load_secret(&config.data_dir, config.auth_secret.as_deref())
         .map_err(|e| anyhow::anyhow!("cannot load the token secret: {e}"))?;
     let tokens = Tokens::new(&secret, config.token_ttl_secs);
@@ -127,6 +135,7 @@ pub async fn build(config: Config) -> anyhow::Result<Arc<AppState>> {
         metrics: crate::api::metrics::Metrics::new(),
         locks: Default::default(),
         settings,
+        llm,
         started: Instant::now(),
     });
     if state.db.backend() == sceneintruder_store::Backend::Postgres {

@@ -37,8 +37,42 @@ pub struct FileConfig {
 #[derive(Debug, Default, Deserialize, Clone)]
 #[serde(default, deny_unknown_fields)]
 pub struct LlmSection {
-    /// Id of the active LLM provider plugin (e.g. `openai`).
+    /// Id of the active LLM provider plugin (e.g. `openai`), until one is saved through the
+    /// settings API.
     pub provider: Option<String>,
+    /// Attempts per LLM call, the first included (retries only on 429, 5xx and timeouts).
+    pub max_attempts: Option<u32>,
+    /// First retry backoff in ms; doubles per retry unless the vendor sends Retry-After.
+    pub retry_base_ms: Option<u64>,
+    /// A vendor asking to wait longer than this (ms) fails the call instead.
+    pub max_retry_wait_ms: Option<u64>,
+    /// Wall-clock limit of one attempt, in seconds.
+    pub timeout_secs: Option<u64>,
+    /// How long identical calls are answered from the cache (s); 0 disables it.
+    pub cache_ttl_secs: Option<u64>,
+    /// Most answers kept in the cache.
+    pub cache_entries: Option<usize>,
+}
+
+impl LlmSection {
+    pub fn service_config(&self) -> sceneintruder_llm::ServiceConfig {
+        use std::time::Duration;
+        let d = sceneintruder_llm::ServiceConfig::default();
+        sceneintruder_llm::ServiceConfig {
+            max_attempts: self.max_attempts.unwrap_or(d.max_attempts).max(1),
+            retry_base: self
+                .retry_base_ms
+                .map_or(d.retry_base, Duration::from_millis),
+            max_retry_wait: self
+                .max_retry_wait_ms
+                .map_or(d.max_retry_wait, Duration::from_millis),
+            attempt_timeout: self
+                .timeout_secs
+                .map_or(d.attempt_timeout, Duration::from_secs),
+            cache_ttl: self.cache_ttl_secs.map_or(d.cache_ttl, Duration::from_secs),
+            cache_entries: self.cache_entries.unwrap_or(d.cache_entries),
+        }
+    }
 }
 
 /// `[http]`: browser-facing settings.

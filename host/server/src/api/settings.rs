@@ -373,7 +373,7 @@ pub async fn update_llm(
 
 pub async fn llm_status(State(state): State<Arc<AppState>>) -> ApiResult {
     let active = state.settings.active(&state.runtime, Kind::Llm);
-    let readiness = crate::domain::llm::readiness(&state.runtime, &state.settings);
+    let readiness = state.llm.readiness();
     let mut config = json!({
         "provider": active.as_ref().map(|a| a.provider.clone()).unwrap_or_default(),
         "has_api_key": active.as_ref().is_some_and(|a| a.has_api_key),
@@ -386,7 +386,7 @@ pub async fn llm_status(State(state): State<Arc<AppState>>) -> ApiResult {
     let mut data = json!({
         "ready": readiness.ready,
         "status": readiness.status,
-        "provider": readiness.live_provider,
+        "provider": readiness.provider,
         "config": config,
     });
     if !readiness.ready
@@ -445,6 +445,7 @@ pub async fn config_metrics(State(state): State<Arc<AppState>>) -> ApiResult {
             "audit_log_size": 0,
             "audit_enabled": false,
             "cache_status": true,
+            "llm_usage": state.llm.usage(),
         }))
         .message("配置指标获取成功"),
     )

@@ -134,39 +134,3 @@ fn check_required(client: &LlmProvider) -> Result<(), String> {
 pub fn describe_call_error(e: &CallError) -> String {
     e.to_string()
 }
-
-/// Whether the active LLM provider can be called, in the words of `GET /api/llm/status`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Readiness {
-    pub ready: bool,
-    pub status: String,
-    /// The provider that calls go to (`""` when none can be called).
-    pub live_provider: String,
-}
-
-/// Ready only when a provider is chosen, its plugin is loaded and every setting it requires
-/// is configured: a status that says "Ready" can be called.
-pub fn readiness(runtime: &PluginRuntime, settings: &Settings) -> Readiness {
-    let not_ready = |status: String| Readiness {
-        ready: false,
-        status,
-        live_provider: String::new(),
-    };
-    let Some(active) = settings.active(runtime, Kind::Llm) else {
-        return not_ready("LLM provider not configured".into());
-    };
-    let client = match runtime.llm(&active.provider) {
-        Ok(client) => client,
-        Err(_) => {
-            return not_ready(format!("Provider plugin not loaded: {}", active.provider));
-        }
-    };
-    match check_required(&client) {
-        Ok(()) => Readiness {
-            ready: true,
-            status: "Ready".into(),
-            live_provider: active.provider,
-        },
-        Err(status) => not_ready(status),
-    }
-}

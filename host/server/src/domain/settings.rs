@@ -764,6 +764,18 @@ fn now_rfc3339() -> String {
     chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
+/// The LLM service asks the settings which provider is active.
+impl sceneintruder_llm::ProviderSource for Settings {
+    fn active(&self, runtime: &PluginRuntime) -> Option<sceneintruder_llm::ActiveLlm> {
+        let active = Settings::active(self, runtime, Kind::Llm)?;
+        Some(sceneintruder_llm::ActiveLlm {
+            provider: active.provider,
+            default_model: active.default_model,
+            generation: self.current().version,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -488,3 +488,117 @@ async fn servers_sharing_postgres_apply_each_others_saves() {
         Some(format!("Bearer {KEY}").as_str())
     );
 }
+
+/// Every bundled LLM provider.
+const LLM_PLUGINS: [&str; 13] = [
+    "anthropic",
+    "deepseek",
+    "githubmodels",
+    "glm",
+    "google",
+    "grok",
+    "mistral",
+    "nvidia",
+    "ollama",
+    "openai",
+    "openai-compatible",
+    "openrouter",
+    "qwen",
+];
+
+#[tokio::test]
+async fn provider_lists_are_exactly_the_loaded_plugins_catalogs() {
+    let mut builder = ServerBuilder::new(Backend::Sqlite).plugin("markdown");
+    for id in LLM_PLUGINS {
+        builder = builder.plugin(id);
+    }
+    let server = builder.start().await;
+    let (_, settings) = server.get("/api/settings").await;
+    let listed: Vec<&str> = settings["data"]["llm_providers"]
+        .as_array()
+        .expect("llm_providers")
+        .iter()
+        .filter_map(|p| p["id"].as_str())
+        .collect();
+    assert_eq!(listed, LLM_PLUGINS, "exporters are not LLM providers");
+    for id in LLM_PLUGINS {
+        let (_, plugin) = server.get(&format!("/api/plugins/{id}")).await;
+        let catalog = &plugin["data"]["info"]["models"];
+        let ids: Vec<Value> = catalog
+            .as_array()
+            .expect("catalog")
+            .iter()
+            .map(|m| m["id"].clone())
+            .collect();
+        let (status, models) = server.get(&format!("/api/llm/models?provider={id}")).await;
+        assert_eq!(status, 200, "{models}");
+        assert_eq!(models["data"]["models"], Value::Array(ids.clone()), "{id}");
+        assert_eq!(models["data"]["count"], ids.len(), "{id}");
+        assert_eq!(&models["data"]["catalog"], catalog, "{id}");
+        let entry = settings["data"]["llm_providers"]
+            .as_array()
+            .and_then(|all| all.iter().find(|p| p["id"] == id))
+            .expect("listed");
+        assert_eq!(&entry["models"], catalog, "{id}");
+    }
+    let (status, _) = server.get("/api/llm/models?provider=markdown").await;
+    assert_eq!(status, 400, "an exporter is not an LLM provider");
+}
+
+#[tokio::test]
+async fn saving_another_provider_routes_calls_to_it() {
+    // A fake Anthropic Messages API that accepts only the saved key.
+    let vendor = FakeVendor::start(|req: &Recorded| {
+        if req.header("x-api-key") == Some(KEY) {
+            Reply::json(
+                200,
+                json!({
+                    "id": "msg_1", "type": "message", "role": "assistant", "model": "claude-haiku-4-5",
+                    "content": [{"type": "text", "text": "Hi"}],
+                    "stop_reason": "end_turn",
+                    "usage": {"input_tokens": 9, "output_tokens": 1}
+                }),
+            )
+        } else {
+            Reply::json(
+                401,
+                json!({"type": "error", "error": {"type": "authentication_error", "message": "invalid x-api-key"}}),
+            )
+        }
+    })
+    .await;
+    let server = ServerBuilder::new(Backend::Sqlite)
+        .plugin("openai")
+        .plugin("anthropic")
+        .env("OPENAI_API_KEY", "sk-openai-env")
+        .start()
+        .await;
+    // The OpenAI key from the environment is the openai plugin's only.
+    let (_, body) = server.get("/api/settings").await;
+    assert_eq!(body["data"]["llm_provider"], "");
+    let (status, body) = server
+        .post(
+            "/api/settings",
+            &json!({"llm_provider": "anthropic", "llm_config": {"base_url": format!("{}/v1", vendor.base)}}),
+        )
+        .await;
+    assert_eq!(status, 400, "no key for anthropic: {body}");
+    assert_eq!(body["error"]["details"], "配置验证失败: 缺少 api_key 配置");
+
+    let (status, body) = server
+        .post(
+            "/api/settings",
+            &json!({"llm_provider": "anthropic", "llm_config": {"api_key": KEY, "base_url": format!("{}/v1", vendor.base)}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, body) = server.get("/api/llm/status").await;
+    assert_eq!(body["data"]["provider"], "anthropic", "{body}");
+    assert_eq!(body["data"]["config"]["model"], "claude-haiku-4-5");
+    let (status, body) = probe(&server).await;
+    assert_eq!(status, 200, "{body}");
+    let seen = vendor.last();
+    assert_eq!(seen.path, "/v1/messages");
+    assert_eq!(seen.json()["model"], "claude-haiku-4-5");
+    assert!(seen.header("authorization").is_none());
+}

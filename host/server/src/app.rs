@@ -106,7 +106,10 @@ pub async fn build(config: Config) -> anyhow::Result<Arc<AppState>> {
         tracing::info!("guest mode is on: requests without a token act as console_user");
     }
     let bus: Arc<dyn EventBus> = Arc::new(LocalBus::new(4096));
-    let mut handlers: Vec<Arc<dyn JobHandler>> = Vec::new();
+    let mut handlers: Vec<Arc<dyn JobHandler>> = vec![Arc::new(crate::jobs::analyze::Analyze {
+        llm: llm.clone(),
+        config: config.analysis.clone(),
+    })];
     if config.jobs.diagnostics {
         handlers.push(Arc::new(Countdown { resumable: false }));
         handlers.push(Arc::new(Countdown { resumable: true }));

@@ -32,6 +32,8 @@ pub struct FileConfig {
     pub http: HttpSection,
     pub rate_limits: crate::api::rate_limit::RateLimits,
     pub plugins: BTreeMap<String, PluginSection>,
+    /// `[scenes]`: text analysis.
+    pub scenes: crate::domain::analysis::AnalysisConfig,
 }
 
 #[derive(Debug, Default, Deserialize, Clone)]
@@ -132,6 +134,7 @@ pub struct Config {
     pub allowed_origins: Vec<String>,
     pub rate_limits: crate::api::rate_limit::RateLimits,
     pub plugins: BTreeMap<String, OperatorSettings>,
+    pub analysis: crate::domain::analysis::AnalysisConfig,
 }
 
 pub const DEFAULT_ADDR: &str = "127.0.0.1:8080";
@@ -309,6 +312,7 @@ impl Config {
             auth_secret: env.get("AUTH_SECRET_KEY").cloned(),
             encryption_key: env.get("CONFIG_ENCRYPTION_KEY").cloned(),
             rate_limits: file.rate_limits,
+            analysis: file.scenes,
             allowed_origins: file
                 .http
                 .allowed_origins

@@ -40,6 +40,16 @@ pub enum ServerError {
     ConnectionTestFailed { details: String },
     #[error("internal error")]
     Internal { details: String },
+    /// An unknown scene, or one the caller may not see (the answer does not tell which).
+    #[error("scene not found")]
+    SceneNotFound { id: String },
+    #[error("character not found")]
+    CharacterNotFound { id: String },
+    #[error("story node not found")]
+    StoryNodeNotFound { details: String },
+    /// No LLM provider can be called (status text in details).
+    #[error("LLM not ready")]
+    LlmNotReady { details: String },
     /// A settings change refused by validation; the text is ours (it names the missing
     /// option, never a value), so it is not sanitised.
     #[error("invalid settings")]
@@ -77,7 +87,11 @@ impl ServerError {
                 StatusCode::NOT_FOUND
             }
             ServerError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            ServerError::TaskNotFound => StatusCode::NOT_FOUND,
+            ServerError::TaskNotFound
+            | ServerError::SceneNotFound { .. }
+            | ServerError::CharacterNotFound { .. }
+            | ServerError::StoryNodeNotFound { .. } => StatusCode::NOT_FOUND,
+            ServerError::LlmNotReady { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ServerError::Conflict { .. } => StatusCode::CONFLICT,
             ServerError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ServerError::Unauthorized | ServerError::InvalidCredentials => StatusCode::UNAUTHORIZED,
@@ -99,6 +113,10 @@ impl ServerError {
             },
             ServerError::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
             ServerError::TaskNotFound => "TASK_NOT_FOUND",
+            ServerError::SceneNotFound { .. } => "SCENE_NOT_FOUND",
+            ServerError::CharacterNotFound { .. } => "CHARACTER_NOT_FOUND",
+            ServerError::StoryNodeNotFound { .. } => "RESOURCE_NOT_FOUND",
+            ServerError::LlmNotReady { .. } => "LLM_NOT_READY",
             ServerError::Conflict { .. } => "CONFLICT",
             ServerError::RateLimited { .. } => "RATE_LIMIT_EXCEEDED",
             ServerError::Unauthorized => "UNAUTHORIZED",
@@ -126,6 +144,10 @@ impl ServerError {
             },
             ServerError::PayloadTooLarge => "请求体过大".into(),
             ServerError::TaskNotFound => crate::realtime::progress::TASK_NOT_FOUND_MESSAGE.into(),
+            ServerError::SceneNotFound { .. } => "场景不存在".into(),
+            ServerError::CharacterNotFound { .. } => "角色不存在".into(),
+            ServerError::StoryNodeNotFound { .. } => "故事节点不存在".into(),
+            ServerError::LlmNotReady { .. } => "LLM服务未配置或未就绪".into(),
             ServerError::Forbidden => "无权执行此操作".into(),
             ServerError::ForbiddenWith { message } => message.clone(),
             ServerError::Conflict { .. } => "资源冲突".into(),
@@ -151,6 +173,11 @@ impl ServerError {
             | ServerError::ConnectionTestFailed { details }
             | ServerError::Internal { details } => details.clone(),
             ServerError::RouteNotFound { path } => path.clone(),
+            ServerError::SceneNotFound { id } => format!("场景ID: {id}"),
+            ServerError::CharacterNotFound { id } => format!("角色ID: {id}"),
+            ServerError::LlmNotReady { details } | ServerError::StoryNodeNotFound { details } => {
+                details.clone()
+            }
             ServerError::NotFound { .. } => String::new(),
             ServerError::PayloadTooLarge => "the request body exceeds body_limit_bytes".into(),
             ServerError::TaskNotFound

@@ -18,6 +18,7 @@ macro_rules! with_pool {
 mod documents;
 mod jobs;
 mod meta;
+mod scenes;
 mod users;
 
 use std::path::Path;
@@ -28,6 +29,7 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 
 pub use documents::{Document, DocumentRepo};
+pub use scenes::{NewScene, SceneRepo, SceneRow, SceneSummary};
 pub use jobs::{Job, JobRepo, JobState, NewJob};
 pub use meta::MetaRepo;
 pub use users::{User, UserRepo};
@@ -137,6 +139,11 @@ impl Database {
     /// Per-user profile documents.
     pub fn profiles(&self) -> DocumentRepo<'_> {
         DocumentRepo::new(self, documents::DocumentTable::UserProfiles)
+    }
+
+    /// Scenes, their characters, items and conversations.
+    pub fn scenes(&self) -> SceneRepo<'_> {
+        SceneRepo::new(self)
     }
 
     /// Server settings documents.

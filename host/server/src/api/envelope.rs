@@ -56,6 +56,8 @@ struct Body {
     timestamp: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     request_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    meta: Option<Value>,
 }
 
 /// A successful response.
@@ -63,6 +65,7 @@ pub struct Ok {
     status: StatusCode,
     data: Option<Value>,
     message: Option<String>,
+    meta: Option<Value>,
 }
 
 impl Ok {
@@ -71,6 +74,7 @@ impl Ok {
             status: StatusCode::OK,
             data: Some(serde_json::to_value(data).unwrap_or(Value::Null)),
             message: None,
+            meta: None,
         }
     }
 
@@ -80,11 +84,18 @@ impl Ok {
             status: StatusCode::OK,
             data: None,
             message: None,
+            meta: None,
         }
     }
 
     pub fn status(mut self, status: StatusCode) -> Ok {
         self.status = status;
+        self
+    }
+
+    /// Pagination details, sent beside `data` (the reference's paginated envelope).
+    pub fn meta(mut self, meta: Value) -> Ok {
+        self.meta = Some(meta);
         self
     }
 
@@ -103,6 +114,7 @@ impl IntoResponse for Ok {
             message: self.message,
             timestamp: timestamp(),
             request_id: current_request_id(),
+            meta: self.meta,
         };
         json_response(self.status, &body)
     }
@@ -145,6 +157,7 @@ impl IntoResponse for ServerError {
             message: None,
             timestamp: timestamp(),
             request_id: current_request_id(),
+            meta: None,
         };
         let mut response = json_response(status, &body);
         if let ServerError::PayloadTooLarge = self {

@@ -12,6 +12,7 @@ mod middleware;
 mod plugins;
 mod progress;
 pub mod rate_limit;
+mod scenes;
 mod settings;
 mod users;
 mod ws;
@@ -47,6 +48,35 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/llm/models", get(settings::llm_models))
         .route("/api/llm/config", axum::routing::put(settings::update_llm))
         .route("/api/config/metrics", get(settings::config_metrics))
+        .route("/api/upload", post(scenes::upload))
+        .route("/api/analyze", post(scenes::analyze_async))
+        .route("/api/scenes", get(scenes::list).post(scenes::create))
+        .route("/api/scenes/shell", post(scenes::shell))
+        .route(
+            "/api/scenes/{id}",
+            get(scenes::show).delete(scenes::delete),
+        )
+        .route("/api/scenes/{id}/characters", get(scenes::characters))
+        .route(
+            "/api/scenes/{id}/characters/{character_id}",
+            get(scenes::character),
+        )
+        .route("/api/scenes/{id}/conversations", get(scenes::conversations))
+        .route(
+            "/api/scenes/{id}/nodes/{node_id}/content",
+            get(scenes::node_content),
+        )
+        .route("/api/scenes/{id}/aggregate", get(scenes::aggregate))
+        .route(
+            "/api/scenes/{id}/items",
+            get(scenes::list_items).post(scenes::add_item),
+        )
+        .route(
+            "/api/scenes/{id}/items/{item_id}",
+            get(scenes::show_item)
+                .put(scenes::update_item)
+                .delete(scenes::delete_item),
+        )
         .route("/api/progress/{task_id}", get(progress::progress))
         .route("/api/cancel/{task_id}", post(progress::cancel))
         .route("/api/jobs/diagnostics", post(jobs::diagnostics))

@@ -1,7 +1,9 @@
 //! Business rules, one module per area. Domain code never builds HTTP responses.
 
+pub mod analysis;
 pub mod auth;
 pub mod llm;
 pub mod locks;
+pub mod scenes;
 pub mod settings;
 pub mod users;

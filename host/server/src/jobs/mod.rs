@@ -6,6 +6,7 @@
 //! publishes every change on the event bus, and makes cancellation real: the handler's
 //! token is cancelled and its result is never recorded.
 
+pub mod analyze;
 pub mod diagnostics;
 
 use std::collections::{BTreeMap, HashMap};
@@ -385,7 +386,13 @@ impl JobEngine {
             _ if token.is_cancelled() && !self.stop.is_cancelled() => Ok(None),
             Err(JobFailure::Cancelled) => Ok(None),
             Ok(result) => {
-                repo.complete(&job.id, &result.to_string(), "任务已完成", now_ms())
+                // A handler may word the final message (e.g. naming what it created).
+                let message = result
+                    .get("message")
+                    .and_then(Value::as_str)
+                    .unwrap_or("任务已完成")
+                    .to_string();
+                repo.complete(&job.id, &result.to_string(), &message, now_ms())
                     .await
             }
             Err(JobFailure::Failed(error)) => {

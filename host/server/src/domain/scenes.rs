@@ -1,0 +1,605 @@
+//! Scenes: the documents clients see (scene, settings, characters, items, conversation
+//! lines, original text segments), who may see them, and how they are stored.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use sceneintruder_store::{Database, NewScene, SceneRow};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::auth::Identity;
+use crate::error::{Resource, ServerError};
+use crate::time::rfc3339_nano_local;
+
+/// How an unset time is written (Go's zero time, as clients know it).
+pub const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+/// Owner recorded in a scene document created by a guest.
+pub const ANONYMOUS: &str = "anonymous";
+/// Longest original segment, in characters.
+const SEGMENT_LIMIT: usize = 900;
+
+fn zero_time() -> String {
+    ZERO_TIME.to_string()
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Location {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Scene {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub user_id: String,
+    #[serde(default)]
+    pub title: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub source: String,
+    #[serde(default = "zero_time")]
+    pub created_at: String,
+    #[serde(default = "zero_time")]
+    pub last_accessed: String,
+    #[serde(default = "zero_time")]
+    pub last_updated: String,
+    #[serde(default)]
+    pub summary: String,
+    pub locations: Option<Vec<Location>>,
+    pub themes: Option<Vec<String>>,
+    #[serde(default)]
+    pub era: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub atmosphere: String,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub character_count: usize,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub item_count: usize,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SceneSettings {
+    pub scene_id: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub user_id: String,
+    #[serde(default)]
+    pub allow_free_chat: bool,
+    #[serde(default)]
+    pub allow_plot_twists: bool,
+    #[serde(default)]
+    pub creativity_level: f64,
+    #[serde(default)]
+    pub response_length: String,
+    #[serde(default)]
+    pub interaction_style: String,
+    #[serde(default)]
+    pub language_complexity: String,
+    #[serde(default = "zero_time")]
+    pub last_updated: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Character {
+    pub id: String,
+    pub scene_id: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub role: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub novel: String,
+    #[serde(default)]
+    pub personality: String,
+    #[serde(default)]
+    pub background: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub speech_style: String,
+    pub relationships: Option<std::collections::BTreeMap<String, String>>,
+    pub knowledge: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub image_url: String,
+    #[serde(default = "zero_time")]
+    pub created_at: String,
+    #[serde(default = "zero_time")]
+    pub last_updated: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Item {
+    #[serde(default)]
+    pub id: String,
+    #[serde(default)]
+    pub scene_id: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub location: String,
+    #[serde(default)]
+    pub image_url: String,
+    #[serde(default, rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub properties: Option<Value>,
+    #[serde(default)]
+    pub usable_with: Option<Vec<String>>,
+    #[serde(default)]
+    pub is_owned: bool,
+    #[serde(default)]
+    pub source: String,
+    #[serde(default = "zero_time")]
+    pub found_at: String,
+    #[serde(default = "zero_time")]
+    pub created_at: String,
+    #[serde(default = "zero_time")]
+    pub last_updated: String,
+}
+
+impl Item {
+    /// Items the player holds (or found through play) are listed apart from the scene's.
+    pub fn inventory_only(&self) -> bool {
+        self.is_owned || self.source == "STORY" || self.source == "EXPLORATION"
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Conversation {
+    pub id: String,
+    pub scene_id: String,
+    pub speaker_id: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub node_id: String,
+    pub content: String,
+    pub timestamp: String,
+    /// Always empty (clients of the reference expect the keys).
+    #[serde(default)]
+    pub speaker: String,
+    #[serde(default)]
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub emotions: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub metadata: serde_json::Map<String, Value>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Segment {
+    pub index: usize,
+    pub title: String,
+    #[serde(default)]
+    pub summary: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<String>>,
+    #[serde(default)]
+    pub start_paragraph: usize,
+    #[serde(default)]
+    pub end_paragraph: usize,
+    pub original_text: String,
+}
+
+/// A new id `<prefix>_<nanos>`: unique within this process even when called in a tight loop.
+pub fn new_id(prefix: &str) -> String {
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let now = chrono::Utc::now()
+        .timestamp_nanos_opt()
+        .unwrap_or_default()
+        .max(0) as u64;
+    let mut last = LAST.load(Ordering::Relaxed);
+    loop {
+        let next = now.max(last + 1);
+        match LAST.compare_exchange(last, next, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return format!("{prefix}_{next}"),
+            Err(seen) => last = seen,
+        }
+    }
+}
+
+/// Ids from a URL or body: letters, digits, `_` and `-`, at most 128, not starting with a
+/// separator. Anything else never reaches storage.
+pub fn valid_id(id: &str) -> bool {
+    let bytes = id.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= 128
+        && bytes[0].is_ascii_alphanumeric()
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'-')
+}
+
+/// English when ASCII letters make up more than half of letters, CJK ideographs and digits.
+pub fn is_english(text: &str) -> bool {
+    let (mut letters, mut others) = (0usize, 0usize);
+    for c in text.chars() {
+        if c.is_ascii_alphabetic() {
+            letters += 1;
+        } else if c.is_ascii_digit() || ('\u{4e00}'..='\u{9fff}').contains(&c) {
+            others += 1;
+        }
+    }
+    letters + others > 0 && letters * 2 > letters + others
+}
+
+/// `en` or `zh` by the language of `text`.
+pub fn pick_locale<'a>(text: &str, en: &'a str, zh: &'a str) -> &'a str {
+    if is_english(text) { en } else { zh }
+}
+
+/// Split a text into segments of at most 900 characters, on paragraph and sentence ends.
+pub fn segment(text: &str, with_summaries: bool) -> Vec<Segment> {
+    let normalised = text.replace("\r\n", "\n");
+    let trimmed = normalised.trim();
+    if trimmed.is_empty() {
+        return Vec::new();
+    }
+    let mut paragraphs: Vec<&str> = trimmed
+        .split("\n\n")
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .collect();
+    if paragraphs.is_empty() {
+        paragraphs.push(trimmed);
+    }
+    let mut chunks: Vec<String> = Vec::new();
+    for paragraph in paragraphs {
+        let chars: Vec<char> = paragraph.chars().collect();
+        let mut start = 0;
+        while start < chars.len() {
+            let mut end = (start + SEGMENT_LIMIT).min(chars.len());
+            if end < chars.len() {
+                let mut cut = end;
+                while cut > start + 200 && !"。！？.!?；;”\"".contains(chars[cut - 1]) {
+                    cut -= 1;
+                }
+                if cut > start + 200 {
+                    end = cut;
+                }
+            }
+            chunks.push(chars[start..end].iter().collect());
+            start = end;
+        }
+    }
+    let mut segments: Vec<String> = Vec::new();
+    let mut current = String::new();
+    let mut current_len = 0;
+    for chunk in chunks {
+        let len = chunk.chars().count();
+        if current_len > 0 && current_len + 2 + len > SEGMENT_LIMIT {
+            segments.push(std::mem::take(&mut current));
+            current_len = 0;
+        }
+        if current_len > 0 {
+            current.push_str("\n\n");
+            current_len += 2;
+        }
+        current.push_str(&chunk);
+        current_len += len;
+        if current_len >= SEGMENT_LIMIT {
+            segments.push(std::mem::take(&mut current));
+            current_len = 0;
+        }
+    }
+    if current_len > 0 {
+        segments.push(current);
+    }
+    segments
+        .into_iter()
+        .enumerate()
+        .map(|(index, text)| {
+            let summary = if with_summaries {
+                let t = text.trim();
+                let mut s: String = t.chars().take(160).collect();
+                if t.chars().count() > 160 {
+                    s.push_str(pick_locale(t, "...", "……"));
+                }
+                s
+            } else {
+                String::new()
+            };
+            Segment {
+                index,
+                title: format!(
+                    "{} {}",
+                    pick_locale(&text, "Original Segment", "原文片段"),
+                    index + 1
+                ),
+                summary,
+                tags: None,
+                start_paragraph: 0,
+                end_paragraph: 0,
+                original_text: text,
+            }
+        })
+        .collect()
+}
+
+fn internal(what: &str, e: impl std::fmt::Display) -> ServerError {
+    ServerError::Internal {
+        details: format!("{what}: {e}"),
+    }
+}
+
+fn decode<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> Result<T, ServerError> {
+    serde_json::from_str(text).map_err(|e| internal(what, e))
+}
+
+fn encode(value: &impl Serialize) -> Result<String, ServerError> {
+    serde_json::to_string(value).map_err(ServerError::internal)
+}
+
+/// A scene ready to be stored with everything it starts with.
+pub struct Draft {
+    pub scene: Scene,
+    pub settings: SceneSettings,
+    pub owner: String,
+    pub original_text: Option<String>,
+    pub segments: Vec<Segment>,
+    pub characters: Vec<Character>,
+    pub items: Vec<Item>,
+}
+
+/// Store a new scene, all or nothing.
+pub async fn create(db: &Database, draft: &Draft) -> Result<(), ServerError> {
+    let row = SceneRow {
+        id: draft.scene.id.clone(),
+        owner: draft.owner.clone(),
+        document: encode(&draft.scene)?,
+        settings: encode(&draft.settings)?,
+        original_text: draft.original_text.clone(),
+        segments: if draft.segments.is_empty() {
+            None
+        } else {
+            Some(encode(&draft.segments)?)
+        },
+        created_at: chrono::Utc::now().timestamp_millis(),
+    };
+    let characters = draft
+        .characters
+        .iter()
+        .map(|c| Ok((c.id.clone(), encode(c)?)))
+        .collect::<Result<Vec<_>, ServerError>>()?;
+    let now = chrono::Utc::now().timestamp_millis();
+    let items = draft
+        .items
+        .iter()
+        .map(|i| Ok((i.id.clone(), encode(i)?, now)))
+        .collect::<Result<Vec<_>, ServerError>>()?;
+    db.scenes()
+        .create(NewScene {
+            row: &row,
+            characters: &characters,
+            items: &items,
+        })
+        .await
+        .map_err(|e| internal("保存场景失败", e))
+}
+
+/// The scene row `id`, if `identity` may see it (owner or admin). Unknown, malformed and
+/// someone else's scenes all answer `SCENE_NOT_FOUND`, so ids cannot be probed.
+pub async fn load(db: &Database, identity: &Identity, id: &str) -> Result<SceneRow, ServerError> {
+    let missing = || ServerError::SceneNotFound { id: id.to_string() };
+    if !valid_id(id) {
+        return Err(missing());
+    }
+    let row = db
+        .scenes()
+        .get(id)
+        .await
+        .map_err(ServerError::internal)?
+        .ok_or_else(missing)?;
+    if identity.may_manage(&row.owner) {
+        Ok(row)
+    } else {
+        Err(missing())
+    }
+}
+
+pub fn scene_of(row: &SceneRow) -> Result<Scene, ServerError> {
+    decode("stored scene is not valid", &row.document)
+}
+
+/// Scenes `identity` may see, oldest first, with their counts.
+pub async fn list(db: &Database, identity: &Identity) -> Result<Vec<Scene>, ServerError> {
+    let owner = (!identity.admin).then_some(identity.user_id.as_str());
+    let rows = db
+        .scenes()
+        .list(owner)
+        .await
+        .map_err(|e| internal("获取场景列表失败", e))?;
+    rows.iter()
+        .map(|summary| {
+            let mut scene = scene_of(&summary.row)?;
+            scene.character_count = summary.characters.max(0) as usize;
+            scene.item_count = summary.items.max(0) as usize;
+            Ok(scene)
+        })
+        .collect()
+}
+
+pub async fn characters(db: &Database, scene_id: &str) -> Result<Vec<Character>, ServerError> {
+    let docs = db
+        .scenes()
+        .characters(scene_id)
+        .await
+        .map_err(ServerError::internal)?;
+    docs.iter()
+        .map(|d| decode("stored character is not valid", d))
+        .collect()
+}
+
+pub async fn items(db: &Database, scene_id: &str) -> Result<Vec<Item>, ServerError> {
+    let docs = db
+        .scenes()
+        .items(scene_id)
+        .await
+        .map_err(|e| internal("获取物品列表失败", e))?;
+    Ok(docs
+        .iter()
+        .filter_map(|d| serde_json::from_str::<Item>(d).ok())
+        .filter(|i| !i.id.is_empty())
+        .collect())
+}
+
+pub async fn item(db: &Database, scene_id: &str, item_id: &str) -> Result<Item, ServerError> {
+    let missing = || ServerError::NotFound {
+        resource: Resource::Item,
+    };
+    if !valid_id(item_id) {
+        return Err(missing());
+    }
+    let doc = db
+        .scenes()
+        .item(scene_id, item_id)
+        .await
+        .map_err(ServerError::internal)?
+        .ok_or_else(missing)?;
+    decode("stored item is not valid", &doc)
+}
+
+/// Store `item` (new or replacing one with the same id).
+pub async fn put_item(db: &Database, item: &Item) -> Result<(), ServerError> {
+    db.scenes()
+        .put_item(
+            &item.scene_id,
+            &item.id,
+            &encode(item)?,
+            chrono::Utc::now().timestamp_millis(),
+        )
+        .await
+        .map_err(|e| internal("保存物品失败", e))
+}
+
+/// The newest `limit` lines after skipping the newest `skip`, oldest first, and the total.
+pub async fn conversations(
+    db: &Database,
+    scene_id: &str,
+    limit: i64,
+    skip: i64,
+) -> Result<(Vec<Conversation>, i64), ServerError> {
+    let (docs, total) = db
+        .scenes()
+        .conversations(scene_id, limit, skip)
+        .await
+        .map_err(|e| internal("获取对话失败", e))?;
+    let lines = docs
+        .iter()
+        .map(|d| decode("stored conversation is not valid", d))
+        .collect::<Result<_, _>>()?;
+    Ok((lines, total))
+}
+
+/// Append conversation lines, in order.
+pub async fn append(db: &Database, lines: &[Conversation]) -> Result<(), ServerError> {
+    let Some(first) = lines.first() else {
+        return Ok(());
+    };
+    let rows = lines
+        .iter()
+        .map(|c| Ok((c.id.clone(), encode(c)?)))
+        .collect::<Result<Vec<_>, ServerError>>()?;
+    db.scenes()
+        .append_conversations(&first.scene_id, &rows)
+        .await
+        .map_err(|e| internal("保存对话失败", e))
+}
+
+/// Segments of a scene: stored ones, else computed from its text (and stored).
+pub async fn segments(db: &Database, row: &SceneRow) -> Result<Vec<Segment>, ServerError> {
+    if let Some(text) = &row.segments
+        && let Ok(mut stored) = serde_json::from_str::<Vec<Segment>>(text)
+    {
+        for (i, s) in stored.iter_mut().enumerate() {
+            s.index = i;
+        }
+        return Ok(stored);
+    }
+    let scene = scene_of(row)?;
+    let base = row
+        .original_text
+        .clone()
+        .filter(|t| !t.trim().is_empty())
+        .or_else(|| Some(scene.summary.clone()).filter(|t| !t.trim().is_empty()))
+        .unwrap_or(scene.description.clone());
+    let computed = segment(&base, false);
+    if !computed.is_empty() {
+        db.scenes()
+            .update(&row.id, &row.document, Some(&encode(&computed)?))
+            .await
+            .map_err(ServerError::internal)?;
+    }
+    Ok(computed)
+}
+
+/// Settings of a new scene.
+pub fn default_settings(scene_id: &str, user_id: &str) -> SceneSettings {
+    SceneSettings {
+        scene_id: scene_id.to_string(),
+        user_id: user_id.to_string(),
+        last_updated: rfc3339_nano_local(),
+        ..SceneSettings::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_validated() {
+        for ok in ["scene_1718869800123456789", "a", "A-b_c9"] {
+            assert!(valid_id(ok), "{ok}");
+        }
+        let long = "a".repeat(129);
+        for bad in ["", "..", ".", "../x", "a/b", "_a", "-a", "a b", "场景", long.as_str()] {
+            assert!(!valid_id(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn ids_are_unique_in_a_tight_loop() {
+        let ids: std::collections::BTreeSet<String> = (0..1000).map(|_| new_id("x")).collect();
+        assert_eq!(ids.len(), 1000);
+    }
+
+    #[test]
+    fn language_detection() {
+        assert!(is_english("The fog rolled in over the harbour."));
+        assert!(!is_english("夜雾笼罩的港口小镇"));
+        assert!(!is_english(""));
+        assert!(!is_english("12345"));
+    }
+
+    #[test]
+    fn segmentation_respects_the_limit_and_sentence_ends() {
+        let sentence = "夜里十点，码头的汽笛响了。";
+        let long_paragraph = sentence.repeat(150); // 1950 characters
+        let text = format!("第一章\n\n{long_paragraph}\n\n尾声。");
+        let segments = segment(&text, true);
+        assert!(segments.len() >= 3, "{}", segments.len());
+        for s in &segments {
+            assert!(s.original_text.chars().count() <= SEGMENT_LIMIT);
+        }
+        // Cuts land after a full stop.
+        assert!(segments[0].original_text.ends_with('。'));
+        assert_eq!(segments[0].title, "原文片段 1");
+        assert!(segments[0].summary.ends_with("……"));
+        let joined: String = segments
+            .iter()
+            .map(|s| s.original_text.replace("\n\n", ""))
+            .collect();
+        assert_eq!(joined, text.replace("\n\n", ""));
+        assert_eq!(segment("  ", true), Vec::new());
+        assert_eq!(segment("Short text.", true)[0].title, "Original Segment 1");
+    }
+}

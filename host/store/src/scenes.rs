@@ -1,0 +1,253 @@
+//! Scenes and what belongs to them: characters, items, conversation lines. Documents are
+//! JSON text owned by the server's domain layer; this repository only stores and orders them.
+//! Creating and deleting a scene each happen in one transaction.
+
+use crate::{Database, StoreError};
+
+/// A stored scene row.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct SceneRow {
+    pub id: String,
+    pub owner: String,
+    pub document: String,
+    pub settings: String,
+    pub original_text: Option<String>,
+    pub segments: Option<String>,
+    pub created_at: i64,
+}
+
+/// A scene with its counts, for lists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SceneSummary {
+    pub row: SceneRow,
+    pub characters: i64,
+    pub items: i64,
+}
+
+/// Everything a new scene starts with.
+pub struct NewScene<'a> {
+    pub row: &'a SceneRow,
+    /// `(id, document)` in order.
+    pub characters: &'a [(String, String)],
+    /// `(id, document, created_at)`.
+    pub items: &'a [(String, String, i64)],
+}
+
+pub struct SceneRepo<'a> {
+    db: &'a Database,
+}
+
+const SCENE_COLUMNS: &str = "id, owner, document, settings, original_text, segments, created_at";
+
+impl<'a> SceneRepo<'a> {
+    pub(crate) fn new(db: &'a Database) -> Self {
+        SceneRepo { db }
+    }
+
+    /// Store a scene with its characters and items, all or nothing.
+    pub async fn create(&self, scene: NewScene<'_>) -> Result<(), StoreError> {
+        const SCENE: &str = "INSERT INTO scenes (id, owner, document, settings, original_text, \
+                             segments, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+        const CHARACTER: &str = "INSERT INTO scene_characters (scene_id, id, position, document) \
+                                 VALUES ($1, $2, $3, $4)";
+        const ITEM: &str = "INSERT INTO scene_items (scene_id, id, document, created_at) \
+                            VALUES ($1, $2, $3, $4)";
+        let row = scene.row;
+        with_pool!(self.db, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query(SCENE)
+                .bind(&row.id).bind(&row.owner).bind(&row.document).bind(&row.settings)
+                .bind(&row.original_text).bind(&row.segments).bind(row.created_at)
+                .execute(&mut *tx).await?;
+            for (position, (id, document)) in scene.characters.iter().enumerate() {
+                sqlx::query(CHARACTER)
+                    .bind(&row.id).bind(id).bind(position as i32).bind(document)
+                    .execute(&mut *tx).await?;
+            }
+            for (id, document, created_at) in scene.items {
+                sqlx::query(ITEM)
+                    .bind(&row.id).bind(id).bind(document).bind(created_at)
+                    .execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    pub async fn get(&self, id: &str) -> Result<Option<SceneRow>, StoreError> {
+        let sql = format!("SELECT {SCENE_COLUMNS} FROM scenes WHERE id = $1");
+        let row = with_pool!(self.db, pool => {
+            sqlx::query_as(&sql).bind(id).fetch_optional(pool).await?
+        });
+        Ok(row)
+    }
+
+    /// Scenes oldest first with their counts; `owner: None` lists everyone's.
+    pub async fn list(&self, owner: Option<&str>) -> Result<Vec<SceneSummary>, StoreError> {
+        let sql = format!(
+            "SELECT {SCENE_COLUMNS}, \
+             (SELECT COUNT(*) FROM scene_characters c WHERE c.scene_id = s.id) AS characters, \
+             (SELECT COUNT(*) FROM scene_items i WHERE i.scene_id = s.id) AS items \
+             FROM scenes s WHERE ($1 IS NULL OR owner = $1) ORDER BY created_at, id"
+        );
+        type Row = (
+            String,
+            String,
+            String,
+            String,
+            Option<String>,
+            Option<String>,
+            i64,
+            i64,
+            i64,
+        );
+        let rows: Vec<Row> = with_pool!(self.db, pool => {
+            sqlx::query_as(&sql).bind(owner).fetch_all(pool).await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|r| SceneSummary {
+                row: SceneRow {
+                    id: r.0,
+                    owner: r.1,
+                    document: r.2,
+                    settings: r.3,
+                    original_text: r.4,
+                    segments: r.5,
+                    created_at: r.6,
+                },
+                characters: r.7,
+                items: r.8,
+            })
+            .collect())
+    }
+
+    /// Replace the scene document (and optionally its segments).
+    pub async fn update(
+        &self,
+        id: &str,
+        document: &str,
+        segments: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        const SQL: &str = "UPDATE scenes SET document = $2, segments = COALESCE($3, segments) \
+                           WHERE id = $1";
+        let rows = with_pool!(self.db, pool => {
+            sqlx::query(SQL).bind(id).bind(document).bind(segments).execute(pool).await?
+                .rows_affected()
+        });
+        Ok(rows == 1)
+    }
+
+    /// Delete a scene and everything that belongs to it; false when there was none.
+    pub async fn delete(&self, id: &str) -> Result<bool, StoreError> {
+        let rows = with_pool!(self.db, pool => {
+            let mut tx = pool.begin().await?;
+            for sql in [
+                "DELETE FROM scene_conversations WHERE scene_id = $1",
+                "DELETE FROM scene_items WHERE scene_id = $1",
+                "DELETE FROM scene_characters WHERE scene_id = $1",
+            ] {
+                sqlx::query(sql).bind(id).execute(&mut *tx).await?;
+            }
+            let rows = sqlx::query("DELETE FROM scenes WHERE id = $1")
+                .bind(id).execute(&mut *tx).await?.rows_affected();
+            tx.commit().await?;
+            rows
+        });
+        Ok(rows == 1)
+    }
+
+    /// Character documents in order.
+    pub async fn characters(&self, scene_id: &str) -> Result<Vec<String>, StoreError> {
+        const SQL: &str =
+            "SELECT document FROM scene_characters WHERE scene_id = $1 ORDER BY position, id";
+        let rows: Vec<(String,)> = with_pool!(self.db, pool => {
+            sqlx::query_as(SQL).bind(scene_id).fetch_all(pool).await?
+        });
+        Ok(rows.into_iter().map(|r| r.0).collect())
+    }
+
+    /// Item documents, oldest first.
+    pub async fn items(&self, scene_id: &str) -> Result<Vec<String>, StoreError> {
+        const SQL: &str =
+            "SELECT document FROM scene_items WHERE scene_id = $1 ORDER BY created_at, id";
+        let rows: Vec<(String,)> = with_pool!(self.db, pool => {
+            sqlx::query_as(SQL).bind(scene_id).fetch_all(pool).await?
+        });
+        Ok(rows.into_iter().map(|r| r.0).collect())
+    }
+
+    pub async fn item(&self, scene_id: &str, id: &str) -> Result<Option<String>, StoreError> {
+        const SQL: &str = "SELECT document FROM scene_items WHERE scene_id = $1 AND id = $2";
+        let row: Option<(String,)> = with_pool!(self.db, pool => {
+            sqlx::query_as(SQL).bind(scene_id).bind(id).fetch_optional(pool).await?
+        });
+        Ok(row.map(|r| r.0))
+    }
+
+    /// Insert or replace an item.
+    pub async fn put_item(
+        &self,
+        scene_id: &str,
+        id: &str,
+        document: &str,
+        created_at: i64,
+    ) -> Result<(), StoreError> {
+        const SQL: &str = "INSERT INTO scene_items (scene_id, id, document, created_at) \
+                           VALUES ($1, $2, $3, $4) ON CONFLICT (scene_id, id) \
+                           DO UPDATE SET document = excluded.document";
+        with_pool!(self.db, pool => {
+            sqlx::query(SQL).bind(scene_id).bind(id).bind(document).bind(created_at)
+                .execute(pool).await?;
+        });
+        Ok(())
+    }
+
+    pub async fn delete_item(&self, scene_id: &str, id: &str) -> Result<bool, StoreError> {
+        const SQL: &str = "DELETE FROM scene_items WHERE scene_id = $1 AND id = $2";
+        let rows = with_pool!(self.db, pool => {
+            sqlx::query(SQL).bind(scene_id).bind(id).execute(pool).await?.rows_affected()
+        });
+        Ok(rows == 1)
+    }
+
+    /// Append conversation lines in order.
+    pub async fn append_conversations(
+        &self,
+        scene_id: &str,
+        lines: &[(String, String)],
+    ) -> Result<(), StoreError> {
+        const SQL: &str =
+            "INSERT INTO scene_conversations (scene_id, id, document) VALUES ($1, $2, $3)";
+        with_pool!(self.db, pool => {
+            let mut tx = pool.begin().await?;
+            for (id, document) in lines {
+                sqlx::query(SQL).bind(scene_id).bind(id).bind(document)
+                    .execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// The newest `limit` lines after skipping the newest `skip`, returned oldest first; and
+    /// the total number of lines.
+    pub async fn conversations(
+        &self,
+        scene_id: &str,
+        limit: i64,
+        skip: i64,
+    ) -> Result<(Vec<String>, i64), StoreError> {
+        const PAGE: &str = "SELECT document FROM scene_conversations WHERE scene_id = $1 \
+                            ORDER BY seq DESC LIMIT $2 OFFSET $3";
+        const COUNT: &str = "SELECT COUNT(*) FROM scene_conversations WHERE scene_id = $1";
+        let (mut rows, total): (Vec<(String,)>, (i64,)) = with_pool!(self.db, pool => {
+            let rows = sqlx::query_as(PAGE).bind(scene_id).bind(limit).bind(skip)
+                .fetch_all(pool).await?;
+            let total = sqlx::query_as(COUNT).bind(scene_id).fetch_one(pool).await?;
+            (rows, total)
+        });
+        rows.reverse();
+        Ok((rows.into_iter().map(|r| r.0).collect(), total.0))
+    }
+}

@@ -6,6 +6,7 @@
 
 pub mod fake;
 pub mod sse;
+pub mod story_model;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -2,6 +2,7 @@
 //! and wrap the result in the envelope.
 
 mod auth;
+mod chat;
 pub mod cors;
 pub mod envelope;
 mod extract;
@@ -48,14 +49,13 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/llm/models", get(settings::llm_models))
         .route("/api/llm/config", axum::routing::put(settings::update_llm))
         .route("/api/config/metrics", get(settings::config_metrics))
+        .route("/api/chat", post(chat::chat))
+        .route("/api/chat/emotion", post(chat::emotion))
         .route("/api/upload", post(scenes::upload))
         .route("/api/analyze", post(scenes::analyze_async))
         .route("/api/scenes", get(scenes::list).post(scenes::create))
         .route("/api/scenes/shell", post(scenes::shell))
-        .route(
-            "/api/scenes/{id}",
-            get(scenes::show).delete(scenes::delete),
-        )
+        .route("/api/scenes/{id}", get(scenes::show).delete(scenes::delete))
         .route("/api/scenes/{id}/characters", get(scenes::characters))
         .route(
             "/api/scenes/{id}/characters/{character_id}",

@@ -364,7 +364,9 @@ pub async fn conversations(
         Some(n) if n > 0 => n.min(1000),
         _ => 20,
     };
-    let page = leading_int(query.get("page")).filter(|p| *p > 0).unwrap_or(1);
+    let page = leading_int(query.get("page"))
+        .filter(|p| *p > 0)
+        .unwrap_or(1);
     let paginated = query.get("paginated").map(String::as_str) == Some("true");
     let skip = if paginated { (page - 1) * limit } else { 0 };
     let (lines, total) = scenes::conversations(&state.db, &id, limit, skip).await?;
@@ -516,7 +518,10 @@ pub async fn aggregate(
     let row = scenes::load(&state.db, &identity, &id).await?;
     let limit = match leading_int(query.get("conversation_limit")) {
         Some(n) if n > 1000 => {
-            return Err(bad("获取场景数据失败", "选项验证失败: 对话限制不能超过1000"));
+            return Err(bad(
+                "获取场景数据失败",
+                "选项验证失败: 对话限制不能超过1000",
+            ));
         }
         Some(n) if n > 0 => n,
         _ => 20,
@@ -539,11 +544,18 @@ pub async fn aggregate(
             .iter()
             .filter(|t| !t.is_empty() && text.contains(&t.to_lowercase()))
             .count();
-        let ratio = if themes.is_empty() { 0.0 } else { seen as f64 / themes.len() as f64 };
+        let ratio = if themes.is_empty() {
+            0.0
+        } else {
+            seen as f64 / themes.len() as f64
+        };
         let era_mentions = if scene.era.is_empty() {
             0
         } else {
-            recent.iter().filter(|c| c.content.contains(&scene.era)).count()
+            recent
+                .iter()
+                .filter(|c| c.content.contains(&scene.era))
+                .count()
         };
         let mut achievements = Vec::new();
         if ratio >= 0.5 {

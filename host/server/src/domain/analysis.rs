@@ -259,25 +259,29 @@ where
     let system = fill(SYSTEM, &[("language", lang)]);
     let parts = chunks(text, config.chunk_chars);
     let total = parts.len();
-    let calls: Vec<(usize, LlmCall)> = parts.iter().enumerate().map(|(i, part)| {
-        let mut call = LlmCall::new(
-            system.clone(),
-            fill(
-                USER,
-                &[
-                    ("title", request.title),
-                    ("part", &(i + 1).to_string()),
-                    ("parts", &total.to_string()),
-                    ("text", part),
-                ],
-            ),
-        );
-        call.temperature = Some(0.2);
-        call.max_tokens = Some(4000);
-        call.user = request.user.to_string();
-        call.cancel = Some(cancel.clone());
-        (i, call)
-    }).collect();
+    let calls: Vec<(usize, LlmCall)> = parts
+        .iter()
+        .enumerate()
+        .map(|(i, part)| {
+            let mut call = LlmCall::new(
+                system.clone(),
+                fill(
+                    USER,
+                    &[
+                        ("title", request.title),
+                        ("part", &(i + 1).to_string()),
+                        ("parts", &total.to_string()),
+                        ("text", part),
+                    ],
+                ),
+            );
+            call.temperature = Some(0.2);
+            call.max_tokens = Some(4000);
+            call.user = request.user.to_string();
+            call.cancel = Some(cancel.clone());
+            (i, call)
+        })
+        .collect();
     let mut running = futures::stream::iter(calls)
         .map(|(i, call)| async move { (i, llm.complete_json::<ChunkAnalysis>(&call).await) })
         .buffer_unordered(config.parallel_chunks.max(1));
@@ -296,7 +300,9 @@ where
             }
         }
         done += 1;
-        progress(done, total).await.map_err(AnalysisError::Progress)?;
+        progress(done, total)
+            .await
+            .map_err(AnalysisError::Progress)?;
     }
     drop(running);
     let results: Vec<ChunkAnalysis> = results.into_iter().flatten().collect();
@@ -380,7 +386,10 @@ fn build(request: &AnalysisRequest<'_>, results: &[ChunkAnalysis], summary: Stri
             let note = if is_english(text) {
                 format!("(access: false, requires: {})", found.requires_item.trim())
             } else {
-                format!("（可进入：false，需要物品：{}）", found.requires_item.trim())
+                format!(
+                    "（可进入：false，需要物品：{}）",
+                    found.requires_item.trim()
+                )
             };
             if !description.is_empty() {
                 description.push(' ');
@@ -489,7 +498,11 @@ mod tests {
         let parts = chunks(&text, 4000);
         assert!(parts.len() >= 4, "{}", parts.len());
         assert!(parts.iter().all(|p| p.chars().count() <= 4000));
-        assert!(parts.last().is_some_and(|p| p.starts_with("9 ") || p.contains("\n\n9 ")));
+        assert!(
+            parts
+                .last()
+                .is_some_and(|p| p.starts_with("9 ") || p.contains("\n\n9 "))
+        );
         // A single paragraph longer than the limit is cut too.
         assert_eq!(chunks(&"x".repeat(1200), 500).len(), 3);
         assert!(chunks("  \n\n ", 500).is_empty());
@@ -509,7 +522,12 @@ mod tests {
     fn characters_merge_by_name_and_alias() {
         let merged = merge_characters([
             character("Lin Chen", &["Chen"], "", &["the docks"]),
-            character("lin chen", &[], "protagonist", &["the docks", "the lighthouse"]),
+            character(
+                "lin chen",
+                &[],
+                "protagonist",
+                &["the docks", "the lighthouse"],
+            ),
             character("Chen", &["Old Chen"], "", &["the ledger"]),
             character("Su Wan", &[], "friend", &[]),
             character("  ", &[], "nobody", &[]),
@@ -527,7 +545,10 @@ mod tests {
 
     #[test]
     fn templates_are_filled() {
-        assert_eq!(fill("a {{x}} b {{y}}", &[("x", "1"), ("y", "2")]), "a 1 b 2");
+        assert_eq!(
+            fill("a {{x}} b {{y}}", &[("x", "1"), ("y", "2")]),
+            "a 1 b 2"
+        );
         assert!(!fill(SYSTEM, &[("language", "English")]).contains("{{"));
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod analysis;
 pub mod auth;
+pub mod chat;
 pub mod llm;
 pub mod locks;
 pub mod scenes;

@@ -561,7 +561,18 @@ mod tests {
             assert!(valid_id(ok), "{ok}");
         }
         let long = "a".repeat(129);
-        for bad in ["", "..", ".", "../x", "a/b", "_a", "-a", "a b", "场景", long.as_str()] {
+        for bad in [
+            "",
+            "..",
+            ".",
+            "../x",
+            "a/b",
+            "_a",
+            "-a",
+            "a b",
+            "场景",
+            long.as_str(),
+        ] {
             assert!(!valid_id(bad), "{bad}");
         }
     }
@@ -590,10 +601,11 @@ mod tests {
         for s in &segments {
             assert!(s.original_text.chars().count() <= SEGMENT_LIMIT);
         }
-        // Cuts land after a full stop.
-        assert!(segments[0].original_text.ends_with('。'));
-        assert_eq!(segments[0].title, "原文片段 1");
-        assert!(segments[0].summary.ends_with("……"));
+        // The heading alone does not fit with the next piece; cuts land after a full stop.
+        assert_eq!(segments[0].original_text, "第一章");
+        assert!(segments[1].original_text.ends_with('。'));
+        assert_eq!(segments[1].title, "原文片段 2");
+        assert!(segments[1].summary.ends_with("……"));
         let joined: String = segments
             .iter()
             .map(|s| s.original_text.replace("\n\n", ""))

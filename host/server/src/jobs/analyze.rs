@@ -36,7 +36,9 @@ pub struct Analyze {
 pub fn failure_text(error: &AnalysisError) -> String {
     match error {
         AnalysisError::Llm(LlmError::NotReady(status)) => {
-            format!("llm service not ready: LLM服务未配置或未就绪，请先在设置页面配置API密钥 ({status})")
+            format!(
+                "llm service not ready: LLM服务未配置或未就绪，请先在设置页面配置API密钥 ({status})"
+            )
         }
         other => other.to_string(),
     }
@@ -73,22 +75,28 @@ impl JobHandler for Analyze {
                 user: &input.user,
             };
             let ctx_ref = &ctx;
-            let draft = analyze(&llm, &config, &request, ctx.token(), |done, total| async move {
-                // Chunks move the bar from 30 to 80.
-                let percent = 30 + (50 * done / total.max(1)) as u8;
-                let message = if done == total {
-                    "构建角色关系网络...".to_string()
-                } else {
-                    format!("识别和分析角色... ({done}/{total})")
-                };
-                ctx_ref
-                    .progress(percent, &message)
-                    .await
-                    .map_err(|e| match e {
-                        JobFailure::Cancelled => "cancelled".to_string(),
-                        JobFailure::Failed(m) => m,
-                    })
-            })
+            let draft = analyze(
+                &llm,
+                &config,
+                &request,
+                ctx.token(),
+                |done, total| async move {
+                    // Chunks move the bar from 30 to 80.
+                    let percent = 30 + (50 * done / total.max(1)) as u8;
+                    let message = if done == total {
+                        "构建角色关系网络...".to_string()
+                    } else {
+                        format!("识别和分析角色... ({done}/{total})")
+                    };
+                    ctx_ref
+                        .progress(percent, &message)
+                        .await
+                        .map_err(|e| match e {
+                            JobFailure::Cancelled => "cancelled".to_string(),
+                            JobFailure::Failed(m) => m,
+                        })
+                },
+            )
             .await
             .map_err(|e| match e {
                 AnalysisError::Cancelled => JobFailure::Cancelled,

@@ -1,0 +1,159 @@
+//! A loopback fake of an LLM vendor (OpenAI wire format) that answers the way a model
+//! would for each of the server's prompts: text analysis finds the people, key and
+//! lighthouse a chunk mentions; characters answer in character, as text, as a stream or as
+//! an emotional JSON reply.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::fake::{FakeVendor, Recorded, Reply};
+
+/// People, things and places the fake model "recognises" in a chunk.
+pub const PEOPLE: [(&str, &str); 3] = [
+    ("Lin Chen", "protagonist"),
+    ("Su Wan", "friend"),
+    ("Zed the Late", "latecomer"),
+];
+
+pub fn completion(content: &str) -> Reply {
+    Reply::json(
+        200,
+        json!({
+            "id": "chatcmpl-s", "object": "chat.completion", "created": 1_750_000_000, "model": "gpt-4o",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 100, "completion_tokens": 50, "total_tokens": 150}
+        }),
+    )
+}
+
+/// What the model would say about one chunk: the people, key and lighthouse it mentions.
+pub fn chunk_answer(text: &str) -> Value {
+    let characters: Vec<Value> = PEOPLE
+        .iter()
+        .filter(|(name, _)| text.contains(name))
+        .map(|(name, role)| {
+            json!({"name": name, "aliases": [], "role": role, "description": format!("{name} of the harbour"),
+                   "personality": "", "background": "", "speech_style": "",
+                   "relationships": {}, "knowledge": [format!("seen in {}", &text[..12.min(text.len())])]})
+        })
+        .collect();
+    let mut items = Vec::new();
+    if text.contains("brass key") {
+        items.push(json!({"name": "brass key", "description": "worn teeth", "location": "the docks", "type": "key"}));
+    }
+    let mut locations = Vec::new();
+    if text.contains("lighthouse") {
+        locations.push(json!({"name": "lighthouse", "description": "long abandoned", "accessible": false, "requires_item": "brass key"}));
+    }
+    json!({
+        "summary": format!("A part with {} people.", characters.len()),
+        "scenes": [{"name": "Foggy harbour", "description": "A harbour town under fog", "atmosphere": "tense",
+                    "era": "1920s", "themes": ["mystery", "family"], "items": [], "importance": "high"}],
+        "characters": characters,
+        "items": items,
+        "locations": locations
+    })
+}
+
+/// The fake model. The chunk answer is wrapped in a code fence with chatter, as models do.
+pub async fn model(fail_on: Option<&'static str>, slow: Option<Arc<AtomicBool>>) -> FakeVendor {
+    FakeVendor::start(move |req: &Recorded| {
+        let body = req.json();
+        let system = body["messages"][0]["content"].as_str().unwrap_or_default();
+        let user = body["messages"][1]["content"].as_str().unwrap_or_default();
+        if let Some(marker) = fail_on
+            && user.contains(marker)
+        {
+            return Reply::json(
+                500,
+                json!({"error": {"message": "The server had an error", "type": "server_error"}}),
+            );
+        }
+        if let Some(flag) = &slow
+            && flag.load(Ordering::SeqCst)
+        {
+            return Reply {
+                status: 200,
+                headers: vec![("content-type".into(), "application/json".into())],
+                chunks: vec![b"{".to_vec(), b"}".to_vec()],
+                chunk_delay: Duration::from_secs(30),
+            };
+        }
+        if system.contains("Stay in character for the") {
+            let reply = format!("{} says: I saw nothing at the lighthouse.", speaker(system));
+            if body["stream"] == true {
+                return stream_reply(&reply);
+            }
+            completion(&reply)
+        } else if system.contains("describe how") {
+            let reply = json!({
+                "response": format!("{} whispers: I saw nothing.", speaker(system)),
+                "emotion": "fear", "intensity": "7", "body_language": "steps back",
+                "facial_expression": "pale", "voice_tone": "low",
+                "secondary_emotions": ["guilt", "worry", "shame"]
+            });
+            completion(&reply.to_string())
+        } else if system.contains("interactive story") {
+            let text = format!(
+                "Here is the analysis:\n```json\n{}\n```",
+                chunk_answer(user)
+            );
+            completion(&text)
+        } else if system.contains("summaries of consecutive parts") {
+            completion(r#"{"summary": "The whole story in brief."}"#)
+        } else {
+            completion("I do not know this prompt.")
+        }
+    })
+    .await
+}
+
+/// The character a persona prompt is about (`You are <name>, ...` / `You play <name>, ...`).
+fn speaker(system: &str) -> String {
+    system
+        .strip_prefix("You are ")
+        .or_else(|| system.strip_prefix("You play "))
+        .and_then(|rest| rest.split(',').next())
+        .unwrap_or("someone")
+        .to_string()
+}
+
+/// An OpenAI streamed answer: the reply in three pieces, then usage.
+fn stream_reply(reply: &str) -> Reply {
+    let third = reply.len() / 3;
+    let cut = |i: usize| {
+        let mut i = i;
+        while !reply.is_char_boundary(i) {
+            i += 1;
+        }
+        i
+    };
+    let (a, b) = (cut(third), cut(2 * third));
+    let pieces = [&reply[..a], &reply[a..b], &reply[b..]];
+    let mut frames: Vec<String> = pieces
+        .iter()
+        .map(|p| {
+            format!(
+                "data: {}\n\n",
+                json!({"id": "c", "object": "chat.completion.chunk", "model": "gpt-4o",
+                       "choices": [{"index": 0, "delta": {"content": p}, "finish_reason": null}]})
+            )
+        })
+        .collect();
+    frames.push(format!(
+        "data: {}\n\n",
+        json!({"id": "c", "object": "chat.completion.chunk", "model": "gpt-4o",
+               "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+    ));
+    frames.push(format!(
+        "data: {}\n\n",
+        json!({"id": "c", "object": "chat.completion.chunk", "model": "gpt-4o", "choices": [],
+               "usage": {"prompt_tokens": 40, "completion_tokens": 12, "total_tokens": 52}})
+    ));
+    frames.push("data: [DONE]\n\n".to_string());
+    let refs: Vec<&str> = frames.iter().map(String::as_str).collect();
+    Reply::sse(&refs)
+}

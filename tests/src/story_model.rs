@@ -96,6 +96,24 @@ pub async fn model(fail_on: Option<&'static str>, slow: Option<Arc<AtomicBool>>)
                 "secondary_emotions": ["guilt", "worry", "shame"]
             });
             completion(&reply.to_string())
+        } else if system.contains("You direct a scene") {
+            // Names from the roster; the model's ids are made up (the server must fix them).
+            let lines: Vec<Value> = roster(system)
+                .iter()
+                .map(|name| json!({"character_id": "char_made_up", "character_name": name,
+                                   "message": format!("{name} argues about: {user}. And means it."),
+                                   "emotion": "anger", "action": "paces"}))
+                .collect();
+            completion(&json!({"dialogues": lines}).to_string())
+        } else if system.contains("Simulate a natural conversation") {
+            let mut lines: Vec<Value> = roster(system)
+                .iter()
+                .map(|name| json!({"character_id": "", "character_name": name.to_lowercase(),
+                                   "message": format!("{name} remembers: {user}."),
+                                   "emotion": "calm", "action": "sits"}))
+                .collect();
+            lines.push(json!({"character_name": "Ghost", "message": "Nobody sees me.", "emotion": "", "action": ""}));
+            completion(&json!(lines).to_string())
         } else if system.contains("interactive story") {
             let text = format!(
                 "Here is the analysis:\n```json\n{}\n```",
@@ -156,4 +174,15 @@ fn stream_reply(reply: &str) -> Reply {
     frames.push("data: [DONE]\n\n".to_string());
     let refs: Vec<&str> = frames.iter().map(String::as_str).collect();
     Reply::sse(&refs)
+}
+
+/// Names in a roster (`- id <id>: <name> — ...` lines).
+fn roster(system: &str) -> Vec<String> {
+    system
+        .lines()
+        .filter_map(|l| l.strip_prefix("- id "))
+        .filter_map(|l| l.split_once(": "))
+        .filter_map(|(_, rest)| rest.split(" — ").next())
+        .map(str::to_string)
+        .collect()
 }

@@ -7,6 +7,7 @@ pub mod cors;
 pub mod envelope;
 mod extract;
 mod health;
+mod interactions;
 mod jobs;
 pub mod metrics;
 mod middleware;
@@ -51,6 +52,13 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/config/metrics", get(settings::config_metrics))
         .route("/api/chat", post(chat::chat))
         .route("/api/chat/emotion", post(chat::emotion))
+        .route("/api/interactions/trigger", post(interactions::trigger))
+        .route("/api/interactions/simulate", post(interactions::simulate))
+        .route("/api/interactions/{scene_id}", get(interactions::history))
+        .route(
+            "/api/interactions/{scene_id}/{character1_id}/{character2_id}",
+            get(interactions::pair),
+        )
         .route("/api/upload", post(scenes::upload))
         .route("/api/analyze", post(scenes::analyze_async))
         .route("/api/scenes", get(scenes::list).post(scenes::create))

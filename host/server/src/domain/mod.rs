@@ -3,6 +3,7 @@
 pub mod analysis;
 pub mod auth;
 pub mod chat;
+pub mod interactions;
 pub mod llm;
 pub mod locks;
 pub mod scenes;

@@ -1,0 +1,250 @@
+//! Character interactions through the real binary: a directed exchange and a simulation,
+//! attributed to the real characters whatever ids the model invents, stored, broadcast over
+//! WebSocket, listed in the history and in the view of the pair. SQLite and PostgreSQL.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use sceneintruder_tests::story_model::model;
+use sceneintruder_tests::{Backend, Server, ServerBuilder, backends};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+
+const STORY: &str = "Fog came in over the harbour. Lin Chen counted crates while Su Wan watched.";
+
+async fn server(backend: Backend, base: &str) -> Server {
+    ServerBuilder::new(backend)
+        .plugin("openai")
+        .config(&format!(
+            "[llm]\nprovider = \"openai\"\nmax_attempts = 1\n[plugins.openai.settings]\nbase_url = \"{base}/v1\""
+        ))
+        .env("SCENEINTRUDER_PLUGIN_OPENAI__API_KEY", "sk-interactions")
+        .start()
+        .await
+}
+
+async fn scene(server: &Server) -> (String, String, String) {
+    let (status, body) = server
+        .post("/api/scenes", &json!({"title": "Harbour", "text": STORY}))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let id = body["data"]["id"].as_str().expect("id").to_string();
+    let (_, body) = server.get(&format!("/api/scenes/{id}/characters")).await;
+    let find = |name: &str| {
+        body["data"]
+            .as_array()
+            .and_then(|all| all.iter().find(|c| c["name"] == name))
+            .and_then(|c| c["id"].as_str())
+            .map(String::from)
+            .unwrap_or_else(|| panic!("{name} in {body}"))
+    };
+    (id, find("Lin Chen"), find("Su Wan"))
+}
+
+/// The next broadcast of `kind` on the socket (presence messages skipped).
+async fn broadcast(
+    socket: &mut tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+    kind: &str,
+) -> Value {
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await
+            .expect("a message within 10 s")
+            .expect("open")
+            .expect("frame");
+        if let Message::Text(text) = frame {
+            let value: Value = serde_json::from_str(text.as_str()).expect("JSON");
+            if value["type"] == kind {
+                return value;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn trigger_simulate_history_and_pairs() {
+    let vendor = model(None, None).await;
+    for backend in backends() {
+        let server = server(backend, &vendor.base).await;
+        let (scene_id, lin, su) = scene(&server).await;
+        let (mut socket, _) =
+            tokio_tungstenite::connect_async(server.ws_url(&format!("/ws/scene/{scene_id}")))
+                .await
+                .expect("websocket");
+
+        let (status, body) = server
+            .post(
+                "/api/interactions/trigger",
+                &json!({"scene_id": scene_id, "character_ids": [lin, su],
+                        "topic": "the lighthouse night", "context_description": "a rainy tea house"}),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["message"], "角色互动生成成功");
+        let interaction = &body["data"];
+        let interaction_id = interaction["id"].as_str().expect("id").to_string();
+        assert!(interaction_id.starts_with("interaction_"));
+        assert_eq!(interaction["character_ids"], json!([lin, su]));
+        assert_eq!(
+            interaction["metadata"]["context_description"],
+            "a rainy tea house"
+        );
+        let speakers: Vec<&str> = interaction["dialogues"]
+            .as_array()
+            .expect("dialogues")
+            .iter()
+            .filter_map(|d| d["character_id"].as_str())
+            .collect();
+        // The model's invented ids were replaced by the real ones.
+        assert_eq!(speakers, [lin.as_str(), su.as_str()]);
+        assert_eq!(interaction["dialogues"][0]["emotion"], "anger");
+        let sent = vendor.last().json();
+        assert!(
+            sent["messages"][0]["content"]
+                .as_str()
+                .is_some_and(|s| s.contains(&format!("id {lin}: Lin Chen"))),
+            "the brief names the characters with their ids"
+        );
+        assert_eq!(sent["messages"][1]["content"], "the lighthouse night");
+        let announced = broadcast(&mut socket, "character_interaction").await;
+        assert_eq!(announced["data"]["id"], interaction_id);
+
+        let (status, body) = server
+            .post(
+                "/api/interactions/simulate",
+                &json!({"scene_id": scene_id, "character_ids": [lin, su],
+                        "initial_situation": "the storm traps them", "number_of_turns": 40}),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["message"], "角色对话模拟成功");
+        let lines = body["data"].as_array().expect("array");
+        assert_eq!(lines.len(), 3);
+        assert_eq!(lines[0]["character_id"], lin);
+        assert_eq!(lines[0]["character_name"], "Lin Chen");
+        assert!(
+            lines[2]["character_id"]
+                .as_str()
+                .is_some_and(|id| id.starts_with("temp_")),
+            "{}",
+            lines[2]
+        );
+        assert!(
+            vendor.last().json()["messages"][0]["content"]
+                .as_str()
+                .is_some_and(|s| s.contains("about 10 turns")),
+            "turns are clamped to 10"
+        );
+        let announced = broadcast(&mut socket, "conversation_simulation").await;
+        assert_eq!(announced["data"].as_array().map(Vec::len), Some(3));
+
+        // History: every exchange line; filtered by interaction.
+        let (status, body) = server.get(&format!("/api/interactions/{scene_id}")).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["data"].as_array().map(Vec::len), Some(5));
+        let (_, body) = server
+            .get(&format!(
+                "/api/interactions/{scene_id}?interaction_id={interaction_id}"
+            ))
+            .await;
+        let only = body["data"].as_array().expect("lines");
+        assert_eq!(only.len(), 2);
+        assert_eq!(
+            only[0]["metadata"]["conversation_type"],
+            "character_interaction"
+        );
+        assert_eq!(only[0]["metadata"]["interaction_id"], interaction_id);
+        let (_, body) = server
+            .get(&format!(
+                "/api/interactions/{scene_id}?paginated=true&limit=2"
+            ))
+            .await;
+        assert_eq!(body["meta"]["total"], 5);
+        assert_eq!(body["meta"]["total_pages"], 3);
+
+        // The pair view shows what Lin and Su said to each other (4 lines; the ghost's
+        // line is not theirs).
+        let (status, body) = server
+            .get(&format!("/api/interactions/{scene_id}/{lin}/{su}"))
+            .await;
+        assert_eq!(status, 200);
+        assert_eq!(body["message"], "角色互动历史获取成功");
+        let pair = body["data"].as_array().expect("pair lines");
+        assert_eq!(pair.len(), 4);
+        assert!(
+            pair.iter()
+                .all(|l| l["speaker_id"] == lin.as_str() || l["speaker_id"] == su.as_str())
+        );
+        let (_, body) = server
+            .get(&format!("/api/interactions/{scene_id}/{lin}/char_nobody"))
+            .await;
+        assert_eq!(body["message"], "暂无互动记录");
+        assert_eq!(body["data"], json!([]));
+    }
+}
+
+#[tokio::test]
+async fn interaction_requests_are_validated() {
+    let vendor = model(None, None).await;
+    let server = server(Backend::Sqlite, &vendor.base).await;
+    let (scene_id, lin, su) = scene(&server).await;
+    let before = vendor.requests().len();
+    for (path, body, status, message) in [
+        (
+            "/api/interactions/trigger",
+            json!({"character_ids": [lin, su], "topic": "t"}),
+            400,
+            "缺少场景ID",
+        ),
+        (
+            "/api/interactions/trigger",
+            json!({"scene_id": scene_id, "character_ids": [lin], "topic": "t"}),
+            400,
+            "至少需要两个角色才能进行互动",
+        ),
+        (
+            "/api/interactions/trigger",
+            json!({"scene_id": scene_id, "character_ids": [lin, su]}),
+            400,
+            "缺少互动主题",
+        ),
+        (
+            "/api/interactions/trigger",
+            json!({"scene_id": scene_id, "character_ids": "x"}),
+            400,
+            "无效的请求格式",
+        ),
+        (
+            "/api/interactions/simulate",
+            json!({"scene_id": scene_id, "character_ids": [lin, su]}),
+            400,
+            "缺少初始情境描述",
+        ),
+        (
+            "/api/interactions/simulate",
+            json!({"scene_id": scene_id, "character_ids": [lin, "char_nope"], "initial_situation": "s"}),
+            404,
+            "角色不存在",
+        ),
+        (
+            "/api/interactions/simulate",
+            json!({"scene_id": "scene_nope", "character_ids": [lin, su], "initial_situation": "s"}),
+            404,
+            "场景不存在",
+        ),
+    ] {
+        let (got, out) = server.post(path, &body).await;
+        assert_eq!(got, status, "{path} {body}: {out}");
+        assert_eq!(out["error"]["message"], message, "{path} {body}");
+    }
+    assert_eq!(
+        vendor.requests().len(),
+        before,
+        "no model call for a bad request"
+    );
+    let (status, body) = server.get("/api/interactions/scene_nope").await;
+    assert_eq!(status, 404);
+    assert_eq!(body["error"]["code"], "SCENE_NOT_FOUND");
+}

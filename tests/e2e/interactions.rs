@@ -248,3 +248,125 @@ async fn interaction_requests_are_validated() {
     assert_eq!(status, 404);
     assert_eq!(body["error"]["code"], "SCENE_NOT_FOUND");
 }
+
+#[tokio::test]
+async fn aggregate_answers_moves_the_story_and_never_deadlocks() {
+    let vendor = model(None, None).await;
+    for backend in backends() {
+        let server = server(backend, &vendor.base).await;
+        let (scene_id, lin, su) = scene(&server).await;
+        let request = json!({
+            "scene_id": scene_id, "character_ids": [lin, su],
+            "message": "Why did you hide the secret clue?",
+            "context": {"time_of_day": "late night", "weather": "rain"},
+            "emotion_data": {"emotion": "curiosity", "intensity": 9}
+        });
+        let (status, body) = server.post("/api/interactions/aggregate", &request).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["message"], "交互处理成功");
+        let data = &body["data"];
+        assert_eq!(data["messages"].as_array().map(Vec::len), Some(2));
+        assert_eq!(data["messages"][0]["character_id"], lin);
+        assert_eq!(data["messages"][0]["emotion_data"]["emotion"], "fear");
+        assert_eq!(data["messages"][0]["emotion_data"]["intensity"], 7);
+        let state = &data["character_states"][&lin];
+        assert_eq!(state["mood"], "afraid");
+        assert_eq!(state["energy"], 0.36);
+        assert_eq!(state["relationship"][&su], -0.014);
+        assert_eq!(state["current_activity"], "talking");
+        let first = data["story_updates"]["story_progress"]
+            .as_u64()
+            .expect("progress");
+        assert!(first > 0, "{}", data["story_updates"]);
+        assert!(
+            data["story_updates"]["progress_change"]
+                .as_f64()
+                .is_some_and(|c| c > 0.0)
+        );
+        let choices: Vec<&str> = data["new_choices"]
+            .as_array()
+            .expect("choices")
+            .iter()
+            .filter_map(|c| c["text"].as_str())
+            .collect();
+        assert_eq!(choices.first(), Some(&"深入探讨这个问题的原因"));
+        assert_eq!(choices.last(), Some(&"继续当前对话"));
+        let events: Vec<&str> = data["events"]
+            .as_array()
+            .expect("events")
+            .iter()
+            .filter_map(|e| e["event_type"].as_str())
+            .collect();
+        for expected in [
+            "multi_character_interaction",
+            "puzzle_engagement",
+            "intense_emotion_display",
+            "late_night_interaction",
+            "rainy_day_bonding",
+        ] {
+            assert!(events.contains(&expected), "{expected} in {events:?}");
+        }
+        assert_eq!(data["stats"]["messages_generated"], 2);
+        assert_eq!(data["ui_updates"]["update_tabs"][0]["badge_count"], 2);
+
+        // Saved once: one user line and one line per character, no duplicates.
+        let (_, body) = server
+            .get(&format!("/api/scenes/{scene_id}/conversations"))
+            .await;
+        let lines = body["data"].as_array().expect("lines");
+        assert_eq!(lines.len(), 3, "{body}");
+        assert_eq!(lines[0]["speaker_id"], "user");
+        assert_eq!(lines[0]["metadata"]["message_type"], "user_input");
+        assert_eq!(lines[1]["metadata"]["emotion_data"]["emotion"], "fear");
+        let (_, body) = server
+            .get(&format!("/api/interactions/{scene_id}/{lin}/{su}"))
+            .await;
+        assert_eq!(body["data"].as_array().map(Vec::len), Some(2));
+
+        // Concurrent requests with every option on all finish, and each moves the story.
+        let calls = (0..3).map(|_| server.post("/api/interactions/aggregate", &request));
+        let results =
+            tokio::time::timeout(Duration::from_secs(60), futures::future::join_all(calls))
+                .await
+                .expect("no deadlock");
+        assert!(results.iter().all(|(status, _)| *status == 200));
+        let (_, body) = server.get(&format!("/api/scenes/{scene_id}")).await;
+        let progress = body["data"]["settings"]["story_progress"]
+            .as_u64()
+            .expect("progress");
+        // Three more turns, each adding at least a few points (fewer once past a quarter).
+        assert!(
+            progress >= first + 3 * 4,
+            "{progress} after 4 turns starting with {first}"
+        );
+
+        // Options present: only those set; here nothing is saved and the story stays put.
+        let (status, body) = server
+            .post(
+                "/api/interactions/aggregate",
+                &json!({"scene_id": scene_id, "character_ids": [lin], "message": "hello",
+                        "options": {"trigger_events": true}}),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        assert!(body["data"].get("story_updates").is_none());
+        assert!(body["data"].get("new_choices").is_none());
+        let (_, after) = server.get(&format!("/api/scenes/{scene_id}")).await;
+        assert_eq!(after["data"]["settings"]["story_progress"], progress);
+        assert_eq!(
+            after["data"]["context"]["conversations"]
+                .as_array()
+                .map(Vec::len),
+            Some(12)
+        );
+
+        let (status, body) = server
+            .post(
+                "/api/interactions/aggregate",
+                &json!({"scene_id": scene_id, "character_ids": [], "message": "hello"}),
+            )
+            .await;
+        assert_eq!(status, 400);
+        assert_eq!(body["error"]["message"], "至少需要选择一个角色");
+    }
+}

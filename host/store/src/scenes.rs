@@ -138,6 +138,15 @@ impl<'a> SceneRepo<'a> {
         Ok(rows == 1)
     }
 
+    /// Replace the scene's settings document.
+    pub async fn update_settings(&self, id: &str, settings: &str) -> Result<bool, StoreError> {
+        const SQL: &str = "UPDATE scenes SET settings = $2 WHERE id = $1";
+        let rows = with_pool!(self.db, pool => {
+            sqlx::query(SQL).bind(id).bind(settings).execute(pool).await?.rows_affected()
+        });
+        Ok(rows == 1)
+    }
+
     /// Delete a scene and everything that belongs to it; false when there was none.
     pub async fn delete(&self, id: &str) -> Result<bool, StoreError> {
         let rows = with_pool!(self.db, pool => {

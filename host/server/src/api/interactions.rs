@@ -14,6 +14,8 @@ use super::envelope::{ApiResult, Ok};
 use super::extract::ApiJson;
 use crate::app::AppState;
 use crate::auth::Identity;
+use crate::domain::aggregate::{self, EmotionData, Options};
+use crate::domain::chat::{self, EmotionReply, EmotionalResponse};
 use crate::domain::interactions::{
     ModelAnswer, Unknown, attribute, between, conversation_lines, director_prompt, is_interaction,
     simulation_prompt,
@@ -300,4 +302,273 @@ pub async fn pair(
         "角色互动历史获取成功"
     };
     Result::Ok(page(lines, &query, message))
+}
+
+#[derive(Deserialize)]
+pub struct AggregateRequest {
+    #[serde(default)]
+    scene_id: String,
+    #[serde(default)]
+    character_ids: Vec<String>,
+    #[serde(default)]
+    message: String,
+    #[serde(default)]
+    node_id: String,
+    emotion_data: Option<EmotionData>,
+    #[serde(default)]
+    context: serde_json::Map<String, Value>,
+    options: Option<Options>,
+}
+
+pub async fn aggregate(
+    State(state): State<Arc<AppState>>,
+    identity: Identity,
+    parsed: Result<ApiJson<AggregateRequest>, ServerError>,
+) -> ApiResult {
+    let request = parsed.map(|ApiJson(b)| b).map_err(|e| match e {
+        ServerError::BadRequest { details, .. } => {
+            ServerError::bad_request("无效的请求参数", details)
+        }
+        other => other,
+    })?;
+    if request.scene_id.is_empty() {
+        return Err(ServerError::bad_request(
+            "缺少场景ID",
+            "scene_id is required",
+        ));
+    }
+    if request.character_ids.is_empty() {
+        return Err(ServerError::bad_request(
+            "至少需要选择一个角色",
+            "character_ids is empty",
+        ));
+    }
+    if request.message.trim().is_empty() {
+        return Err(ServerError::bad_request(
+            "消息内容不能为空",
+            "message is required",
+        ));
+    }
+    require_ready(&state)?;
+    let started = std::time::Instant::now();
+    let options = request.options.unwrap_or_else(Options::all);
+    let cast = participants(&state, &identity, &request.scene_id, &request.character_ids).await?;
+    let node_id = [
+        Some(request.node_id.as_str()),
+        request.context.get("node_id").and_then(Value::as_str),
+        request.context.get("story_node_id").and_then(Value::as_str),
+        request
+            .context
+            .get("current_node_id")
+            .and_then(Value::as_str),
+    ]
+    .into_iter()
+    .flatten()
+    .find(|n| !n.is_empty())
+    .unwrap_or_default()
+    .to_string();
+
+    // Every character answers (no lock held while the model works).
+    let mut replies = Vec::new();
+    let mut notifications = Vec::new();
+    let mut tokens = 0u32;
+    for character in &cast {
+        let ctx = chat::context(&state.db, &identity, &request.scene_id, &character.id).await?;
+        let call = ctx.emotion_call(&request.message, &identity.user_id);
+        let outcome = tokio::time::timeout(TIMEOUT, state.llm.complete_json::<EmotionReply>(&call))
+            .await
+            .map_err(|_| LlmError::Timeout(TIMEOUT).to_string())
+            .and_then(|r| r.map_err(|e| e.to_string()))
+            .and_then(|(reply, completion)| {
+                tokens += completion.total_tokens;
+                reply.normalise(character, completion.total_tokens)
+            });
+        match outcome {
+            Result::Ok(reply) => replies.push((character.clone(), reply)),
+            Err(e) => notifications.push(json!({
+                "id": new_id("notice"), "type": "warning", "title": "角色响应失败",
+                "message": format!("角色 {} 响应生成失败: {e}", character.name), "duration": 5000,
+            })),
+        }
+    }
+    if replies.is_empty() {
+        return Err(ServerError::Internal {
+            details: "所有角色响应生成都失败了".into(),
+        });
+    }
+    let only: Vec<EmotionalResponse> = replies.iter().map(|(_, r)| r.clone()).collect();
+    let ids: Vec<String> = only.iter().map(|r| r.character_id.clone()).collect();
+    let messages: Vec<Value> = replies
+        .iter()
+        .map(|(c, r)| {
+            json!({
+                "character_id": r.character_id,
+                "character_name": r.character_name,
+                "content": r.response,
+                "emotion_data": EmotionData::of(r),
+                "timestamp": r.timestamp,
+                "message_type": "response",
+                "metadata": {"tokens_used": r.tokens_used.unwrap_or(0), "character_role": c.role,
+                             "character_personality": c.personality},
+            })
+        })
+        .collect();
+    let states: serde_json::Map<String, Value> = only
+        .iter()
+        .map(|r| {
+            (
+                r.character_id.clone(),
+                aggregate::character_state(r, &ids, &request.message),
+            )
+        })
+        .collect();
+
+    // Story progress: computed from the exchange, applied under the scene's lock.
+    let mut data = json!({});
+    let mut progress_now = 0;
+    if options.update_story_progress {
+        let significance = aggregate::significance(&only, &request.message);
+        let (change, points) =
+            scenes::update_settings(&state.db, &state.locks, &request.scene_id, |settings| {
+                let (change, points) =
+                    aggregate::progress_change(settings.story_progress, significance);
+                settings.story_progress = (settings.story_progress + points).min(100);
+                (change, settings.story_progress)
+            })
+            .await?;
+        progress_now = points;
+        let all = format!(
+            "{} {}",
+            request.message.to_lowercase(),
+            only.iter()
+                .map(|r| r.response.to_lowercase())
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        let unlocked = aggregate::unlocked(points, &all);
+        for item in &unlocked {
+            notifications.push(
+                json!({"id": new_id("notice"), "type": "success", "title": "新内容解锁",
+                                      "message": item, "duration": 5000}),
+            );
+        }
+        let mut updates = json!({"progress_change": change, "story_progress": points});
+        if !unlocked.is_empty()
+            && let Value::Object(map) = &mut updates
+        {
+            map.insert("unlocked_content".into(), json!(unlocked));
+        }
+        data["story_updates"] = updates;
+    } else if let Result::Ok(row) = scenes::load(&state.db, &identity, &request.scene_id).await
+        && let Result::Ok(settings) = serde_json::from_str::<scenes::SceneSettings>(&row.settings)
+    {
+        progress_now = settings.story_progress;
+    }
+    if options.generate_follow_ups {
+        data["new_choices"] = json!(aggregate::follow_ups(
+            &only,
+            &request.message,
+            request.emotion_data.as_ref(),
+            &request.context,
+            progress_now,
+        ));
+    }
+    if options.save_to_history {
+        let interaction_id = new_id("interaction");
+        let mut lines = Vec::new();
+        let base = |extra: Value| {
+            let mut metadata = serde_json::Map::new();
+            metadata.insert("conversation_type".into(), json!("character_interaction"));
+            metadata.insert("interaction_id".into(), json!(interaction_id));
+            metadata.insert("character_ids".into(), json!(request.character_ids));
+            if !node_id.is_empty() {
+                metadata.insert("node_id".into(), json!(node_id));
+            }
+            if let Value::Object(extra) = extra {
+                metadata.extend(extra);
+            }
+            metadata
+        };
+        let line = |speaker: &str, content: &str, metadata| Conversation {
+            id: new_id("conv"),
+            scene_id: request.scene_id.clone(),
+            speaker_id: speaker.to_string(),
+            node_id: node_id.clone(),
+            content: content.to_string(),
+            timestamp: rfc3339_nano_local(),
+            metadata,
+            ..Conversation::default()
+        };
+        lines.push(line(
+            "user",
+            &request.message,
+            base(json!({"message_type": "user_input", "speaker_type": "user"})),
+        ));
+        for (c, r) in &replies {
+            lines.push(line(
+                &r.character_id,
+                &r.response,
+                base(json!({
+                    "character_name": r.character_name, "user_message": request.message,
+                    "message_type": "response", "speaker_type": "character",
+                    "emotion_data": EmotionData::of(r), "tokens_used": r.tokens_used.unwrap_or(0),
+                    "character_role": c.role, "character_personality": c.personality,
+                })),
+            ));
+        }
+        if let Err(e) = scenes::append(&state.db, &lines).await {
+            tracing::warn!("cannot save the interaction: {}", e.details());
+            notifications.push(json!({"id": new_id("notice"), "type": "warning", "title": "保存失败",
+                                      "message": "交互历史保存失败，但不影响当前对话", "duration": 3000}));
+        }
+    }
+    let events = if options.trigger_events {
+        aggregate::events(
+            &only,
+            &request.message,
+            request.emotion_data.as_ref(),
+            &request.context,
+        )
+    } else {
+        Vec::new()
+    };
+    let mut tabs =
+        vec![json!({"tab_id": "chat", "badge_count": messages.len(), "is_active": true})];
+    if data.get("story_updates").is_some() {
+        tabs.push(
+            json!({"tab_id": "story", "badge_count": 1, "is_active": false, "title": "故事"}),
+        );
+    }
+    let animations = if messages.len() >= 2 {
+        vec![
+            json!({"target": ".character-list", "type": "highlight", "duration": 1000,
+                    "params": {"color": "#4CAF50"}}),
+        ]
+    } else {
+        Vec::new()
+    };
+    data["messages"] = json!(messages);
+    data["character_states"] = Value::Object(states);
+    data["ui_updates"] = json!({
+        "scroll_to_bottom": true,
+        "highlight_characters": ids,
+        "update_chat_badges": ids.iter().map(|id| (id.clone(), json!(1))).collect::<serde_json::Map<_, _>>(),
+        "trigger_animations": animations,
+        "update_tabs": tabs,
+    });
+    data["notifications"] = json!(notifications);
+    if !events.is_empty() {
+        data["events"] = json!(events);
+    }
+    data["stats"] = json!({
+        "tokens_used": tokens,
+        "processing_time_ms": started.elapsed().as_millis() as u64,
+        "characters_involved": cast.len(),
+        "messages_generated": messages.len(),
+        "events_triggered": events.len(),
+        "total_interactions": 0, "total_messages": 0, "total_tokens_used": 0,
+        "total_processing_time": 0, "total_tasks_completed": 0, "total_progress_change": 0,
+        "last_updated": scenes::ZERO_TIME,
+    });
+    Result::Ok(Ok::data(data).message("交互处理成功"))
 }

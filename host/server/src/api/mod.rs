@@ -54,6 +54,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/chat/emotion", post(chat::emotion))
         .route("/api/interactions/trigger", post(interactions::trigger))
         .route("/api/interactions/simulate", post(interactions::simulate))
+        .route("/api/interactions/aggregate", post(interactions::aggregate))
         .route("/api/interactions/{scene_id}", get(interactions::history))
         .route(
             "/api/interactions/{scene_id}/{character1_id}/{character2_id}",

@@ -1,5 +1,6 @@
 //! Business rules, one module per area. Domain code never builds HTTP responses.
 
+pub mod aggregate;
 pub mod analysis;
 pub mod auth;
 pub mod chat;

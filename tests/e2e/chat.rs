@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use futures::StreamExt;
+use futures::{SinkExt, StreamExt};
 use sceneintruder_tests::sse::SseReader;
 use sceneintruder_tests::story_model::model;
 use sceneintruder_tests::{Backend, Server, ServerBuilder, backends};
@@ -102,6 +102,42 @@ async fn chat_is_persisted_broadcast_and_remembers_who_said_what() {
         assert_eq!(announced["character_id"], lin);
         assert_eq!(announced["conversation"]["response"], reply);
 
+        // The same turn over the scene's socket.
+        socket
+            .send(Message::Text(
+                json!({"type": "character_interaction", "character_id": lin, "message": "Over the socket?"})
+                    .to_string()
+                    .into(),
+            ))
+            .await
+            .expect("send");
+        let mut announced = next_json(&mut socket).await;
+        while announced["type"] == "user:presence" {
+            announced = next_json(&mut socket).await;
+        }
+        assert_eq!(announced["type"], "conversation:new", "{announced}");
+        assert_eq!(announced["conversation"]["character"], "Lin Chen");
+        assert_eq!(
+            vendor.last().json()["messages"][1]["content"],
+            "Over the socket?"
+        );
+        socket
+            .send(Message::Text(
+                json!({"type": "character_interaction", "character_id": "char_nope", "message": "hi"})
+                    .to_string()
+                    .into(),
+            ))
+            .await
+            .expect("send");
+        let error = next_json(&mut socket).await;
+        assert_eq!(error["type"], "error");
+        assert!(
+            error["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("角色不存在")),
+            "{error}"
+        );
+
         // Su Wan hears the conversation with each line under its real speaker.
         let (status, _) = server
             .post(
@@ -147,7 +183,7 @@ async fn chat_is_persisted_broadcast_and_remembers_who_said_what() {
             .get(&format!("/api/scenes/{scene_id}/conversations"))
             .await;
         let lines = body["data"].as_array().expect("lines");
-        assert_eq!(lines.len(), 6);
+        assert_eq!(lines.len(), 8);
         let speakers: Vec<&str> = lines
             .iter()
             .filter_map(|l| l["speaker_id"].as_str())
@@ -158,13 +194,15 @@ async fn chat_is_persisted_broadcast_and_remembers_who_said_what() {
                 "user",
                 lin.as_str(),
                 "user",
+                lin.as_str(),
+                "user",
                 su.as_str(),
                 "user",
                 lin.as_str()
             ]
         );
-        assert_eq!(lines[5]["metadata"]["emotion"], "fear");
-        assert_eq!(lines[5]["metadata"]["intensity"], 7);
+        assert_eq!(lines[7]["metadata"]["emotion"], "fear");
+        assert_eq!(lines[7]["metadata"]["intensity"], 7);
         assert!(lines[0].get("metadata").is_none());
         assert_eq!(lines[0]["speaker"], "");
 
@@ -176,9 +214,9 @@ async fn chat_is_persisted_broadcast_and_remembers_who_said_what() {
             .await;
         assert_eq!(
             body["meta"],
-            json!({"page": 2, "per_page": 4, "total": 6, "total_pages": 2})
+            json!({"page": 2, "per_page": 4, "total": 8, "total_pages": 2})
         );
-        assert_eq!(body["data"].as_array().map(Vec::len), Some(2));
+        assert_eq!(body["data"].as_array().map(Vec::len), Some(4));
         assert_eq!(body["data"][0]["content"], "Were you at the lighthouse?");
     }
 }

@@ -166,16 +166,29 @@ async fn bad_messages_get_errors_and_the_connection_stays_usable() {
         next_json(&mut socket).await.expect("error")["type"],
         "error"
     );
-    // Features that do not exist yet answer with a typed error, not silence.
+    // A chat turn without a configured LLM, or without its fields, is a typed error.
     send(
         &mut socket,
         json!({"type": "character_interaction", "character_id": "c", "message": "hi"}),
     )
     .await;
+    let error = next_json(&mut socket).await.expect("error");
+    assert!(
+        error["error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("生成回应失败: LLM服务未配置或未就绪")),
+        "{error}"
+    );
+    send(
+        &mut socket,
+        json!({"type": "character_interaction", "message": "hi"}),
+    )
+    .await;
     assert_eq!(
         next_json(&mut socket).await.expect("error")["error"],
-        "角色服务不可用"
+        "缺少角色ID"
     );
+    // Features that do not exist yet answer with a typed error, not silence.
     send(
         &mut socket,
         json!({"type": "story_choice", "node_id": "n", "choice_id": "c"}),

@@ -141,6 +141,9 @@ pub async fn build(config: Config) -> anyhow::Result<Arc<AppState>> {
         llm,
         started: Instant::now(),
     });
+    state
+        .hub
+        .set_chat(Arc::new(crate::api::chat::WsChat(Arc::downgrade(&state))));
     if state.db.backend() == sceneintruder_store::Backend::Postgres {
         tokio::spawn(watch_settings(state.clone()));
     }

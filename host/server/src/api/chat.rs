@@ -95,21 +95,84 @@ pub async fn chat(
             details: readiness.status,
         });
     }
-    let ctx = context(&state.db, &identity, &body.scene_id, &body.character_id).await?;
-    let call = ctx.chat_call(&body.message, &identity.user_id);
     if wants_stream(&headers) {
+        let ctx = context(&state.db, &identity, &body.scene_id, &body.character_id).await?;
+        let call = ctx.chat_call(&body.message, &identity.user_id);
         return stream(state, ctx, body.message, call).await;
     }
+    let (ctx, reply) = turn(
+        &state,
+        &identity,
+        &body.scene_id,
+        &body.character_id,
+        &body.message,
+    )
+    .await?;
+    state.hub.broadcast(&ctx.scene.id, ctx.announcement(&reply));
+    Result::Ok(
+        Ok::data(json!({"character": ctx.character.name, "response": reply}))
+            .message("回应生成成功")
+            .into_response(),
+    )
+}
+
+/// One chat turn: the character's reply, stored with the user's line (not yet announced).
+async fn turn(
+    state: &AppState,
+    identity: &Identity,
+    scene_id: &str,
+    character_id: &str,
+    message: &str,
+) -> Result<(ChatContext, String), ServerError> {
+    let ctx = context(&state.db, identity, scene_id, character_id).await?;
+    let call = ctx.chat_call(message, &identity.user_id);
     let completion = tokio::time::timeout(CHAT_TIMEOUT, state.llm.complete(&call))
         .await
         .map_err(|_| llm_error(LlmError::Timeout(CHAT_TIMEOUT)))?
         .map_err(llm_error)?;
-    record(&state, &ctx, &body.message, &completion.text, Map::new()).await?;
-    Result::Ok(
-        Ok::data(json!({"character": ctx.character.name, "response": completion.text}))
-            .message("回应生成成功")
-            .into_response(),
-    )
+    scenes::append(&state.db, &ctx.lines(message, &completion.text, Map::new())).await?;
+    Result::Ok((ctx, completion.text))
+}
+
+/// `character_interaction` over the scene's WebSocket: the same turn as `POST /api/chat`,
+/// as the connection's user.
+pub struct WsChat(pub std::sync::Weak<AppState>);
+
+impl crate::realtime::ws::SceneChat for WsChat {
+    fn reply(
+        &self,
+        scene_id: String,
+        owner: String,
+        character_id: String,
+        message: String,
+    ) -> futures::future::BoxFuture<'static, Result<serde_json::Value, String>> {
+        let state = self.0.clone();
+        Box::pin(async move {
+            let state = state.upgrade().ok_or("角色服务不可用")?;
+            let identity = if owner == crate::auth::GUEST {
+                Identity::guest()
+            } else {
+                Identity {
+                    user_id: owner,
+                    authenticated: true,
+                    admin: false,
+                }
+            };
+            let readiness = state.llm.readiness();
+            if !readiness.ready {
+                return Err(format!("LLM服务未配置或未就绪: {}", readiness.status));
+            }
+            let (ctx, reply) = turn(&state, &identity, &scene_id, &character_id, &message)
+                .await
+                .map_err(|e| match e {
+                    ServerError::SceneNotFound { .. } | ServerError::CharacterNotFound { .. } => {
+                        format!("{}: {}", e.message(), e.details())
+                    }
+                    other => other.details(),
+                })?;
+            Result::Ok(ctx.announcement(&reply))
+        })
+    }
 }
 
 /// The same turn as Server-Sent Events: `delta` frames (`{"text": ...}`) as the model

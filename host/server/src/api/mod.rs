@@ -2,7 +2,7 @@
 //! and wrap the result in the envelope.
 
 mod auth;
-mod chat;
+pub mod chat;
 pub mod cors;
 pub mod envelope;
 mod extract;

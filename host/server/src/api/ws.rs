@@ -66,6 +66,7 @@ fn upgrade(
     endpoint: Endpoint,
     room: String,
     user: String,
+    owner: String,
 ) -> Response {
     if !origin_allowed(headers) {
         return (StatusCode::FORBIDDEN, "Forbidden").into_response();
@@ -77,7 +78,7 @@ fn upgrade(
     let limit = hub.config().ws_max_message_bytes;
     ws.max_message_size(limit)
         .max_frame_size(limit)
-        .on_upgrade(move |socket| hub.serve(socket, endpoint, room, user))
+        .on_upgrade(move |socket| hub.serve(socket, endpoint, room, user, owner))
 }
 
 pub async fn scene(
@@ -95,7 +96,15 @@ pub async fn scene(
         ));
     }
     let user = user_id(&identity, &query)?;
-    Result::Ok(upgrade(state, ws, &headers, Endpoint::Scene, id, user))
+    Result::Ok(upgrade(
+        state,
+        ws,
+        &headers,
+        Endpoint::Scene,
+        id,
+        user,
+        identity.user_id,
+    ))
 }
 
 pub async fn user_status(
@@ -113,6 +122,7 @@ pub async fn user_status(
         Endpoint::UserStatus,
         USER_STATUS_ROOM.to_string(),
         user,
+        identity.user_id,
     ))
 }
 

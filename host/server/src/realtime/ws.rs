@@ -69,8 +69,22 @@ pub enum Endpoint {
     UserStatus,
 }
 
+/// Answers a `character_interaction` message: the character's reply in the room's scene,
+/// returned as the `conversation:new` message to broadcast (or the error text).
+pub trait SceneChat: Send + Sync {
+    fn reply(
+        &self,
+        scene_id: String,
+        owner: String,
+        character_id: String,
+        message: String,
+    ) -> futures::future::BoxFuture<'static, Result<Value, String>>;
+}
+
 pub struct Hub {
     rooms: Mutex<HashMap<String, HashMap<u64, Client>>>,
+    /// Set once the scene features exist (after the hub, which they need, is built).
+    chat: std::sync::OnceLock<Arc<dyn SceneChat>>,
     /// Room broadcasts go through the bus, so every server's clients get them.
     bus: Arc<dyn EventBus>,
     next_id: AtomicU64,
@@ -93,10 +107,16 @@ impl Hub {
     pub fn new(config: WsConfig, bus: Arc<dyn EventBus>) -> Arc<Hub> {
         Arc::new(Hub {
             rooms: Mutex::new(HashMap::new()),
+            chat: std::sync::OnceLock::new(),
             bus,
             next_id: AtomicU64::new(1),
             config,
         })
+    }
+
+    /// Install the handler of `character_interaction` messages.
+    pub fn set_chat(&self, chat: Arc<dyn SceneChat>) {
+        let _ = self.chat.set(chat);
     }
 
     pub fn config(&self) -> &WsConfig {
@@ -264,6 +284,8 @@ impl Hub {
         endpoint: Endpoint,
         room: String,
         user_id: String,
+        // The identity whose rights the connection acts with (guests: the guest user).
+        owner: String,
     ) {
         let (mut sink, mut stream) = socket.split();
         let (tx, mut rx) = mpsc::channel::<Value>(QUEUE);
@@ -335,7 +357,29 @@ impl Hub {
             last_ping.store(unix(), Ordering::Relaxed);
             match message {
                 Message::Text(text) => {
-                    if let Some(reply) = self.handle(&room, &user_id, text.as_str())
+                    // Messages are handled in order; a chat turn holds this socket's reads
+                    // until the character has answered.
+                    let reply = match self.handle(&room, &user_id, text.as_str()) {
+                        Handled::Reply(reply) => Some(reply),
+                        Handled::Nothing => None,
+                        Handled::Chat {
+                            character_id,
+                            message,
+                        } => match self.chat.get() {
+                            None => Some(error_message("角色服务不可用")),
+                            Some(chat) => match chat
+                                .reply(room.clone(), owner.clone(), character_id, message)
+                                .await
+                            {
+                                Ok(announcement) => {
+                                    self.broadcast(&room, announcement);
+                                    None
+                                }
+                                Err(e) => Some(error_message(&format!("生成回应失败: {e}"))),
+                            },
+                        },
+                    };
+                    if let Some(reply) = reply
                         && tx.try_send(reply).is_err()
                     {
                         break;
@@ -358,34 +402,58 @@ impl Hub {
         let _ = writer.await;
     }
 
-    /// Handle one client message; returns the reply for the sender, if any.
-    fn handle(&self, room: &str, user_id: &str, text: &str) -> Option<Value> {
+    /// Handle one client message: a reply for the sender, nothing, or a chat turn to run.
+    fn handle(&self, room: &str, user_id: &str, text: &str) -> Handled {
         let Ok(Value::Object(message)) = serde_json::from_str::<Value>(text) else {
-            return Some(error_message("消息格式无效: expected a JSON object"));
+            return Handled::Reply(error_message("消息格式无效: expected a JSON object"));
         };
         let Some(kind) = message.get("type").and_then(Value::as_str) else {
-            return Some(error_message("消息缺少 type 字段"));
+            return Handled::Reply(error_message("消息缺少 type 字段"));
+        };
+        let field = |name: &str| {
+            message
+                .get(name)
+                .and_then(Value::as_str)
+                .filter(|s| !s.trim().is_empty())
+                .map(str::to_string)
         };
         match kind {
-            "ping" => Some(json!({"type": "pong", "timestamp": unix()})),
+            "ping" => Handled::Reply(json!({"type": "pong", "timestamp": unix()})),
             "user_status_update" => {
                 let Some(status) = message
                     .get("status")
                     .and_then(Value::as_str)
                     .filter(|s| !s.is_empty())
                 else {
-                    return Some(error_message("缺少状态信息"));
+                    return Handled::Reply(error_message("缺少状态信息"));
                 };
                 let action = message.get("action").cloned().unwrap_or(Value::Null);
                 self.broadcast(room, presence(user_id, room, status, action));
-                None
+                Handled::Nothing
             }
-            // These need the scene and story features; until they exist, say so.
-            "character_interaction" => Some(error_message("角色服务不可用")),
-            "story_choice" => Some(error_message("故事服务不可用")),
-            other => Some(error_message(&format!("未知的消息类型: {other}"))),
+            "character_interaction" => match (field("character_id"), field("message")) {
+                (None, _) => Handled::Reply(error_message("缺少角色ID")),
+                (_, None) => Handled::Reply(error_message("缺少消息内容")),
+                (Some(character_id), Some(message)) => Handled::Chat {
+                    character_id,
+                    message,
+                },
+            },
+            // The story engine does not exist yet.
+            "story_choice" => Handled::Reply(error_message("故事服务不可用")),
+            other => Handled::Reply(error_message(&format!("未知的消息类型: {other}"))),
         }
     }
+}
+
+/// What a client message asks of the connection.
+enum Handled {
+    Reply(Value),
+    Nothing,
+    Chat {
+        character_id: String,
+        message: String,
+    },
 }
 
 fn presence(user_id: &str, room: &str, status: &str, action: Value) -> Value {

@@ -266,56 +266,58 @@ async fn analysis_job_stores_the_scene_before_completing() {
 #[tokio::test]
 async fn long_texts_are_analysed_in_chunks_and_late_characters_are_found() {
     let vendor = model(None, None).await;
-    let server = server(Backend::Sqlite, &vendor, "[scenes]\nchunk_chars = 8000").await;
-    let filler =
-        "The tide rose and fell against the pilings, and nobody spoke of the night before. ";
-    let mut text = "Lin Chen opened the warehouse.\n\n".to_string();
-    while text.len() < 60_000 {
-        text.push_str(&filler.repeat(10));
-        text.push_str("\n\n");
-    }
-    text.push_str("At the very end, Zed the Late walked in from the rain.");
-    let before = vendor.requests().len();
-    let task = analyze(&server, "Long night", &text).await;
-    let (frames, last) = terminal_frame(&server, &task).await;
-    assert_eq!(last["status"], "completed", "{frames:?}");
-    let chunk_calls = vendor.requests()[before..]
-        .iter()
-        .filter(|r| r.text().contains("interactive story"))
-        .count();
-    assert!(
-        chunk_calls >= 7,
-        "{chunk_calls} chunk calls for 60k characters"
-    );
-    assert!(
-        vendor.requests()[before..]
+    for backend in backends() {
+        let server = server(backend, &vendor, "[scenes]\nchunk_chars = 8000").await;
+        let filler =
+            "The tide rose and fell against the pilings, and nobody spoke of the night before. ";
+        let mut text = "Lin Chen opened the warehouse.\n\n".to_string();
+        while text.len() < 60_000 {
+            text.push_str(&filler.repeat(10));
+            text.push_str("\n\n");
+        }
+        text.push_str("At the very end, Zed the Late walked in from the rain.");
+        let before = vendor.requests().len();
+        let task = analyze(&server, "Long night", &text).await;
+        let (frames, last) = terminal_frame(&server, &task).await;
+        assert_eq!(last["status"], "completed", "{frames:?}");
+        let chunk_calls = vendor.requests()[before..]
             .iter()
-            .any(|r| r.text().contains("summaries of consecutive parts")),
-        "parts' summaries are combined"
-    );
-    // Per-chunk progress was reported.
-    assert!(
-        frames.iter().any(|f| f["message"]
-            .as_str()
-            .is_some_and(|m| m.contains(&format!("/{chunk_calls})")))),
-        "{frames:?}"
-    );
-    let scene_id = last["scene_id"].as_str().expect("scene id");
-    let (_, body) = server
-        .get(&format!("/api/scenes/{scene_id}/characters"))
-        .await;
-    let names: Vec<&str> = body["data"]
-        .as_array()
-        .expect("characters")
-        .iter()
-        .filter_map(|c| c["name"].as_str())
-        .collect();
-    assert_eq!(names, ["Lin Chen", "Zed the Late"]);
-    let (_, body) = server.get(&format!("/api/scenes/{scene_id}")).await;
-    assert_eq!(
-        body["data"]["scene"]["summary"],
-        "The whole story in brief."
-    );
+            .filter(|r| r.text().contains("interactive story"))
+            .count();
+        assert!(
+            chunk_calls >= 7,
+            "{chunk_calls} chunk calls for 60k characters"
+        );
+        assert!(
+            vendor.requests()[before..]
+                .iter()
+                .any(|r| r.text().contains("summaries of consecutive parts")),
+            "parts' summaries are combined"
+        );
+        // Per-chunk progress was reported.
+        assert!(
+            frames.iter().any(|f| f["message"]
+                .as_str()
+                .is_some_and(|m| m.contains(&format!("/{chunk_calls})")))),
+            "{frames:?}"
+        );
+        let scene_id = last["scene_id"].as_str().expect("scene id");
+        let (_, body) = server
+            .get(&format!("/api/scenes/{scene_id}/characters"))
+            .await;
+        let names: Vec<&str> = body["data"]
+            .as_array()
+            .expect("characters")
+            .iter()
+            .filter_map(|c| c["name"].as_str())
+            .collect();
+        assert_eq!(names, ["Lin Chen", "Zed the Late"]);
+        let (_, body) = server.get(&format!("/api/scenes/{scene_id}")).await;
+        assert_eq!(
+            body["data"]["scene"]["summary"],
+            "The whole story in brief."
+        );
+    }
 }
 
 #[tokio::test]
@@ -339,30 +341,32 @@ async fn failed_and_cancelled_analyses_leave_no_scene() {
         assert!(scene_ids(&server).await.is_empty());
     }
 
-    let slow = Arc::new(AtomicBool::new(true));
-    let vendor = model(None, Some(slow.clone())).await;
-    let server = server(Backend::Sqlite, &vendor, "").await;
-    let task = analyze(&server, "Cancelled", STORY).await;
-    // Wait until the model call is in flight, then cancel.
-    for _ in 0..100 {
-        if !vendor.requests().is_empty() {
-            break;
+    for backend in backends() {
+        let slow = Arc::new(AtomicBool::new(true));
+        let vendor = model(None, Some(slow.clone())).await;
+        let server = server(backend, &vendor, "").await;
+        let task = analyze(&server, "Cancelled", STORY).await;
+        // Wait until the model call is in flight, then cancel.
+        for _ in 0..100 {
+            if !vendor.requests().is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(
+            !vendor.requests().is_empty(),
+            "the analysis reached the model"
+        );
+        let (status, body) = server
+            .post(&format!("/api/cancel/{task}"), &json!({}))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        slow.store(false, Ordering::SeqCst);
+        let (_, job) = server.get(&format!("/api/jobs/{task}")).await;
+        assert_eq!(job["data"]["state"], "cancelled", "{job}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(scene_ids(&server).await.is_empty());
     }
-    assert!(
-        !vendor.requests().is_empty(),
-        "the analysis reached the model"
-    );
-    let (status, body) = server
-        .post(&format!("/api/cancel/{task}"), &json!({}))
-        .await;
-    assert_eq!(status, 200, "{body}");
-    slow.store(false, Ordering::SeqCst);
-    let (_, job) = server.get(&format!("/api/jobs/{task}")).await;
-    assert_eq!(job["data"]["state"], "cancelled", "{job}");
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(scene_ids(&server).await.is_empty());
 }
 
 #[tokio::test]

@@ -117,6 +117,36 @@ async fn upload_reads_text_files_and_refuses_the_rest() {
     assert_eq!(body["data"]["filename"], "雾港.TXT");
     assert_eq!(body["data"]["content"], STORY);
     assert_eq!(body["data"]["size"], STORY.len());
+    // Word and EPUB files give their text, in reading order.
+    let docx = zip_of(&[(
+        "word/document.xml",
+        r#"<w:document xmlns:w="x"><w:body><w:p><w:r><w:t>Lin Chen found a brass key.</w:t></w:r></w:p><w:p><w:r><w:t>Su Wan watched.</w:t></w:r></w:p></w:body></w:document>"#,
+    )]);
+    let (status, body) = send("story.docx", docx).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["data"]["content"],
+        "Lin Chen found a brass key.\n\nSu Wan watched."
+    );
+    let epub = zip_of(&[
+        (
+            "META-INF/container.xml",
+            r#"<container><rootfiles><rootfile full-path="content.opf"/></rootfiles></container>"#,
+        ),
+        (
+            "content.opf",
+            r#"<package><manifest><item id="b" href="b.xhtml"/><item id="a" href="a.xhtml"/></manifest><spine><itemref idref="a"/><itemref idref="b"/></spine></package>"#,
+        ),
+        ("a.xhtml", "<html><body><p>Chapter one.</p></body></html>"),
+        ("b.xhtml", "<html><body><p>Chapter two.</p></body></html>"),
+    ]);
+    let (status, body) = send("book.EPUB", epub).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["content"], "Chapter one.\n\nChapter two.");
+    let (status, body) = send("broken.docx", b"PK not really".to_vec()).await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error"]["message"], "文件格式无效");
+
     for (name, bytes, message) in [
         ("a.pdf", b"%PDF".to_vec(), "不支持的文件类型"),
         ("a.txt", b"bin\0ary".to_vec(), "文件格式无效"),
@@ -585,4 +615,17 @@ async fn raw(server: &Server, method: &str, path: &str, token: &str) -> (u16, Va
         .map(|(_, b)| b)
         .unwrap_or_default();
     (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+fn zip_of(entries: &[(&str, &str)]) -> Vec<u8> {
+    use std::io::Write;
+    let mut out = std::io::Cursor::new(Vec::new());
+    let mut zip = zip::ZipWriter::new(&mut out);
+    for (name, content) in entries {
+        zip.start_file(*name, zip::write::SimpleFileOptions::default())
+            .expect("zip entry");
+        zip.write_all(content.as_bytes()).expect("zip write");
+    }
+    zip.finish().expect("zip");
+    out.into_inner()
 }

@@ -17,6 +17,7 @@ use crate::domain::analysis::{AnalysisError, AnalysisRequest, analyze};
 use crate::domain::scenes::{
     self, ANONYMOUS, Item, Scene, ZERO_TIME, default_settings, new_id, valid_id,
 };
+use crate::domain::upload::{self, Format};
 use crate::error::{Resource, ServerError};
 use crate::jobs::analyze::{ANALYZE_KIND, AnalyzeInput, failure_text};
 use crate::time::rfc3339_nano_local;
@@ -61,19 +62,21 @@ pub async fn upload(mut multipart: Multipart) -> ApiResult {
     if bytes.len() > MAX_UPLOAD_BYTES {
         return Err(bad("文件过大", "文件大小不能超过10MB"));
     }
-    let lower = name.to_lowercase();
-    let markdown = lower.ends_with(".md");
-    if !(lower.ends_with(".txt") || markdown) {
-        return Err(bad("不支持的文件类型", "只支持.txt或.md文件"));
-    }
-    if bytes.contains(&0) {
+    let format = Format::of(&name)
+        .ok_or_else(|| bad("不支持的文件类型", "只支持.txt、.md、.docx或.epub文件"))?;
+    let plain = matches!(format, Format::Text | Format::Markdown);
+    if plain && bytes.contains(&0) {
         return Err(bad("文件格式无效", "文件包含二进制内容"));
     }
-    if bytes.len() > MAX_UPLOAD_CONTENT {
+    // Archives are unpacked off the async workers.
+    let content = tokio::task::spawn_blocking(move || upload::extract(format, &bytes))
+        .await
+        .map_err(|e| ServerError::internal(format!("读取文件失败: {e}")))?
+        .map_err(|e| bad("文件格式无效", e.to_string()))?;
+    if content.len() > MAX_UPLOAD_CONTENT {
         return Err(bad("文件内容过大", "文件内容不能超过1MB"));
     }
-    let content = String::from_utf8_lossy(&bytes).into_owned();
-    if markdown {
+    if format == Format::Markdown {
         let lowered = content.to_lowercase();
         if ["<script", "javascript:", "data:text/html"]
             .iter()

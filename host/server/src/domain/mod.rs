@@ -9,4 +9,5 @@ pub mod llm;
 pub mod locks;
 pub mod scenes;
 pub mod settings;
+pub mod upload;
 pub mod users;

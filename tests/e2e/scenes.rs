@@ -566,6 +566,22 @@ async fn items_crud_and_id_validation_and_ownership() {
             .send_as(Some(&mallory), Method::GET, "/api/scenes", None)
             .await;
         assert_eq!(body["data"], json!([]));
+        // Nor can they listen to its WebSocket room; the owner can.
+        let refused = tokio_tungstenite::connect_async(
+            server.ws_url(&format!("/ws/scene/{scene}?token={mallory}")),
+        )
+        .await;
+        match refused {
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                assert_eq!(response.status().as_u16(), 404)
+            }
+            other => panic!("expected a refusal, got {:?}", other.map(|_| ())),
+        }
+        let (_socket, _) = tokio_tungstenite::connect_async(
+            server.ws_url(&format!("/ws/scene/{scene}?token={alice}")),
+        )
+        .await
+        .expect("the owner joins");
         let long = "a".repeat(129);
         // HTTP clients resolve `..` and `%2E%2E` before sending; send them raw.
         for path in ["/api/scenes/..", "/api/scenes/.", "/api/scenes/%2E%2E"] {

@@ -95,6 +95,19 @@ pub async fn scene(
             "scene ids are 1-128 characters of letters, digits, _ - .",
         ));
     }
+    // A stored scene's room is for those who may see the scene (its replies are broadcast
+    // there); other room names stay free-form, as in the reference.
+    if crate::domain::scenes::valid_id(&id)
+        && let Some(row) = state
+            .db
+            .scenes()
+            .get(&id)
+            .await
+            .map_err(ServerError::internal)?
+        && !identity.may_manage(&row.owner)
+    {
+        return Err(ServerError::SceneNotFound { id });
+    }
     let user = user_id(&identity, &query)?;
     Result::Ok(upgrade(
         state,

@@ -6,42 +6,10 @@ use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
 use sceneintruder_tests::sse::SseReader;
-use sceneintruder_tests::story_model::model;
-use sceneintruder_tests::{Backend, Server, ServerBuilder, backends};
+use sceneintruder_tests::story_model::{harbour_scene, model, server};
+use sceneintruder_tests::{Backend, ServerBuilder, backends};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
-
-const STORY: &str = "Fog came in over the harbour. Lin Chen counted crates while Su Wan watched.";
-
-async fn server(backend: Backend, base: &str) -> Server {
-    ServerBuilder::new(backend)
-        .plugin("openai")
-        .config(&format!(
-            "[llm]\nprovider = \"openai\"\nmax_attempts = 1\n[plugins.openai.settings]\nbase_url = \"{base}/v1\""
-        ))
-        .env("SCENEINTRUDER_PLUGIN_OPENAI__API_KEY", "sk-chat")
-        .start()
-        .await
-}
-
-/// A scene with Lin Chen and Su Wan; returns (scene id, Lin's id, Su's id).
-async fn scene(server: &Server) -> (String, String, String) {
-    let (status, body) = server
-        .post("/api/scenes", &json!({"title": "Harbour", "text": STORY}))
-        .await;
-    assert_eq!(status, 201, "{body}");
-    let id = body["data"]["id"].as_str().expect("id").to_string();
-    let (_, body) = server.get(&format!("/api/scenes/{id}/characters")).await;
-    let find = |name: &str| {
-        body["data"]
-            .as_array()
-            .and_then(|all| all.iter().find(|c| c["name"] == name))
-            .and_then(|c| c["id"].as_str())
-            .map(String::from)
-            .unwrap_or_else(|| panic!("{name} in {body}"))
-    };
-    (id, find("Lin Chen"), find("Su Wan"))
-}
 
 async fn next_json(
     socket: &mut tokio_tungstenite::WebSocketStream<
@@ -64,8 +32,8 @@ async fn next_json(
 async fn chat_is_persisted_broadcast_and_remembers_who_said_what() {
     let vendor = model(None, None).await;
     for backend in backends() {
-        let server = server(backend, &vendor.base).await;
-        let (scene_id, lin, su) = scene(&server).await;
+        let server = server(backend, &vendor.base, "").await;
+        let (scene_id, lin, su) = harbour_scene(&server).await;
         let (mut socket, _) =
             tokio_tungstenite::connect_async(server.ws_url(&format!("/ws/scene/{scene_id}")))
                 .await
@@ -224,8 +192,8 @@ async fn chat_is_persisted_broadcast_and_remembers_who_said_what() {
 #[tokio::test]
 async fn streamed_chat_sends_deltas_then_the_reply() {
     let vendor = model(None, None).await;
-    let server = server(Backend::Sqlite, &vendor.base).await;
-    let (scene_id, lin, _) = scene(&server).await;
+    let server = server(Backend::Sqlite, &vendor.base, "").await;
+    let (scene_id, lin, _) = harbour_scene(&server).await;
     let response = server
         .http
         .post(server.url("/api/chat"))
@@ -268,8 +236,8 @@ async fn streamed_chat_sends_deltas_then_the_reply() {
 #[tokio::test]
 async fn chat_errors() {
     let vendor = model(Some("BREAK"), None).await;
-    let server = server(Backend::Sqlite, &vendor.base).await;
-    let (scene_id, lin, _) = scene(&server).await;
+    let server = server(Backend::Sqlite, &vendor.base, "").await;
+    let (scene_id, lin, _) = harbour_scene(&server).await;
     for (body, status, code) in [
         (
             json!({"scene_id": scene_id, "character_id": lin}),

@@ -5,41 +5,10 @@
 use std::time::Duration;
 
 use futures::StreamExt;
-use sceneintruder_tests::story_model::model;
-use sceneintruder_tests::{Backend, Server, ServerBuilder, backends};
+use sceneintruder_tests::story_model::{harbour_scene, model, server};
+use sceneintruder_tests::{Backend, backends};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
-
-const STORY: &str = "Fog came in over the harbour. Lin Chen counted crates while Su Wan watched.";
-
-async fn server(backend: Backend, base: &str) -> Server {
-    ServerBuilder::new(backend)
-        .plugin("openai")
-        .config(&format!(
-            "[llm]\nprovider = \"openai\"\nmax_attempts = 1\n[plugins.openai.settings]\nbase_url = \"{base}/v1\""
-        ))
-        .env("SCENEINTRUDER_PLUGIN_OPENAI__API_KEY", "sk-interactions")
-        .start()
-        .await
-}
-
-async fn scene(server: &Server) -> (String, String, String) {
-    let (status, body) = server
-        .post("/api/scenes", &json!({"title": "Harbour", "text": STORY}))
-        .await;
-    assert_eq!(status, 201, "{body}");
-    let id = body["data"]["id"].as_str().expect("id").to_string();
-    let (_, body) = server.get(&format!("/api/scenes/{id}/characters")).await;
-    let find = |name: &str| {
-        body["data"]
-            .as_array()
-            .and_then(|all| all.iter().find(|c| c["name"] == name))
-            .and_then(|c| c["id"].as_str())
-            .map(String::from)
-            .unwrap_or_else(|| panic!("{name} in {body}"))
-    };
-    (id, find("Lin Chen"), find("Su Wan"))
-}
 
 /// The next broadcast of `kind` on the socket (presence messages skipped).
 async fn broadcast(
@@ -67,8 +36,8 @@ async fn broadcast(
 async fn trigger_simulate_history_and_pairs() {
     let vendor = model(None, None).await;
     for backend in backends() {
-        let server = server(backend, &vendor.base).await;
-        let (scene_id, lin, su) = scene(&server).await;
+        let server = server(backend, &vendor.base, "").await;
+        let (scene_id, lin, su) = harbour_scene(&server).await;
         let (mut socket, _) =
             tokio_tungstenite::connect_async(server.ws_url(&format!("/ws/scene/{scene_id}")))
                 .await
@@ -188,8 +157,8 @@ async fn trigger_simulate_history_and_pairs() {
 #[tokio::test]
 async fn interaction_requests_are_validated() {
     let vendor = model(None, None).await;
-    let server = server(Backend::Sqlite, &vendor.base).await;
-    let (scene_id, lin, su) = scene(&server).await;
+    let server = server(Backend::Sqlite, &vendor.base, "").await;
+    let (scene_id, lin, su) = harbour_scene(&server).await;
     let before = vendor.requests().len();
     for (path, body, status, message) in [
         (
@@ -253,8 +222,8 @@ async fn interaction_requests_are_validated() {
 async fn aggregate_answers_moves_the_story_and_never_deadlocks() {
     let vendor = model(None, None).await;
     for backend in backends() {
-        let server = server(backend, &vendor.base).await;
-        let (scene_id, lin, su) = scene(&server).await;
+        let server = server(backend, &vendor.base, "").await;
+        let (scene_id, lin, su) = harbour_scene(&server).await;
         let request = json!({
             "scene_id": scene_id, "character_ids": [lin, su],
             "message": "Why did you hide the secret clue?",

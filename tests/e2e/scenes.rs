@@ -11,30 +11,10 @@ use std::time::Duration;
 
 use reqwest::Method;
 use reqwest::multipart::{Form, Part};
-use sceneintruder_tests::fake::FakeVendor;
 use sceneintruder_tests::sse::SseReader;
-use sceneintruder_tests::story_model::model;
+use sceneintruder_tests::story_model::{model, server};
 use sceneintruder_tests::{Backend, Server, ServerBuilder, backends, decode};
 use serde_json::{Value, json};
-
-const KEY: &str = "sk-scenes-1";
-
-fn llm_config(vendor: &FakeVendor) -> String {
-    format!(
-        "[llm]\nprovider = \"openai\"\nmax_attempts = 1\n[plugins.openai.settings]\nbase_url = \"{}/v1\"",
-        vendor.base
-    )
-}
-
-async fn server(backend: Backend, vendor: &FakeVendor, extra: &str) -> Server {
-    ServerBuilder::new(backend)
-        .plugin("openai")
-        .config(&llm_config(vendor))
-        .config(extra)
-        .env("SCENEINTRUDER_PLUGIN_OPENAI__API_KEY", KEY)
-        .start()
-        .await
-}
 
 const STORY: &str = "Fog came in over the harbour. Lin Chen counted crates while Su Wan watched.\n\n\
                      Lin Chen found a brass key near the lighthouse and said nothing.";
@@ -96,7 +76,7 @@ async fn scene_ids(server: &Server) -> Vec<String> {
 #[tokio::test]
 async fn upload_reads_text_files_and_refuses_the_rest() {
     let vendor = model(None, None).await;
-    let server = server(Backend::Sqlite, &vendor, "").await;
+    let server = server(Backend::Sqlite, &vendor.base, "").await;
     let send = |name: &'static str, bytes: Vec<u8>| {
         let server = &server;
         async move {
@@ -173,7 +153,7 @@ async fn upload_reads_text_files_and_refuses_the_rest() {
 async fn analysis_job_stores_the_scene_before_completing() {
     let vendor = model(None, None).await;
     for backend in backends() {
-        let server = server(backend, &vendor, "").await;
+        let server = server(backend, &vendor.base, "").await;
         let task = analyze(&server, "Harbour", STORY).await;
         let (frames, last) = terminal_frame(&server, &task).await;
         assert_eq!(last["status"], "completed", "{frames:?}");
@@ -297,7 +277,7 @@ async fn analysis_job_stores_the_scene_before_completing() {
 async fn long_texts_are_analysed_in_chunks_and_late_characters_are_found() {
     let vendor = model(None, None).await;
     for backend in backends() {
-        let server = server(backend, &vendor, "[scenes]\nchunk_chars = 8000").await;
+        let server = server(backend, &vendor.base, "[scenes]\nchunk_chars = 8000").await;
         let filler =
             "The tide rose and fell against the pilings, and nobody spoke of the night before. ";
         let mut text = "Lin Chen opened the warehouse.\n\n".to_string();
@@ -354,7 +334,7 @@ async fn long_texts_are_analysed_in_chunks_and_late_characters_are_found() {
 async fn failed_and_cancelled_analyses_leave_no_scene() {
     let vendor = model(Some("POISON"), None).await;
     for backend in backends() {
-        let server = server(backend, &vendor, "[scenes]\nchunk_chars = 1000").await;
+        let server = server(backend, &vendor.base, "[scenes]\nchunk_chars = 1000").await;
         let text = format!(
             "{}\n\nPOISON in the middle.\n\n{}",
             "Lin Chen waits. ".repeat(80),
@@ -374,7 +354,7 @@ async fn failed_and_cancelled_analyses_leave_no_scene() {
     for backend in backends() {
         let slow = Arc::new(AtomicBool::new(true));
         let vendor = model(None, Some(slow.clone())).await;
-        let server = server(backend, &vendor, "").await;
+        let server = server(backend, &vendor.base, "").await;
         let task = analyze(&server, "Cancelled", STORY).await;
         // Wait until the model call is in flight, then cancel.
         for _ in 0..100 {
@@ -403,7 +383,7 @@ async fn failed_and_cancelled_analyses_leave_no_scene() {
 async fn synchronous_create_and_readiness() {
     let vendor = model(None, None).await;
     for backend in backends() {
-        let server = server(backend.clone(), &vendor, "").await;
+        let server = server(backend.clone(), &vendor.base, "").await;
         let (status, body) = server
             .post("/api/scenes", &json!({"title": "Harbour", "text": STORY}))
             .await;
@@ -455,7 +435,7 @@ async fn synchronous_create_and_readiness() {
 async fn items_crud_and_id_validation_and_ownership() {
     let vendor = model(None, None).await;
     for backend in backends() {
-        let server = server(backend, &vendor, "[auth]\nguest_mode = false").await;
+        let server = server(backend, &vendor.base, "[auth]\nguest_mode = false").await;
         for name in ["alice", "mallory"] {
             let (ok, out) = server.cli(
                 &["user", "add", name, "--password-stdin"],

@@ -10,6 +10,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::fake::{FakeVendor, Recorded, Reply};
+use crate::{Backend, Server, ServerBuilder};
 
 /// People, things and places the fake model "recognises" in a chunk.
 pub const PEOPLE: [(&str, &str); 3] = [
@@ -185,4 +186,41 @@ fn roster(system: &str) -> Vec<String> {
         .filter_map(|(_, rest)| rest.split(" — ").next())
         .map(str::to_string)
         .collect()
+}
+
+/// A server whose active provider is the `openai` plugin pointed at the story model at `base`
+/// (one attempt per call), plus `extra` config text.
+pub async fn server(backend: Backend, base: &str, extra: &str) -> Server {
+    ServerBuilder::new(backend)
+        .plugin("openai")
+        .config(&format!(
+            "[llm]\nprovider = \"openai\"\nmax_attempts = 1\n[plugins.openai.settings]\nbase_url = \"{base}/v1\""
+        ))
+        .config(extra)
+        .env("SCENEINTRUDER_PLUGIN_OPENAI__API_KEY", "sk-story-model")
+        .start()
+        .await
+}
+
+/// A text in which the story model finds Lin Chen and Su Wan.
+pub const HARBOUR: &str =
+    "Fog came in over the harbour. Lin Chen counted crates while Su Wan watched.";
+
+/// A scene made from [`HARBOUR`]; returns (scene id, Lin Chen's id, Su Wan's id).
+pub async fn harbour_scene(server: &Server) -> (String, String, String) {
+    let (status, body) = server
+        .post("/api/scenes", &json!({"title": "Harbour", "text": HARBOUR}))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let id = body["data"]["id"].as_str().expect("id").to_string();
+    let (_, body) = server.get(&format!("/api/scenes/{id}/characters")).await;
+    let find = |name: &str| {
+        body["data"]
+            .as_array()
+            .and_then(|all| all.iter().find(|c| c["name"] == name))
+            .and_then(|c| c["id"].as_str())
+            .map(String::from)
+            .unwrap_or_else(|| panic!("{name} in {body}"))
+    };
+    (id, find("Lin Chen"), find("Su Wan"))
 }

@@ -42,6 +42,20 @@ pub struct AppState {
     pub started: Instant,
 }
 
+impl AppState {
+    /// `503 LLM_NOT_READY` (with the status text) unless the active provider can be called.
+    pub fn require_llm(&self) -> Result<(), crate::error::ServerError> {
+        let readiness = self.llm.readiness();
+        if readiness.ready {
+            Ok(())
+        } else {
+            Err(crate::error::ServerError::LlmNotReady {
+                details: readiness.status,
+            })
+        }
+    }
+}
+
 /// Build everything the server needs; fails only on what makes serving impossible
 /// (a database that cannot be opened or migrated, an engine that cannot be built).
 pub async fn build(config: Config) -> anyhow::Result<Arc<AppState>> {

@@ -65,6 +65,19 @@ pub enum Resource {
 }
 
 impl ServerError {
+    /// A failed LLM call of operation `what`: not ready is `503 LLM_NOT_READY`, anything else
+    /// a `500` whose details start with `what`.
+    pub fn from_llm(what: &str, e: sceneintruder_llm::LlmError) -> Self {
+        match e {
+            sceneintruder_llm::LlmError::NotReady(status) => {
+                ServerError::LlmNotReady { details: status }
+            }
+            other => ServerError::Internal {
+                details: format!("{what}: {other}"),
+            },
+        }
+    }
+
     pub fn bad_request(message: impl Into<String>, details: impl Into<String>) -> Self {
         ServerError::BadRequest {
             message: message.into(),

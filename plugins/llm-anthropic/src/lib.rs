@@ -20,7 +20,7 @@ use sceneintruder_plugin_sdk::llm::{
     self, CompletionRequest, CompletionResponse, Guest, ModelInfo, ProviderError, ProviderInfo,
     StreamEvent,
 };
-use sceneintruder_plugin_sdk::streams::{self, SseSource};
+use sceneintruder_plugin_sdk::streams;
 use sceneintruder_plugin_sdk::{config, http};
 use serde_json::Value;
 
@@ -38,12 +38,7 @@ const MAX_MODEL_PAGES: usize = 5;
 /// A base URL without a path gets the API version segment: `https://api.anthropic.com` ->
 /// `https://api.anthropic.com/v1`. Anything with a path is kept as it is.
 fn versioned(base: &str) -> String {
-    let after_scheme = base.split_once("://").map_or(base, |(_, rest)| rest);
-    if after_scheme.contains('/') {
-        base.to_string()
-    } else {
-        format!("{base}/v1")
-    }
+    config::with_version(base, "v1")
 }
 
 /// `{base_url}{path}`, after checking that the API key is configured.
@@ -149,16 +144,13 @@ impl Guest for Plugin {
     fn start_stream(req: CompletionRequest) -> Result<u32, ProviderError> {
         let url = endpoint("/messages")?;
         let body = messages::build_body(&req, true)?;
-        let mut headers = headers();
-        headers.push(("Accept".into(), "text/event-stream".into()));
-        let (_head, body) = http::send_streaming_mapped(
-            &http::post_json(&url, headers, &body),
+        streams::open_sse(
+            &url,
+            headers(),
+            &body,
             error::from_status,
-        )?;
-        Ok(streams::open(SseSource::new(
-            body,
             stream::MessageStream::new(&req.model),
-        )))
+        )
     }
 
     fn next_event(stream: u32) -> Result<StreamEvent, ProviderError> {

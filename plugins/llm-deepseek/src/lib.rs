@@ -100,12 +100,7 @@ struct Plugin;
 
 impl Guest for Plugin {
     fn info() -> ProviderInfo {
-        ProviderInfo {
-            id: "deepseek".into(),
-            display_name: "DeepSeek".into(),
-            default_model: MODELS[0].id.into(),
-            models: MODELS.iter().map(ModelSpec::info).collect(),
-        }
+        openai_chat::catalog_info("deepseek", "DeepSeek", &MODELS)
     }
 
     fn complete(req: CompletionRequest) -> Result<CompletionResponse, ProviderError> {
@@ -113,11 +108,7 @@ impl Guest for Plugin {
     }
 
     fn list_models() -> Result<Vec<ModelInfo>, ProviderError> {
-        Ok(openai_chat::list_model_ids(&DeepSeek)?
-            .iter()
-            .filter(|id| !id.trim().is_empty())
-            .map(|id| openai_chat::listed_model(id, &MODELS, unlisted))
-            .collect())
+        openai_chat::list_known_models(&DeepSeek, &MODELS, unlisted)
     }
 
     fn start_stream(req: CompletionRequest) -> Result<u32, ProviderError> {

@@ -178,12 +178,7 @@ struct Plugin;
 
 impl Guest for Plugin {
     fn info() -> ProviderInfo {
-        ProviderInfo {
-            id: "githubmodels".into(),
-            display_name: "GitHub Models".into(),
-            default_model: MODELS[0].id.into(),
-            models: MODELS.iter().map(ModelSpec::info).collect(),
-        }
+        openai_chat::catalog_info("githubmodels", "GitHub Models", &MODELS)
     }
 
     fn complete(req: CompletionRequest) -> Result<CompletionResponse, ProviderError> {

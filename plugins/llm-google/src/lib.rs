@@ -21,7 +21,7 @@ use sceneintruder_plugin_sdk::llm::{
     self, CompletionRequest, CompletionResponse, Guest, ModelInfo, ProviderError, ProviderInfo,
     StreamEvent,
 };
-use sceneintruder_plugin_sdk::streams::{self, SseSource};
+use sceneintruder_plugin_sdk::streams;
 use sceneintruder_plugin_sdk::{config, http, log};
 use serde_json::Value;
 
@@ -37,12 +37,7 @@ const MAX_MODEL_PAGES: usize = 5;
 /// A base URL without a path gets the API version segment:
 /// `https://generativelanguage.googleapis.com` -> `.../v1beta`. Anything with a path is kept.
 fn versioned(base: &str) -> String {
-    let after_scheme = base.split_once("://").map_or(base, |(_, rest)| rest);
-    if after_scheme.contains('/') {
-        base.to_string()
-    } else {
-        format!("{base}/v1beta")
-    }
+    config::with_version(base, "v1beta")
 }
 
 /// `{base_url}{path}`, after checking that the API key is configured.
@@ -144,16 +139,13 @@ impl Guest for Plugin {
         let resource = catalog::resource(&req.model)?;
         let url = endpoint(&format!("/{resource}:streamGenerateContent?alt=sse"))?;
         let body = body(&req)?;
-        let mut headers = headers();
-        headers.push(("Accept".into(), "text/event-stream".into()));
-        let (_head, body) = http::send_streaming_mapped(
-            &http::post_json(&url, headers, &body),
+        streams::open_sse(
+            &url,
+            headers(),
+            &body,
             error::from_status,
-        )?;
-        Ok(streams::open(SseSource::new(
-            body,
             stream::GenerateStream::new(&req.model),
-        )))
+        )
     }
 
     fn next_event(stream: u32) -> Result<StreamEvent, ProviderError> {

@@ -161,12 +161,7 @@ struct Plugin;
 
 impl Guest for Plugin {
     fn info() -> ProviderInfo {
-        ProviderInfo {
-            id: "grok".into(),
-            display_name: "Grok".into(),
-            default_model: MODELS[0].id.into(),
-            models: MODELS.iter().map(ModelSpec::info).collect(),
-        }
+        openai_chat::catalog_info("grok", "Grok", &MODELS)
     }
 
     fn complete(req: CompletionRequest) -> Result<CompletionResponse, ProviderError> {
@@ -174,11 +169,7 @@ impl Guest for Plugin {
     }
 
     fn list_models() -> Result<Vec<ModelInfo>, ProviderError> {
-        Ok(openai_chat::list_model_ids(&Grok)?
-            .iter()
-            .filter(|id| !id.trim().is_empty())
-            .map(|id| openai_chat::listed_model(id, &MODELS, unlisted))
-            .collect())
+        openai_chat::list_known_models(&Grok, &MODELS, unlisted)
     }
 
     fn start_stream(req: CompletionRequest) -> Result<u32, ProviderError> {

@@ -115,12 +115,7 @@ struct Plugin;
 
 impl Guest for Plugin {
     fn info() -> ProviderInfo {
-        ProviderInfo {
-            id: "nvidia".into(),
-            display_name: "NVIDIA".into(),
-            default_model: MODELS[0].id.into(),
-            models: MODELS.iter().map(ModelSpec::info).collect(),
-        }
+        openai_chat::catalog_info("nvidia", "NVIDIA", &MODELS)
     }
 
     fn complete(req: CompletionRequest) -> Result<CompletionResponse, ProviderError> {
@@ -128,11 +123,7 @@ impl Guest for Plugin {
     }
 
     fn list_models() -> Result<Vec<ModelInfo>, ProviderError> {
-        Ok(openai_chat::list_model_ids(&Nvidia)?
-            .iter()
-            .filter(|id| !id.trim().is_empty())
-            .map(|id| openai_chat::listed_model(id, &MODELS, unlisted))
-            .collect())
+        openai_chat::list_known_models(&Nvidia, &MODELS, unlisted)
     }
 
     fn start_stream(req: CompletionRequest) -> Result<u32, ProviderError> {

@@ -169,12 +169,7 @@ struct Plugin;
 
 impl Guest for Plugin {
     fn info() -> ProviderInfo {
-        ProviderInfo {
-            id: "ollama".into(),
-            display_name: "Ollama".into(),
-            default_model: MODELS[0].id.into(),
-            models: MODELS.iter().map(ModelSpec::info).collect(),
-        }
+        openai_chat::catalog_info("ollama", "Ollama", &MODELS)
     }
 
     fn complete(req: CompletionRequest) -> Result<CompletionResponse, ProviderError> {

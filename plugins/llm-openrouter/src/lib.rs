@@ -187,12 +187,7 @@ struct Plugin;
 
 impl Guest for Plugin {
     fn info() -> ProviderInfo {
-        ProviderInfo {
-            id: "openrouter".into(),
-            display_name: "OpenRouter".into(),
-            default_model: MODELS[0].id.into(),
-            models: MODELS.iter().map(ModelSpec::info).collect(),
-        }
+        openai_chat::catalog_info("openrouter", "OpenRouter", &MODELS)
     }
 
     fn complete(req: CompletionRequest) -> Result<CompletionResponse, ProviderError> {

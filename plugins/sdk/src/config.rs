@@ -39,6 +39,17 @@ pub fn base_url(default: &str) -> Result<String, ProviderError> {
     }
 }
 
+/// `base` with `/{version}` appended when it is a bare origin (`https://api.x` ->
+/// `https://api.x/v1`); a base that already has a path is used as given.
+pub fn with_version(base: &str, version: &str) -> String {
+    let after_scheme = base.split_once("://").map_or(base, |(_, rest)| rest);
+    if after_scheme.contains('/') {
+        base.to_string()
+    } else {
+        format!("{base}/{version}")
+    }
+}
+
 /// Trims whitespace and trailing slashes: `https://x/v1/` -> `https://x/v1`.
 pub fn normalize_base_url(url: &str) -> String {
     url.trim().trim_end_matches('/').to_string()

@@ -25,7 +25,7 @@ use crate::completion::{JSON_OBJECT_INSTRUCTION, schema_instruction, schema_valu
 use crate::http;
 use crate::llm::{CompletionRequest, CompletionResponse, Reasoning, ResponseFormat, Role, Usage};
 use crate::sse::SseEvent;
-use crate::streams::{self, SseDecoder, SseSource, Step};
+use crate::streams::{self, SseDecoder, Step};
 use crate::types::{ModelInfo, ProviderError};
 use serde_json::{Map, Value, json};
 
@@ -238,6 +238,33 @@ pub fn listed_model(
         .find(|m| m.id == id)
         .map(ModelSpec::info)
         .unwrap_or_else(|| fallback(id))
+}
+
+/// The provider description of a plugin whose catalog is `specs` (default: the first).
+pub fn catalog_info(
+    id: &str,
+    display_name: &str,
+    specs: &[ModelSpec],
+) -> crate::types::ProviderInfo {
+    crate::types::ProviderInfo {
+        id: id.into(),
+        display_name: display_name.into(),
+        default_model: specs.first().map(|m| m.id.to_string()).unwrap_or_default(),
+        models: specs.iter().map(ModelSpec::info).collect(),
+    }
+}
+
+/// The vendor's `GET /models`, each id described by its catalog entry or `fallback(id)`.
+pub fn list_known_models<D: ChatDialect + ?Sized>(
+    dialect: &D,
+    specs: &[ModelSpec],
+    fallback: impl Fn(&str) -> ModelInfo,
+) -> Result<Vec<ModelInfo>, ProviderError> {
+    Ok(list_model_ids(dialect)?
+        .iter()
+        .filter(|id| !id.trim().is_empty())
+        .map(|id| listed_model(id, specs, &fallback))
+        .collect())
 }
 
 /// Builds the request body. `stream` adds `stream` and `stream_options.include_usage`.
@@ -582,11 +609,9 @@ pub fn start_stream<D: ChatDialect + 'static>(
 ) -> Result<u32, ProviderError> {
     let url = endpoint(&dialect, dialect.chat_path())?;
     let body = build_body(&dialect, req, true)?;
-    let mut headers = dialect.headers();
-    headers.push(("Accept".into(), "text/event-stream".into()));
-    let (_head, stream) = http::send_streaming(&http::post_json(&url, headers, &body))?;
+    let headers = dialect.headers();
     let decoder = ChatStreamDecoder::new(dialect, &sent_model(&body, req));
-    Ok(streams::open(SseSource::new(stream, decoder)))
+    streams::open_sse(&url, headers, &body, http::status_error, decoder)
 }
 
 /// Runs one chat completion as a stream and returns its final event: for vendors or modes
@@ -620,6 +645,7 @@ mod tests {
     use super::*;
     use crate::llm::{JsonSchema, Message};
     use crate::streams::EventSource;
+    use crate::streams::SseSource;
     use crate::streams::tests::{FakeBody, drain};
 
     fn req(model: &str) -> CompletionRequest {

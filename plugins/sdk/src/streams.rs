@@ -45,6 +45,22 @@ thread_local! {
     };
 }
 
+/// POST `body` to `url` asking for Server-Sent Events and register the answer as a stream
+/// decoded by `decoder`; a non-2xx answer is turned into a typed error by `map_error`.
+/// Returns the stream id.
+pub fn open_sse<D: SseDecoder + 'static>(
+    url: &str,
+    mut headers: Vec<(String, String)>,
+    body: &serde_json::Value,
+    map_error: impl FnOnce(u16, &[(String, String)], &[u8]) -> ProviderError,
+    decoder: D,
+) -> Result<u32, ProviderError> {
+    headers.push(("Accept".into(), "text/event-stream".into()));
+    let (_head, stream) =
+        crate::http::send_streaming_mapped(&crate::http::post_json(url, headers, body), map_error)?;
+    Ok(open(SseSource::new(stream, decoder)))
+}
+
 /// Registers a stream and returns its id (never 0).
 pub fn open(source: impl EventSource + 'static) -> u32 {
     TABLE.with_borrow_mut(|t| {

@@ -54,12 +54,7 @@ impl ChatRequest {
 }
 
 fn llm_error(e: LlmError) -> ServerError {
-    match e {
-        LlmError::NotReady(status) => ServerError::LlmNotReady { details: status },
-        other => ServerError::Internal {
-            details: format!("生成回应失败: {other}"),
-        },
-    }
+    ServerError::from_llm("生成回应失败", e)
 }
 
 fn wants_stream(headers: &HeaderMap) -> bool {
@@ -89,12 +84,7 @@ pub async fn chat(
     ApiJson(body): ApiJson<ChatRequest>,
 ) -> Result<Response, ServerError> {
     body.validate()?;
-    let readiness = state.llm.readiness();
-    if !readiness.ready {
-        return Err(ServerError::LlmNotReady {
-            details: readiness.status,
-        });
-    }
+    state.require_llm()?;
     if wants_stream(&headers) {
         let ctx = context(&state.db, &identity, &body.scene_id, &body.character_id).await?;
         let call = ctx.chat_call(&body.message, &identity.user_id);
@@ -158,10 +148,9 @@ impl crate::realtime::ws::SceneChat for WsChat {
                     admin: false,
                 }
             };
-            let readiness = state.llm.readiness();
-            if !readiness.ready {
-                return Err(format!("LLM服务未配置或未就绪: {}", readiness.status));
-            }
+            state
+                .require_llm()
+                .map_err(|e| format!("{}: {}", e.message(), e.details()))?;
             let (ctx, reply) = turn(&state, &identity, &scene_id, &character_id, &message)
                 .await
                 .map_err(|e| match e {
@@ -249,12 +238,7 @@ pub async fn emotion(
     ApiJson(body): ApiJson<ChatRequest>,
 ) -> Result<Response, ServerError> {
     body.validate()?;
-    let readiness = state.llm.readiness();
-    if !readiness.ready {
-        return Err(ServerError::LlmNotReady {
-            details: readiness.status,
-        });
-    }
+    state.require_llm()?;
     let ctx = context(&state.db, &identity, &body.scene_id, &body.character_id).await?;
     let call = ctx.emotion_call(&body.message, &identity.user_id);
     let (reply, completion) =

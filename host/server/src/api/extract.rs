@@ -31,6 +31,17 @@ fn json_error(rejection: JsonRejection) -> ServerError {
     ServerError::bad_request("无效的请求数据", rejection.body_text())
 }
 
+/// A strict JSON body whose malformed-body answer uses this route's own `message`.
+pub fn with_message<T>(
+    parsed: Result<ApiJson<T>, ServerError>,
+    message: &str,
+) -> Result<T, ServerError> {
+    parsed.map(|ApiJson(body)| body).map_err(|e| match e {
+        ServerError::BadRequest { details, .. } => ServerError::bad_request(message, details),
+        other => other,
+    })
+}
+
 /// Optional JSON body: absent, empty or unparsable bodies count as "none" (the reference's
 /// lenient behaviour for `POST /api/settings/test-connection`).
 pub struct LenientJson<T>(pub Option<T>);

@@ -11,30 +11,20 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::envelope::{ApiResult, Ok};
-use super::extract::ApiJson;
+use super::extract::{ApiJson, with_message};
 use crate::app::AppState;
 use crate::auth::Identity;
 use crate::domain::aggregate::{self, EmotionData, Options};
 use crate::domain::chat::{self, EmotionReply, EmotionalResponse};
 use crate::domain::interactions::{
-    ModelAnswer, Unknown, attribute, between, conversation_lines, director_prompt, is_interaction,
-    simulation_prompt,
+    Dialogue, ModelAnswer, Unknown, attribute, between, conversation_lines, director_prompt,
+    is_interaction, simulation_prompt,
 };
 use crate::domain::scenes::{self, Character, Conversation, new_id};
 use crate::error::ServerError;
 use crate::time::rfc3339_nano_local;
 
 const TIMEOUT: Duration = Duration::from_secs(90);
-
-/// Parse the body with this route's "malformed" message.
-fn body<T>(parsed: Result<ApiJson<T>, ServerError>) -> Result<T, ServerError> {
-    parsed.map(|ApiJson(b)| b).map_err(|e| match e {
-        ServerError::BadRequest { details, .. } => {
-            ServerError::bad_request("无效的请求格式", details)
-        }
-        other => other,
-    })
-}
 
 /// The requested characters of an owned scene, in request order.
 async fn participants(
@@ -55,17 +45,6 @@ async fn participants(
         .collect()
 }
 
-fn require_ready(state: &AppState) -> Result<(), ServerError> {
-    let readiness = state.llm.readiness();
-    if readiness.ready {
-        Result::Ok(())
-    } else {
-        Err(ServerError::LlmNotReady {
-            details: readiness.status,
-        })
-    }
-}
-
 /// Ask the model for an exchange; `what` names the operation in error texts.
 async fn dialogue(
     state: &AppState,
@@ -84,11 +63,66 @@ async fn dialogue(
         .map_err(|_| LlmError::Timeout(TIMEOUT));
     match outcome.and_then(|r| r) {
         Result::Ok((answer, _)) => Result::Ok(answer.lines()),
-        Err(LlmError::NotReady(status)) => Err(ServerError::LlmNotReady { details: status }),
-        Err(e) => Err(ServerError::Internal {
-            details: format!("{what}: {e}"),
-        }),
+        Err(e) => Err(ServerError::from_llm(what, e)),
     }
+}
+
+/// What a directed exchange and a simulation share: the checks, the model call, the
+/// attribution and the stored lines. They differ in these texts and rules.
+struct Exchange<'a> {
+    scene_id: &'a str,
+    character_ids: &'a [String],
+    /// The topic or the initial situation (the user prompt).
+    prompt: &'a str,
+    too_few: &'static str,
+    missing_prompt: &'static str,
+    failure: &'static str,
+    unknown: Unknown,
+    /// `interaction` or `simulation`: the id prefix and the metadata key `<group>_id`.
+    group: &'static str,
+}
+
+/// Validate, ask the model, attribute and store an exchange; returns its id and lines.
+async fn exchange(
+    state: &AppState,
+    identity: &Identity,
+    spec: Exchange<'_>,
+    brief: impl FnOnce(&[Character]) -> String,
+) -> Result<(String, Vec<Dialogue>), ServerError> {
+    if spec.scene_id.is_empty() {
+        return Err(ServerError::bad_request(
+            "缺少场景ID",
+            "scene_id is required",
+        ));
+    }
+    if spec.character_ids.len() < 2 {
+        return Err(ServerError::bad_request(
+            spec.too_few,
+            "character_ids needs at least two ids",
+        ));
+    }
+    if spec.prompt.trim().is_empty() {
+        return Err(ServerError::bad_request(
+            spec.missing_prompt,
+            "the prompt text is required",
+        ));
+    }
+    state.require_llm()?;
+    let cast = participants(state, identity, spec.scene_id, spec.character_ids).await?;
+    let lines = dialogue(
+        state,
+        brief(&cast),
+        spec.prompt,
+        &identity.user_id,
+        spec.failure,
+    )
+    .await?;
+    let dialogues = attribute(lines, &cast, spec.unknown)?;
+    let id = new_id(spec.group);
+    let key = format!("{}_id", spec.group);
+    let stored = conversation_lines(spec.scene_id, &dialogues, (&key, &id), spec.character_ids);
+    scenes::append(&state.db, &stored).await?;
+    Result::Ok((id, dialogues))
 }
 
 #[derive(Deserialize)]
@@ -108,44 +142,21 @@ pub async fn trigger(
     identity: Identity,
     parsed: Result<ApiJson<TriggerRequest>, ServerError>,
 ) -> ApiResult {
-    let request = body(parsed)?;
-    if request.scene_id.is_empty() {
-        return Err(ServerError::bad_request(
-            "缺少场景ID",
-            "scene_id is required",
-        ));
-    }
-    if request.character_ids.len() < 2 {
-        return Err(ServerError::bad_request(
-            "至少需要两个角色才能进行互动",
-            "character_ids needs at least two ids",
-        ));
-    }
-    if request.topic.trim().is_empty() {
-        return Err(ServerError::bad_request(
-            "缺少互动主题",
-            "topic is required",
-        ));
-    }
-    require_ready(&state)?;
-    let cast = participants(&state, &identity, &request.scene_id, &request.character_ids).await?;
-    let lines = dialogue(
-        &state,
-        director_prompt(&cast, &request.context_description),
-        &request.topic,
-        &identity.user_id,
-        "生成角色互动失败",
-    )
+    let request = with_message(parsed, "无效的请求格式")?;
+    let spec = Exchange {
+        scene_id: &request.scene_id,
+        character_ids: &request.character_ids,
+        prompt: &request.topic,
+        too_few: "至少需要两个角色才能进行互动",
+        missing_prompt: "缺少互动主题",
+        failure: "生成角色互动失败",
+        unknown: Unknown::Refuse,
+        group: "interaction",
+    };
+    let (id, dialogues) = exchange(&state, &identity, spec, |cast| {
+        director_prompt(cast, &request.context_description)
+    })
     .await?;
-    let dialogues = attribute(lines, &cast, Unknown::Refuse)?;
-    let id = new_id("interaction");
-    let stored = conversation_lines(
-        &request.scene_id,
-        &dialogues,
-        ("interaction_id", &id),
-        &request.character_ids,
-    );
-    scenes::append(&state.db, &stored).await?;
     let mut interaction = json!({
         "id": id,
         "scene_id": request.scene_id,
@@ -186,49 +197,26 @@ pub async fn simulate(
     identity: Identity,
     parsed: Result<ApiJson<SimulateRequest>, ServerError>,
 ) -> ApiResult {
-    let request = body(parsed)?;
-    if request.scene_id.is_empty() {
-        return Err(ServerError::bad_request(
-            "缺少场景ID",
-            "scene_id is required",
-        ));
-    }
-    if request.character_ids.len() < 2 {
-        return Err(ServerError::bad_request(
-            "至少需要两个角色才能进行对话",
-            "character_ids needs at least two ids",
-        ));
-    }
-    if request.initial_situation.trim().is_empty() {
-        return Err(ServerError::bad_request(
-            "缺少初始情境描述",
-            "initial_situation is required",
-        ));
-    }
+    let request = with_message(parsed, "无效的请求格式")?;
     let turns = if request.number_of_turns <= 0 {
         3
     } else {
         request.number_of_turns.min(10)
     } as u32;
-    require_ready(&state)?;
-    let cast = participants(&state, &identity, &request.scene_id, &request.character_ids).await?;
-    let lines = dialogue(
-        &state,
-        simulation_prompt(&cast, turns),
-        &request.initial_situation,
-        &identity.user_id,
-        "模拟角色对话失败",
-    )
+    let spec = Exchange {
+        scene_id: &request.scene_id,
+        character_ids: &request.character_ids,
+        prompt: &request.initial_situation,
+        too_few: "至少需要两个角色才能进行对话",
+        missing_prompt: "缺少初始情境描述",
+        failure: "模拟角色对话失败",
+        unknown: Unknown::TemporaryId,
+        group: "simulation",
+    };
+    let (_, dialogues) = exchange(&state, &identity, spec, |cast| {
+        simulation_prompt(cast, turns)
+    })
     .await?;
-    let dialogues = attribute(lines, &cast, Unknown::TemporaryId)?;
-    let id = new_id("simulation");
-    let stored = conversation_lines(
-        &request.scene_id,
-        &dialogues,
-        ("simulation_id", &id),
-        &request.character_ids,
-    );
-    scenes::append(&state.db, &stored).await?;
     state.hub.broadcast(
         &request.scene_id,
         json!({"type": "conversation_simulation", "data": dialogues}),
@@ -325,12 +313,7 @@ pub async fn aggregate(
     identity: Identity,
     parsed: Result<ApiJson<AggregateRequest>, ServerError>,
 ) -> ApiResult {
-    let request = parsed.map(|ApiJson(b)| b).map_err(|e| match e {
-        ServerError::BadRequest { details, .. } => {
-            ServerError::bad_request("无效的请求参数", details)
-        }
-        other => other,
-    })?;
+    let request = with_message(parsed, "无效的请求参数")?;
     if request.scene_id.is_empty() {
         return Err(ServerError::bad_request(
             "缺少场景ID",
@@ -349,7 +332,7 @@ pub async fn aggregate(
             "message is required",
         ));
     }
-    require_ready(&state)?;
+    state.require_llm()?;
     let started = std::time::Instant::now();
     let options = request.options.unwrap_or_else(Options::all);
     let cast = participants(&state, &identity, &request.scene_id, &request.character_ids).await?;

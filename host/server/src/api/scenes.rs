@@ -123,24 +123,13 @@ impl TextRequest {
     }
 }
 
-fn require_ready(state: &AppState, details: Option<&str>) -> Result<(), ServerError> {
-    let readiness = state.llm.readiness();
-    if readiness.ready {
-        Result::Ok(())
-    } else {
-        Err(ServerError::LlmNotReady {
-            details: details.map_or(readiness.status, str::to_string),
-        })
-    }
-}
-
 pub async fn analyze_async(
     State(state): State<Arc<AppState>>,
     identity: Identity,
     ApiJson(body): ApiJson<TextRequest>,
 ) -> ApiResult {
     body.validate(MAX_ANALYZE_BYTES)?;
-    require_ready(&state, None)?;
+    state.require_llm()?;
     let input = AnalyzeInput {
         title: body.title,
         text: body.text,
@@ -165,7 +154,10 @@ pub async fn create(
     ApiJson(body): ApiJson<TextRequest>,
 ) -> ApiResult {
     body.validate(MAX_TEXT_BYTES)?;
-    require_ready(&state, Some("请在设置中配置LLM API密钥后重试"))?;
+    // The reference's advice instead of the status text on this route.
+    state.require_llm().map_err(|_| ServerError::LlmNotReady {
+        details: "请在设置中配置LLM API密钥后重试".into(),
+    })?;
     let request = AnalysisRequest {
         title: &body.title,
         text: &body.text,
@@ -184,9 +176,7 @@ pub async fn create(
     )
     .await
     .map_err(|e| match e {
-        AnalysisError::Llm(sceneintruder_llm::LlmError::NotReady(status)) => {
-            ServerError::LlmNotReady { details: status }
-        }
+        AnalysisError::Llm(e) => ServerError::from_llm("创建场景失败", e),
         other => ServerError::Internal {
             details: format!("创建场景失败: {}", failure_text(&other)),
         },

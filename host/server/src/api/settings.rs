@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::envelope::{ApiResult, Ok};
-use super::extract::{ApiJson, LenientJson};
+use super::extract::{ApiJson, LenientJson, with_message};
 use super::plugins::model_json;
 use crate::app::AppState;
 use crate::auth::Identity;
@@ -328,12 +328,7 @@ pub async fn update_llm(
     identity: Identity,
     body: Result<ApiJson<LlmConfigRequest>, ServerError>,
 ) -> ApiResult {
-    let ApiJson(body) = body.map_err(|e| match e {
-        ServerError::BadRequest { details, .. } => {
-            ServerError::bad_request("无效的请求格式", details)
-        }
-        other => other,
-    })?;
+    let body = with_message(body, "无效的请求格式")?;
     if body.provider.trim().is_empty() {
         return Err(ServerError::bad_request(
             "无效的请求格式",

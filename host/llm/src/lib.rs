@@ -371,28 +371,37 @@ impl LlmService {
     /// Ready only when a provider is chosen, its plugin is loaded and every setting it
     /// requires is configured: a status that says "Ready" can be called.
     pub fn readiness(&self) -> Readiness {
-        let not_ready = |status: String| Readiness {
-            ready: false,
-            status,
-            provider: String::new(),
-        };
-        let Some(active) = self.source.active(&self.runtime) else {
-            return not_ready("LLM provider not configured".into());
-        };
-        let Ok(client) = self.runtime.llm(&active.provider) else {
-            return not_ready(format!("Provider plugin not loaded: {}", active.provider));
-        };
-        let missing = client.missing_required();
-        if missing.iter().any(|k| k == "api_key") {
-            not_ready("API key not configured".into())
-        } else if !missing.is_empty() {
-            not_ready(format!("Missing required settings: {}", missing.join(", ")))
-        } else {
-            Readiness {
+        match self.callable() {
+            Ok((_, active)) => Readiness {
                 ready: true,
                 status: "Ready".into(),
                 provider: active.provider,
-            }
+            },
+            Err(status) => Readiness {
+                ready: false,
+                status,
+                provider: String::new(),
+            },
+        }
+    }
+
+    /// The active provider's client, or why none can be called (the status text).
+    fn callable(&self) -> Result<(sceneintruder_runtime::LlmProvider, ActiveLlm), String> {
+        let active = self
+            .source
+            .active(&self.runtime)
+            .ok_or("LLM provider not configured")?;
+        let client = self
+            .runtime
+            .llm(&active.provider)
+            .map_err(|_| format!("Provider plugin not loaded: {}", active.provider))?;
+        let missing = client.missing_required();
+        if missing.iter().any(|k| k == "api_key") {
+            Err("API key not configured".into())
+        } else if !missing.is_empty() {
+            Err(format!("Missing required settings: {}", missing.join(", ")))
+        } else {
+            Ok((client, active))
         }
     }
 
@@ -415,18 +424,7 @@ impl LlmService {
         ),
         LlmError,
     > {
-        let readiness = self.readiness();
-        if !readiness.ready {
-            return Err(LlmError::NotReady(readiness.status));
-        }
-        let active = self
-            .source
-            .active(&self.runtime)
-            .ok_or_else(|| LlmError::NotReady("LLM provider not configured".into()))?;
-        let client = self
-            .runtime
-            .llm(&active.provider)
-            .map_err(|e| LlmError::NotReady(e.to_string()))?;
+        let (client, active) = self.callable().map_err(LlmError::NotReady)?;
         let model = call
             .model
             .clone()

@@ -355,8 +355,11 @@ pub async fn aggregate(
     let mut replies = Vec::new();
     let mut notifications = Vec::new();
     let mut tokens = 0u32;
+    // The scene and the recent conversation are the same for every character: read once.
+    let first = cast.first().map(|c| c.id.as_str()).unwrap_or_default();
+    let mut ctx = chat::context(&state.db, &identity, &request.scene_id, first).await?;
     for character in &cast {
-        let ctx = chat::context(&state.db, &identity, &request.scene_id, &character.id).await?;
+        ctx.character = character.clone();
         let call = ctx.emotion_call(&request.message, &identity.user_id);
         let outcome = tokio::time::timeout(TIMEOUT, state.llm.complete_json::<EmotionReply>(&call))
             .await

@@ -3,13 +3,11 @@
 //! placement, `max_tokens`, JSON mode by instruction, the thinking switch, streaming events,
 //! typed vendor errors and the model list.
 
-use std::collections::BTreeMap;
-
 use sceneintruder_runtime::llm::{
     CompletionRequest, JsonSchema, Message, Reasoning, ResponseFormat, Role, StreamEvent,
 };
 use sceneintruder_runtime::types::ProviderError;
-use sceneintruder_runtime::{CallError, Limits, LlmProvider, OperatorSettings};
+use sceneintruder_runtime::{CallError, LlmProvider};
 use sceneintruder_tests::RuntimeFixture;
 use sceneintruder_tests::fake::{FakeVendor, Recorded, Reply};
 use serde_json::{Value, json};
@@ -74,22 +72,11 @@ fn request(model: &str) -> CompletionRequest {
 }
 
 async fn load(fixture: &RuntimeFixture, values: &[(&str, String)]) -> LlmProvider {
-    let runtime = fixture
-        .load(
-            Limits::default(),
-            BTreeMap::from([(
-                "anthropic".to_string(),
-                OperatorSettings {
-                    values: values
-                        .iter()
-                        .map(|(k, v)| (k.to_string(), v.clone()))
-                        .collect(),
-                    allow_hosts: vec![],
-                },
-            )]),
-        )
-        .await;
-    runtime.llm("anthropic").expect("anthropic loaded")
+    fixture
+        .load_configured("anthropic", values)
+        .await
+        .llm("anthropic")
+        .expect("anthropic loaded")
 }
 
 async fn provider(fixture: &RuntimeFixture, vendor: &FakeVendor) -> LlmProvider {

@@ -2,13 +2,11 @@
 //! Chat Completions API: request shape, secrets, typed vendor errors, JSON mode, streaming;
 //! and the connection probe through the real binary.
 
-use std::collections::BTreeMap;
-
 use sceneintruder_runtime::llm::{
     CompletionRequest, JsonSchema, Message, Reasoning, ResponseFormat, Role, StreamEvent,
 };
 use sceneintruder_runtime::types::ProviderError;
-use sceneintruder_runtime::{CallError, Limits, LlmProvider, OperatorSettings};
+use sceneintruder_runtime::{CallError, LlmProvider};
 use sceneintruder_tests::fake::{FakeVendor, Recorded, Reply};
 use sceneintruder_tests::{RuntimeFixture, ServerBuilder, backends};
 use serde_json::{Value, json};
@@ -62,22 +60,17 @@ fn request(model: &str) -> CompletionRequest {
 }
 
 async fn provider(fixture: &RuntimeFixture, vendor: &FakeVendor) -> LlmProvider {
-    let runtime = fixture
-        .load(
-            Limits::default(),
-            BTreeMap::from([(
-                "openai".to_string(),
-                OperatorSettings {
-                    values: BTreeMap::from([
-                        ("base_url".to_string(), format!("{}/v1", vendor.base)),
-                        ("api_key".to_string(), KEY.to_string()),
-                    ]),
-                    allow_hosts: vec![],
-                },
-            )]),
+    fixture
+        .load_configured(
+            "openai",
+            &[
+                ("base_url", format!("{}/v1", vendor.base)),
+                ("api_key", KEY.to_string()),
+            ],
         )
-        .await;
-    runtime.llm("openai").expect("openai loaded")
+        .await
+        .llm("openai")
+        .expect("openai loaded")
 }
 
 fn assert_chat_request(seen: &Recorded) {

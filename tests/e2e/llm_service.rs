@@ -3,7 +3,7 @@
 //! the cache (hit only for identical parameters, bypassed by `fresh`), JSON repair,
 //! cancellation of an in-flight call, readiness, token accounting, streaming.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -11,7 +11,7 @@ use sceneintruder_llm::{
     ActiveLlm, FixedProvider, LlmCall, LlmError, LlmService, ServiceConfig, StreamItem,
 };
 use sceneintruder_runtime::types::ProviderError;
-use sceneintruder_runtime::{CallError, Limits, OperatorSettings, PluginRuntime};
+use sceneintruder_runtime::{CallError, PluginRuntime};
 use sceneintruder_tests::RuntimeFixture;
 use sceneintruder_tests::fake::{FakeVendor, Reply};
 use serde_json::{Value, json};
@@ -55,22 +55,11 @@ async fn runtime(
     vendor: &FakeVendor,
     key: Option<&str>,
 ) -> PluginRuntime {
-    let mut values = BTreeMap::from([("base_url".to_string(), format!("{}/v1", vendor.base))]);
+    let mut values = vec![("base_url", format!("{}/v1", vendor.base))];
     if let Some(key) = key {
-        values.insert("api_key".to_string(), key.to_string());
+        values.push(("api_key", key.to_string()));
     }
-    fixture
-        .load(
-            Limits::default(),
-            BTreeMap::from([(
-                "openai".to_string(),
-                OperatorSettings {
-                    values,
-                    allow_hosts: vec![],
-                },
-            )]),
-        )
-        .await
+    fixture.load_configured("openai", &values).await
 }
 
 fn service(runtime: PluginRuntime, config: ServiceConfig) -> LlmService {

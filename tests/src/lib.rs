@@ -494,6 +494,26 @@ impl RuntimeFixture {
         self.dir.path().join(id)
     }
 
+    /// The runtime with default limits and plugin `id` configured with `values`.
+    pub async fn load_configured(
+        &self,
+        id: &str,
+        values: &[(&str, String)],
+    ) -> sceneintruder_runtime::PluginRuntime {
+        let settings = sceneintruder_runtime::OperatorSettings {
+            values: values
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+            allow_hosts: vec![],
+        };
+        self.load(
+            sceneintruder_runtime::Limits::default(),
+            std::collections::BTreeMap::from([(id.to_string(), settings)]),
+        )
+        .await
+    }
+
     pub async fn load(
         &self,
         limits: sceneintruder_runtime::Limits,

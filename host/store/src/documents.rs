@@ -65,6 +65,19 @@ impl<'a> DocumentRepo<'a> {
         }))
     }
 
+    /// The stored version of `key` (0 when there is none): a cheap "has it changed?".
+    pub async fn version(&self, key: &str) -> Result<i64, StoreError> {
+        let sql = format!(
+            "SELECT version FROM {t} WHERE {k} = $1",
+            t = self.table.name(),
+            k = self.table.key_column()
+        );
+        let row: Option<(i64,)> = with_pool!(self.db, pool => {
+            sqlx::query_as(&sql).bind(key).fetch_optional(pool).await?
+        });
+        Ok(row.map_or(0, |r| r.0))
+    }
+
     /// Insert a first document unless one exists (then the existing one wins); true when
     /// this call inserted it.
     pub async fn create(&self, key: &str, document: &str, now: i64) -> Result<bool, StoreError> {

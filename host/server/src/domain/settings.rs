@@ -268,7 +268,7 @@ impl Settings {
                 history: VecDeque::new(),
             }),
         };
-        settings.refresh(db, runtime).await?;
+        settings.sync(db, runtime, true).await?;
         Ok(settings)
     }
 
@@ -278,15 +278,33 @@ impl Settings {
         db: &Database,
         runtime: &PluginRuntime,
     ) -> Result<bool, ServerError> {
+        self.sync(db, runtime, false).await
+    }
+
+    /// Read and apply the stored settings; unless `force`, only when their version changed.
+    async fn sync(
+        &self,
+        db: &Database,
+        runtime: &PluginRuntime,
+        force: bool,
+    ) -> Result<bool, ServerError> {
+        // Only the version is read while nothing changed (this runs every few seconds on
+        // servers sharing PostgreSQL).
+        let known = self.current().version;
+        let stored_version = db
+            .settings()
+            .version(DOCUMENT)
+            .await
+            .map_err(ServerError::internal)?;
+        if !force && stored_version == known {
+            return Ok(false);
+        }
         let row = db
             .settings()
             .get(DOCUMENT)
             .await
             .map_err(ServerError::internal)?;
         let version = row.as_ref().map_or(0, |r| r.version);
-        if version != 0 && version == self.current().version {
-            return Ok(false);
-        }
         let stored: Stored = match &row {
             Some(row) => serde_json::from_str(&row.document).map_err(|e| {
                 ServerError::internal(format!("stored settings are not valid: {e}"))

@@ -371,6 +371,7 @@ async fn runtime(fixture: &RuntimeFixture, vendor: &FakeVendor) -> PluginRuntime
                 OperatorSettings {
                     values,
                     allow_hosts: vec![],
+                    ..Default::default()
                 },
             )
         })

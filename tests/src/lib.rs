@@ -58,7 +58,11 @@ pub fn set_requested_hosts(folder: &Path, hosts: &[String]) {
     let path = folder.join("plugin.toml");
     let text = std::fs::read_to_string(&path).expect("read manifest");
     let mut doc: toml::Table = toml::from_str(&text).expect("manifest is TOML");
-    let mut network = toml::Table::new();
+    let mut network = doc
+        .get("network")
+        .and_then(|n| n.as_table())
+        .cloned()
+        .unwrap_or_default();
     network.insert(
         "hosts".into(),
         toml::Value::Array(hosts.iter().cloned().map(toml::Value::String).collect()),
@@ -506,6 +510,7 @@ impl RuntimeFixture {
                 .map(|(k, v)| (k.to_string(), v.clone()))
                 .collect(),
             allow_hosts: vec![],
+            ..Default::default()
         };
         self.load(
             sceneintruder_runtime::Limits::default(),
@@ -524,6 +529,7 @@ impl RuntimeFixture {
             cache_dir: Some(shared_compile_cache()),
             limits,
             plugins,
+            bundled: Default::default(),
         })
         .await
         .expect("runtime loads")

@@ -10,23 +10,8 @@ use serde::Deserialize;
 const WASM_TARGET: &str = "wasm32-wasip2";
 const WASM_PROFILE: &str = "wasm-release";
 
-/// Plugins shipped with the server, installed by `cargo xtask plugins`.
-const BUNDLED: &[&str] = &[
-    "plugins/llm-openai",
-    "plugins/llm-anthropic",
-    "plugins/llm-google",
-    "plugins/llm-deepseek",
-    "plugins/llm-qwen",
-    "plugins/llm-mistral",
-    "plugins/llm-grok",
-    "plugins/llm-glm",
-    "plugins/llm-githubmodels",
-    "plugins/llm-openrouter",
-    "plugins/llm-nvidia",
-    "plugins/llm-ollama",
-    "plugins/llm-openai-compatible",
-    "plugins/export-markdown",
-];
+/// The list of plugins shipped with the server (also read by the server's build script).
+const BUNDLED_LIST: &str = "plugins/bundled.toml";
 /// Plugins that exist only for tests.
 const TEST_ONLY: &[&str] = &["tests/plugins/chaos", "tests/plugins/compat"];
 
@@ -70,6 +55,21 @@ enum Task {
 }
 
 #[derive(Deserialize)]
+struct BundledList {
+    crates: Vec<String>,
+}
+
+/// Crate folders of the bundled plugins.
+fn bundled(root: &Path) -> Result<Vec<String>> {
+    let path = root.join(BUNDLED_LIST);
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(toml::from_str::<BundledList>(&text)
+        .with_context(|| format!("parsing {}", path.display()))?
+        .crates)
+}
+
+#[derive(Deserialize)]
 struct ManifestHead {
     id: String,
     component: String,
@@ -88,10 +88,12 @@ fn main() -> std::process::ExitCode {
 fn task(cli: Cli) -> Result<()> {
     let root = workspace_root()?;
     std::env::set_current_dir(&root)?;
+    let bundled = bundled(&root)?;
+    let bundled: Vec<&str> = bundled.iter().map(String::as_str).collect();
     match cli.command {
         Task::Run { data_dir, args } => {
-            build_plugins(&root, BUNDLED)?;
-            install(&root, BUNDLED, &data_dir.join("plugins"))?;
+            build_bundled(&root, &bundled)?;
+            install(&root, &bundled, &data_dir.join("plugins"))?;
             let mut cmd = cargo();
             cmd.args([
                 "run",
@@ -109,7 +111,7 @@ fn task(cli: Cli) -> Result<()> {
             run(&mut cmd)
         }
         Task::Test { args } => {
-            let dist = build_dist(&root)?;
+            let dist = build_dist(&root, &bundled)?;
             // The end-to-end tests start the real binary.
             build_server(&[])?;
             if std::env::var_os("TEST_DATABASE_URL").is_none() {
@@ -124,11 +126,11 @@ fn task(cli: Cli) -> Result<()> {
             let dest = dest
                 .or_else(|| std::env::var_os("SCENEINTRUDER_PLUGINS_DIR").map(PathBuf::from))
                 .unwrap_or_else(|| PathBuf::from("data/plugins"));
-            build_plugins(&root, BUNDLED)?;
-            install(&root, BUNDLED, &dest)
+            build_bundled(&root, &bundled)?;
+            install(&root, &bundled, &dest)
         }
         Task::Bench { args } => {
-            let dist = build_dist(&root)?;
+            let dist = build_dist(&root, &bundled)?;
             // The realtime benchmarks drive the release binary.
             build_server(&["--release"])?;
             let bin = target_dir(&root).join("release").join("sceneintruder");
@@ -148,9 +150,10 @@ fn task(cli: Cli) -> Result<()> {
 }
 
 /// Build every plugin (bundled and test-only) and lay them out for tests and benchmarks.
-fn build_dist(root: &Path) -> Result<PathBuf> {
-    let all: Vec<&str> = BUNDLED.iter().chain(TEST_ONLY).copied().collect();
-    build_plugins(root, &all)?;
+fn build_dist(root: &Path, bundled: &[&str]) -> Result<PathBuf> {
+    build_bundled(root, bundled)?;
+    build_plugins(root, TEST_ONLY)?;
+    let all: Vec<&str> = bundled.iter().chain(TEST_ONLY).copied().collect();
     let dist = dist_dir(root);
     install(root, &all, &dist)?;
     Ok(dist)
@@ -168,8 +171,59 @@ fn build_server(profile: &[&str]) -> Result<()> {
         .args(profile))
 }
 
+/// Build the bundled plugins and record their components' digests, which the server
+/// embeds when it is built next (see `digests_file`).
+fn build_bundled(root: &Path, crates: &[&str]) -> Result<()> {
+    use sha2::Digest;
+    build_plugins(root, crates)?;
+    let out = target_dir(root).join(WASM_TARGET).join(WASM_PROFILE);
+    let mut lines = String::new();
+    for dir in crates {
+        let head = manifest_head(root, dir)?;
+        let built = out.join(format!(
+            "{}.wasm",
+            package_name(root, dir)?.replace('-', "_")
+        ));
+        let bytes =
+            std::fs::read(&built).with_context(|| format!("reading {}", built.display()))?;
+        lines.push_str(&format!(
+            "{} {}\n",
+            head.id,
+            hex::encode(sha2::Sha256::digest(&bytes))
+        ));
+    }
+    let file = digests_file(root);
+    // Rewrite only on change: the server's build script reruns when this file changes.
+    if std::fs::read_to_string(&file).ok().as_deref() != Some(lines.as_str()) {
+        std::fs::create_dir_all(target_dir(root))?;
+        std::fs::write(&file, lines)?;
+    }
+    Ok(())
+}
+
+/// `<id> <sha256>` of each bundled component, read by host/server/build.rs.
+fn digests_file(root: &Path) -> PathBuf {
+    target_dir(root).join("bundled-digests.txt")
+}
+
+/// Every cargo invocation sees the bundled digests (when built), so building the server for
+/// `run`, `test` or `bench` embeds the same ones and no invocation rebuilds it without them.
 fn cargo() -> Command {
-    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    if let Ok(root) = workspace_root() {
+        let file = digests_file(&root);
+        if file.is_file() {
+            cmd.env("SCENEINTRUDER_BUNDLED_DIGESTS", file);
+        }
+    }
+    cmd
+}
+
+fn manifest_head(root: &Path, dir: &str) -> Result<ManifestHead> {
+    let manifest_path = root.join(dir).join("plugin.toml");
+    let text = std::fs::read_to_string(&manifest_path)
+        .with_context(|| format!("reading {}", manifest_path.display()))?;
+    toml::from_str(&text).with_context(|| format!("parsing {}", manifest_path.display()))
 }
 
 fn run(cmd: &mut Command) -> Result<()> {

@@ -109,11 +109,13 @@ fn benches(c: &mut Criterion) {
         plugins_dir: plugins.path().to_path_buf(),
         cache_dir: Some(cache.path().to_path_buf()),
         limits: Limits::default(),
+        bundled: Default::default(),
         plugins: BTreeMap::from([(
             "chaos".to_string(),
             OperatorSettings {
                 values: BTreeMap::from([("api_key".to_string(), "bench-key".to_string())]),
                 allow_hosts: vec![origin.clone()],
+                ..Default::default()
             },
         )]),
     };
@@ -168,6 +170,7 @@ fn benches(c: &mut Criterion) {
         cache_dir: Some(cache.path().to_path_buf()),
         limits: small.clone(),
         plugins: BTreeMap::new(),
+        bundled: Default::default(),
     };
     rt.block_on(PluginRuntime::load(warm.clone()))
         .expect("warm the cache");

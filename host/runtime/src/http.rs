@@ -34,10 +34,45 @@ pub struct BodyStream {
     response: reqwest::Response,
     pending: Bytes,
     read_total: u64,
+    /// Takes every secret substituted so far out of the body before the guest sees it.
+    redactor: Redactor,
+    finished: bool,
 }
 
-/// Replace every `{{secret:NAME}}` in `text` with the secret's value.
-fn substitute(text: &str, eff: &Effective) -> Result<String, Error> {
+/// Headers a secret may be substituted into: the ones vendors read credentials from.
+const AUTH_HEADERS: [&str; 5] = [
+    "authorization",
+    "x-api-key",
+    "x-goog-api-key",
+    "api-key",
+    "proxy-authorization",
+];
+
+/// Headers a plugin may not set at all: routing and connection management are the host's.
+const REFUSED_HEADERS: [&str; 10] = [
+    "host",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "content-length",
+    "forwarded",
+];
+
+/// What replaces a secret that a vendor echoes back.
+const REDACTED: &[u8] = b"[redacted]";
+
+/// Replace every `{{secret:NAME}}` in `text` with the secret's value, if the secret may be
+/// sent to `origin`; every substituted value is remembered in `used` (for redaction).
+fn substitute(
+    text: &str,
+    eff: &Effective,
+    origin: &Origin,
+    used: &mut Vec<String>,
+) -> Result<String, Error> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(start) = rest.find(PLACEHOLDER_OPEN) {
@@ -49,18 +84,38 @@ fn substitute(text: &str, eff: &Effective) -> Result<String, Error> {
         let name = &after[..end];
         if !eff.secret_names.contains(name) {
             return Err(Error::InvalidRequest(format!(
-                "{name:?} is not a secret declared in the plugin manifest"
+                "{name:?} is not a secret of this plugin"
             )));
         }
-        let value = eff
+        let secret = eff
             .secrets
             .get(name)
             .ok_or_else(|| Error::InvalidRequest(format!("secret {name:?} is not configured")))?;
-        out.push_str(value.expose());
+        if !secret.origins.contains(origin) {
+            tracing::warn!(plugin = %eff.plugin, secret = name, %origin, "refused to send a secret to an origin it does not belong to");
+            return Err(Error::NotAllowed(format!(
+                "secret {name:?} belongs to {} and is not sent to {origin}",
+                join(secret.origins.iter())
+            )));
+        }
+        let value = secret.value.expose();
+        if !used.iter().any(|u| u == value) {
+            used.push(value.to_string());
+        }
+        out.push_str(value);
         rest = &after[end + PLACEHOLDER_CLOSE.len()..];
     }
     out.push_str(rest);
     Ok(out)
+}
+
+fn join<T: ToString>(items: impl Iterator<Item = T>) -> String {
+    let list: Vec<String> = items.map(|i| i.to_string()).collect();
+    if list.is_empty() {
+        "no origin".to_string()
+    } else {
+        list.join(", ")
+    }
 }
 
 /// Check the allow-list and build the outgoing request (secrets substituted last).
@@ -81,16 +136,7 @@ fn prepare(
         return Err(Error::NotAllowed(format!(
             "{origin} is not granted to plugin {} (allowed: {})",
             env.settings.plugin,
-            if env.settings.allowed.is_empty() {
-                "none".to_string()
-            } else {
-                env.settings
-                    .allowed
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            }
+            join(env.settings.allowed.iter())
         )));
     }
     if !url.username().is_empty() || url.password().is_some() {
@@ -98,10 +144,25 @@ fn prepare(
             "credentials in the URL are not allowed".into(),
         ));
     }
+    let settings = env.settings.clone();
+    let used = &mut env.substituted;
     if url.query().is_some_and(|q| q.contains("secret:")) {
         let pairs = url
             .query_pairs()
-            .map(|(k, v)| Ok((k.into_owned(), substitute(&v, &env.settings)?)))
+            .map(|(k, v)| {
+                let value = if v.contains(PLACEHOLDER_OPEN) {
+                    if !settings.secret_query.contains(k.as_ref()) {
+                        return Err(Error::InvalidRequest(format!(
+                            "query parameter {k:?} is not declared in the manifest's \
+                             network.secret_query, so no secret is put into it"
+                        )));
+                    }
+                    substitute(&v, &settings, &origin, used)?
+                } else {
+                    v.into_owned()
+                };
+                Ok((k.into_owned(), value))
+            })
             .collect::<Result<Vec<_>, Error>>()?;
         url.query_pairs_mut().clear().extend_pairs(pairs);
     }
@@ -128,7 +189,22 @@ fn prepare(
     for (name, value) in req.headers {
         let name = reqwest::header::HeaderName::from_bytes(name.as_bytes())
             .map_err(|_| Error::InvalidRequest(format!("bad header name {name:?}")))?;
-        let value = substitute(&value, &env.settings)?;
+        if REFUSED_HEADERS.contains(&name.as_str()) {
+            return Err(Error::InvalidRequest(format!(
+                "header {name} is set by the host, not by plugins"
+            )));
+        }
+        let value = if value.contains(PLACEHOLDER_OPEN) {
+            if !AUTH_HEADERS.contains(&name.as_str()) {
+                return Err(Error::InvalidRequest(format!(
+                    "secrets go only into credential headers ({}), not into {name}",
+                    AUTH_HEADERS.join(", ")
+                )));
+            }
+            substitute(&value, &settings, &origin, used)?
+        } else {
+            value
+        };
         let mut value = reqwest::header::HeaderValue::from_str(&value)
             .map_err(|_| Error::InvalidRequest(format!("bad value for header {name}")))?;
         value.set_sensitive(true);
@@ -150,14 +226,15 @@ fn transport_error(e: reqwest::Error) -> Error {
     }
 }
 
-fn head_of(response: &reqwest::Response) -> (u16, Vec<(String, String)>) {
+fn head_of(response: &reqwest::Response, redactor: &Redactor) -> (u16, Vec<(String, String)>) {
     let headers = response
         .headers()
         .iter()
         .map(|(k, v)| {
+            let value = redactor.redact_all(v.as_bytes());
             (
                 k.as_str().to_string(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                String::from_utf8_lossy(&value).into_owned(),
             )
         })
         .collect();
@@ -180,7 +257,8 @@ impl http::Host for HostState {
         let cap = self.call.limits.max_response_bytes as u64;
         let result = async {
             let mut response = send(self, req).await?;
-            let (status, headers) = head_of(&response);
+            let redactor = Redactor::new(&self.call.substituted);
+            let (status, headers) = head_of(&response, &redactor);
             if response.content_length().is_some_and(|len| len > cap) {
                 return Err(Error::TooLarge(cap));
             }
@@ -194,7 +272,7 @@ impl http::Host for HostState {
             Ok(Response {
                 status,
                 headers,
-                body,
+                body: redactor.redact_all(&body),
             })
         }
         .await;
@@ -216,11 +294,14 @@ impl http::Host for HostState {
             Ok(Err(e)) => return Ok(Err(transport_error(e))),
             Ok(Ok(response)) => response,
         };
-        let (status, headers) = head_of(&response);
+        let redactor = Redactor::new(&self.call.substituted);
+        let (status, headers) = head_of(&response, &redactor);
         let stream = self.table.push(BodyStream {
             response,
             pending: Bytes::new(),
             read_total: 0,
+            redactor,
+            finished: false,
         })?;
         Ok(Ok((ResponseHead { status, headers }, stream)))
     }
@@ -235,17 +316,25 @@ impl http::HostBodyStream for HostState {
         let cap = self.call.limits.max_response_bytes as u64;
         let left = self.call.deadline.saturating_duration_since(Instant::now());
         let body = self.table.get_mut(&stream)?;
-        if body.pending.is_empty() {
+        // Redaction may hold back the start of a secret until the next chunk shows whether
+        // it is one; keep reading until there is something to hand over or the body ends.
+        while body.pending.is_empty() {
+            if body.finished {
+                return Ok(Ok(None));
+            }
             match tokio::time::timeout(left, body.response.chunk()).await {
                 Err(_) => return Ok(Err(Error::Timeout)),
                 Ok(Err(e)) => return Ok(Err(transport_error(e))),
-                Ok(Ok(None)) => return Ok(Ok(None)),
+                Ok(Ok(None)) => {
+                    body.finished = true;
+                    body.pending = Bytes::from(body.redactor.finish());
+                }
                 Ok(Ok(Some(chunk))) => {
                     body.read_total += chunk.len() as u64;
                     if body.read_total > cap {
                         return Ok(Err(Error::TooLarge(cap)));
                     }
-                    body.pending = chunk;
+                    body.pending = Bytes::from(body.redactor.push(&chunk));
                 }
             }
         }
@@ -259,39 +348,156 @@ impl http::HostBodyStream for HostState {
     }
 }
 
+/// Replaces secrets in what comes back from a vendor, also across chunk boundaries: a vendor
+/// that echoes the request must not put the key into plugin memory.
+pub(crate) struct Redactor {
+    needles: Vec<Vec<u8>>,
+    /// The tail of the last chunk that may be the start of a secret.
+    carry: Vec<u8>,
+}
+
+impl Redactor {
+    /// Redacts each value as sent and as it appears percent-encoded in a URL.
+    pub(crate) fn new(secrets: &[String]) -> Redactor {
+        let mut needles: Vec<Vec<u8>> = Vec::new();
+        for secret in secrets.iter().filter(|s| !s.is_empty()) {
+            let encoded: String = url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
+            for form in [secret.as_bytes().to_vec(), encoded.into_bytes()] {
+                if !needles.contains(&form) {
+                    needles.push(form);
+                }
+            }
+        }
+        // Longest first, so a secret that contains another is replaced whole.
+        needles.sort_by_key(|n| std::cmp::Reverse(n.len()));
+        Redactor {
+            needles,
+            carry: Vec::new(),
+        }
+    }
+
+    /// One complete value (a header, a whole body).
+    pub(crate) fn redact_all(&self, bytes: &[u8]) -> Vec<u8> {
+        if self.needles.is_empty() {
+            return bytes.to_vec();
+        }
+        let mut out = Vec::with_capacity(bytes.len());
+        let rest = self.scan(bytes, &mut out, true);
+        out.extend_from_slice(rest);
+        out
+    }
+
+    /// The next chunk of a stream; returns what may be handed over now.
+    pub(crate) fn push(&mut self, chunk: &[u8]) -> Vec<u8> {
+        if self.needles.is_empty() {
+            return chunk.to_vec();
+        }
+        let mut input = std::mem::take(&mut self.carry);
+        input.extend_from_slice(chunk);
+        let mut out = Vec::with_capacity(input.len());
+        let rest = self.scan(&input, &mut out, false).to_vec();
+        self.carry = rest;
+        out
+    }
+
+    /// The end of the stream: whatever was held back is not a secret.
+    pub(crate) fn finish(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.carry)
+    }
+
+    /// Copy `input` to `out` with secrets replaced; returns the unconsumed tail (a possible
+    /// secret prefix at the end, unless `complete`).
+    fn scan<'a>(&self, input: &'a [u8], out: &mut Vec<u8>, complete: bool) -> &'a [u8] {
+        let mut i = 0;
+        'outer: while i < input.len() {
+            let rest = &input[i..];
+            for needle in &self.needles {
+                if rest.starts_with(needle) {
+                    out.extend_from_slice(REDACTED);
+                    i += needle.len();
+                    continue 'outer;
+                }
+                if !complete && rest.len() < needle.len() && needle.starts_with(rest) {
+                    return rest;
+                }
+            }
+            out.push(input[i]);
+            i += 1;
+        }
+        &input[input.len()..]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::settings::Secret;
+    use crate::settings::{BoundSecret, Secret};
     use std::collections::{BTreeMap, BTreeSet};
     use std::sync::Arc;
+
+    fn origin(s: &str) -> Origin {
+        Origin::parse(s).unwrap()
+    }
 
     fn eff() -> Effective {
         Effective {
             plugin: Arc::from("p"),
             values: BTreeMap::new(),
-            secrets: BTreeMap::from([("api_key".to_string(), Secret::new("sk-123"))]),
+            secrets: BTreeMap::from([(
+                "api_key".to_string(),
+                BoundSecret {
+                    value: Secret::new("sk-123"),
+                    origins: Arc::new(BTreeSet::from([origin("https://api.vendor.com")])),
+                },
+            )]),
             secret_names: BTreeSet::from(["api_key".to_string(), "other".to_string()]),
+            secret_query: BTreeSet::new(),
             allowed: BTreeSet::new(),
         }
     }
 
     #[test]
-    fn substitutes_declared_configured_secrets_only() {
+    fn substitutes_configured_secrets_for_their_own_origin_only() {
         let e = eff();
+        let vendor = origin("https://api.vendor.com");
+        let mut used = Vec::new();
         assert_eq!(
-            substitute("Bearer {{secret:api_key}}", &e).unwrap(),
+            substitute("Bearer {{secret:api_key}}", &e, &vendor, &mut used).unwrap(),
             "Bearer sk-123"
         );
-        assert_eq!(substitute("plain", &e).unwrap(), "plain");
+        assert_eq!(used, vec!["sk-123".to_string()]);
+        assert_eq!(substitute("plain", &e, &vendor, &mut used).unwrap(), "plain");
         assert!(matches!(
-            substitute("{{secret:other}}", &e),
+            substitute("{{secret:other}}", &e, &vendor, &mut used),
             Err(Error::InvalidRequest(m)) if m.contains("not configured")
         ));
         assert!(matches!(
-            substitute("{{secret:HOME}}", &e),
-            Err(Error::InvalidRequest(m)) if m.contains("not a secret declared")
+            substitute("{{secret:HOME}}", &e, &vendor, &mut used),
+            Err(Error::InvalidRequest(m)) if m.contains("not a secret")
         ));
-        assert!(substitute("{{secret:api_key", &e).is_err());
+        assert!(substitute("{{secret:api_key", &e, &vendor, &mut used).is_err());
+        let attacker = origin("http://attacker.test:8080");
+        assert!(matches!(
+            substitute("Bearer {{secret:api_key}}", &e, &attacker, &mut used),
+            Err(Error::NotAllowed(m)) if m.contains("belongs to https://api.vendor.com")
+        ));
+    }
+
+    #[test]
+    fn redaction_covers_whole_bodies_and_chunk_boundaries() {
+        let r = Redactor::new(&["sk-123".to_string(), "a b&c".to_string()]);
+        assert_eq!(
+            r.redact_all(b"auth=Bearer sk-123; q=a+b%26c; raw=a b&c"),
+            b"auth=Bearer [redacted]; q=[redacted]; raw=[redacted]".to_vec()
+        );
+        let mut stream = Redactor::new(&["sk-123".to_string()]);
+        let mut out = Vec::new();
+        for chunk in [&b"xx sk"[..], b"-1", b"23 yy s", b"k-9", b" sk-12"] {
+            out.extend(stream.push(chunk));
+        }
+        out.extend(stream.finish());
+        assert_eq!(out, b"xx [redacted] yy sk-9 sk-12".to_vec());
+        let none = Redactor::new(&[]);
+        assert_eq!(none.redact_all(b"sk-123"), b"sk-123".to_vec());
     }
 }

@@ -42,10 +42,10 @@ pub use manifest::{
 };
 pub use provider::ProviderClient;
 pub use registry::{
-    CallStats, Description, OperatorSettings, PluginReport, PluginRuntime, PluginState,
-    RuntimeConfig,
+    BundledPlugins, CallStats, Description, OperatorSettings, PluginReport, PluginRuntime,
+    PluginState, RuntimeConfig,
 };
-pub use settings::{PluginSettings, Secret};
+pub use settings::{PluginSettings, Secret, is_secret_key};
 pub use video::VideoProvider;
 pub use vision::VisionProvider;
 
@@ -90,15 +90,13 @@ impl PluginHandle {
         }
     }
 
+    /// A caller's temporary settings on top of the host's. The caller's own keys are bound
+    /// to the endpoint its settings point at; the host's keys keep their own endpoint, so a
+    /// caller-chosen `base_url` never receives them.
     fn with_overrides(&self, values: impl IntoIterator<Item = (String, String)>) -> PluginHandle {
-        let manifest = &self.plugin.manifest;
-        let operator = match self.plugin.settings.read() {
-            Ok(s) => s.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        };
-        let merged = operator.overlay(&PluginSettings::from_map(manifest, values));
+        let caller = PluginSettings::from_map(&self.plugin.manifest, values);
         PluginHandle {
-            overrides: Some(Arc::new(settings::Effective::resolve(manifest, &merged))),
+            overrides: Some(Arc::new(self.plugin.resolve(Some(&caller)))),
             ..self.clone()
         }
     }
@@ -120,9 +118,9 @@ impl PluginHandle {
             .config
             .iter()
             .filter(|(_, spec)| spec.required)
-            .filter(|(key, spec)| {
-                if spec.secret {
-                    !effective.secrets.contains_key(*key)
+            .filter(|(key, _)| {
+                if settings::is_secret_key(Some(&self.plugin.manifest), key) {
+                    !effective.secret_usable(key)
                 } else {
                     effective
                         .values

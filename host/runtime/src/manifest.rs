@@ -107,6 +107,11 @@ pub struct Network {
     /// Origins the plugin asks to reach, `scheme://host[:port]`.
     #[serde(default)]
     pub hosts: Vec<String>,
+    /// Query parameters that may carry a `{{secret:NAME}}` placeholder (e.g. `key` for a
+    /// vendor that takes its key in the URL). Headers that carry credentials need no
+    /// declaration; no other place is ever filled.
+    #[serde(default)]
+    pub secret_query: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -140,6 +145,8 @@ pub struct Manifest {
     pub component: PathBuf,
     /// Requested origins, normalised.
     pub hosts: Vec<Origin>,
+    /// Query parameters that may carry a secret.
+    pub secret_query: Vec<String>,
     pub config: BTreeMap<String, ConfigKey>,
 }
 
@@ -179,6 +186,18 @@ impl Manifest {
                     .map_err(|why| ManifestError::invalid("network.hosts", &format!("{h}: {why}")))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        if let Some(bad) = raw.network.secret_query.iter().find(|q| {
+            q.is_empty()
+                || q.len() > 64
+                || !q
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
+        }) {
+            return Err(ManifestError::invalid(
+                "network.secret_query",
+                &format!("{bad:?} must be 1-64 ASCII letters, digits, _ - or ."),
+            ));
+        }
         for (key, spec) in &raw.config {
             if key.is_empty()
                 || !key
@@ -213,6 +232,7 @@ impl Manifest {
             description: raw.description,
             component,
             hosts,
+            secret_query: raw.network.secret_query,
             config: raw.config,
         })
     }

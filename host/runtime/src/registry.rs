@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::component::{Component, Linker};
+use sha2::Digest;
 use wasmtime::{Engine, Store};
 
 use crate::bindings;
@@ -16,7 +17,7 @@ use crate::engine::{self, Limits};
 use crate::error::{CallError, RuntimeError};
 use crate::manifest::{Manifest, Origin, PluginKind};
 use crate::sandbox::{self, CallEnv, HostState};
-use crate::settings::{Effective, PluginSettings, allowed_origins};
+use crate::settings::{Effective, PluginSettings, Source, allowed_origins};
 
 /// Longest a plugin's `info()` may take when it is loaded.
 const INFO_TIMEOUT: Duration = Duration::from_secs(5);
@@ -28,6 +29,18 @@ pub struct OperatorSettings {
     pub values: BTreeMap<String, String>,
     /// Origins granted to the plugin, `scheme://host[:port]`.
     pub allow_hosts: Vec<String>,
+    /// SHA-256 (hex) of the component the operator trusts under this id. Needed for a
+    /// plugin that claims a bundled id with a component other than the bundled one; a
+    /// component that does not match is not loaded.
+    pub sha256: Option<String>,
+}
+
+/// The plugins shipped with the server: their ids are reserved for their own components.
+#[derive(Debug, Clone, Default)]
+pub struct BundledPlugins {
+    pub ids: std::collections::BTreeSet<String>,
+    /// SHA-256 (hex) of each bundled component, by id, as built with this server.
+    pub digests: BTreeMap<String, String>,
 }
 
 /// How to build the runtime.
@@ -39,6 +52,8 @@ pub struct RuntimeConfig {
     pub limits: Limits,
     /// Operator settings per plugin id.
     pub plugins: BTreeMap<String, OperatorSettings>,
+    /// Which ids belong to bundled plugins, and their components' digests.
+    pub bundled: BundledPlugins,
 }
 
 /// Load outcome of one plugin, as reported by `GET /api/plugins`.
@@ -59,6 +74,74 @@ pub struct PluginReport {
     /// `hit`, `miss` or `disabled`: whether the compiled code came from the cache.
     pub compile_cache: Option<&'static str>,
     pub load_ms: Option<f64>,
+    /// SHA-256 (hex) of the component file.
+    pub sha256: Option<String>,
+    /// `bundled`, `pinned`, `third-party` or `unverified` (a look-alike of a bundled plugin:
+    /// it gets no stored or environment keys).
+    pub trust: Option<&'static str>,
+    /// Why the plugin has the trust it has, when that needs saying.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trust_note: Option<String>,
+}
+
+/// Whether a loaded plugin may receive the host's keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Trust {
+    Bundled,
+    Pinned,
+    ThirdParty,
+    /// Claims a bundled id without being the bundled component (nor pinned).
+    Unverified(String),
+}
+
+impl Trust {
+    fn label(&self) -> &'static str {
+        match self {
+            Trust::Bundled => "bundled",
+            Trust::Pinned => "pinned",
+            Trust::ThirdParty => "third-party",
+            Trust::Unverified(_) => "unverified",
+        }
+    }
+
+    pub(crate) fn receives_keys(&self) -> bool {
+        !matches!(self, Trust::Unverified(_))
+    }
+}
+
+/// Decide a plugin's trust from its id and component digest; `Err` when the operator pinned
+/// another component (the plugin is not loaded).
+fn trust_of(
+    id: &str,
+    digest: &str,
+    pin: Option<&str>,
+    bundled: &BundledPlugins,
+) -> Result<Trust, String> {
+    if let Some(pin) = pin.map(str::trim).filter(|p| !p.is_empty()) {
+        return if pin.eq_ignore_ascii_case(digest) {
+            Ok(Trust::Pinned)
+        } else {
+            Err(format!(
+                "component sha256 {digest} does not match the operator's pin [plugins.{id}] sha256 = {pin:?}"
+            ))
+        };
+    }
+    if !bundled.ids.contains(id) {
+        return Ok(Trust::ThirdParty);
+    }
+    match bundled.digests.get(id) {
+        Some(expected) if expected.eq_ignore_ascii_case(digest) => Ok(Trust::Bundled),
+        found => Ok(Trust::Unverified(format!(
+            "{id:?} is the id of a bundled plugin, but this component (sha256 {digest}) is not {}; \
+             it gets no stored or environment keys until the operator pins it with \
+             [plugins.{id}] sha256 = \"{digest}\"",
+            if found.is_some() {
+                "the bundled one"
+            } else {
+                "known to this build (built without bundled digests)"
+            }
+        ))),
+    }
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -88,9 +171,38 @@ pub(crate) struct LoadedPlugin {
     pub manifest: Manifest,
     pub pre: WorldPre,
     pub description: Description,
-    pub settings: RwLock<PluginSettings>,
-    /// `settings` resolved against the manifest, kept ready for every call.
+    pub trust: Trust,
+    /// The operator's settings (config file, environment) and grants.
+    pub baseline: PluginSettings,
+    /// Settings saved through the API, on top of the baseline.
+    pub saved: RwLock<PluginSettings>,
+    /// Both layers resolved against the manifest, kept ready for every call.
     pub effective: RwLock<Arc<Effective>>,
+}
+
+impl LoadedPlugin {
+    /// Resolve the baseline, the saved layer and optional caller overrides.
+    pub(crate) fn resolve(&self, caller: Option<&PluginSettings>) -> Effective {
+        let saved = match self.saved.read() {
+            Ok(s) => s.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        };
+        layered(&self.manifest, &self.baseline, &saved, caller, &self.trust)
+    }
+}
+
+fn layered(
+    manifest: &Manifest,
+    baseline: &PluginSettings,
+    saved: &PluginSettings,
+    caller: Option<&PluginSettings>,
+    trust: &Trust,
+) -> Effective {
+    let mut layers = vec![(Source::Host, baseline), (Source::Host, saved)];
+    if let Some(caller) = caller {
+        layers.push((Source::Caller, caller));
+    }
+    Effective::resolve(manifest, &layers, trust.receives_keys())
 }
 
 struct Linkers {
@@ -177,13 +289,28 @@ impl PluginRuntime {
             calls: RwLock::new(BTreeMap::new()),
         };
 
-        for dir in plugin_folders(&config.plugins_dir) {
+        // Read every manifest first: an id claimed by two folders loads from neither, so a
+        // dropped-in look-alike can never shadow (or be shadowed by) the real plugin.
+        let found: Vec<(PathBuf, Result<Manifest, String>)> = plugin_folders(&config.plugins_dir)
+            .into_iter()
+            .map(|dir| {
+                let manifest = Manifest::load(&dir).map_err(|e| e.to_string());
+                (dir, manifest)
+            })
+            .collect();
+        let mut claims: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (dir, manifest) in &found {
+            if let Ok(m) = manifest {
+                claims
+                    .entry(m.id.clone())
+                    .or_default()
+                    .push(folder_name(&config.plugins_dir, dir));
+            }
+        }
+
+        for (dir, manifest) in found {
             let started = Instant::now();
-            let folder = dir
-                .strip_prefix(&config.plugins_dir)
-                .unwrap_or(&dir)
-                .display()
-                .to_string();
+            let folder = folder_name(&config.plugins_dir, &dir);
             let mut report = PluginReport {
                 id: folder.clone(),
                 kind: None,
@@ -197,13 +324,14 @@ impl PluginRuntime {
                 state: PluginState::Loaded,
                 compile_cache: None,
                 load_ms: None,
+                sha256: None,
+                trust: None,
+                trust_note: None,
             };
-            let manifest = match Manifest::load(&dir) {
+            let manifest = match manifest {
                 Ok(m) => m,
-                Err(e) => {
-                    report.state = PluginState::Failed {
-                        reason: e.to_string(),
-                    };
+                Err(reason) => {
+                    report.state = PluginState::Failed { reason };
                     inner.record(report);
                     continue;
                 }
@@ -215,6 +343,17 @@ impl PluginRuntime {
             report.name = Some(manifest.name.clone());
             report.description = Some(manifest.description.clone());
             report.requested_hosts = manifest.hosts.iter().map(ToString::to_string).collect();
+            if let Some(folders) = claims.get(&manifest.id).filter(|f| f.len() > 1) {
+                report.state = PluginState::Failed {
+                    reason: format!(
+                        "plugin id {:?} is claimed by several folders ({}); none of them is loaded",
+                        manifest.id,
+                        folders.join(", ")
+                    ),
+                };
+                inner.record(report);
+                continue;
+            }
             let operator = config
                 .plugins
                 .get(&manifest.id)
@@ -232,31 +371,37 @@ impl PluginRuntime {
                 .iter()
                 .map(ToString::to_string)
                 .collect();
-            if let Some(existing) = inner.plugins.get(&manifest.id) {
-                report.state = PluginState::Failed {
-                    reason: format!(
-                        "duplicate plugin id {:?}: already provided by {}",
-                        manifest.id,
-                        existing.manifest.component.display()
-                    ),
-                };
-                inner.record(report);
-                continue;
-            }
-            match inner.load_one(&linkers, &cache, manifest, settings).await {
-                Ok((plugin, outcome)) => {
+            let load = inner
+                .load_one(
+                    &linkers,
+                    &cache,
+                    manifest,
+                    settings,
+                    operator.sha256.as_deref(),
+                    &config.bundled,
+                )
+                .await;
+            match load {
+                Ok((plugin, outcome, digest)) => {
                     report.compile_cache = Some(match outcome {
                         CacheOutcome::Hit => "hit",
                         CacheOutcome::Miss => "miss",
                         CacheOutcome::Disabled => "disabled",
                     });
                     report.load_ms = Some(started.elapsed().as_secs_f64() * 1000.0);
-                    tracing::info!(plugin = %plugin.manifest.id, kind = %plugin.manifest.kind, cache = ?outcome, ms = report.load_ms, "plugin loaded");
+                    report.sha256 = Some(digest);
+                    report.trust = Some(plugin.trust.label());
+                    if let Trust::Unverified(note) = &plugin.trust {
+                        tracing::warn!(plugin = %plugin.manifest.id, "{note}");
+                        report.trust_note = Some(note.clone());
+                    }
+                    tracing::info!(plugin = %plugin.manifest.id, kind = %plugin.manifest.kind, cache = ?outcome, ms = report.load_ms, trust = plugin.trust.label(), "plugin loaded");
                     inner
                         .plugins
                         .insert(plugin.manifest.id.clone(), Arc::new(plugin));
                 }
-                Err(reason) => {
+                Err((reason, digest)) => {
+                    report.sha256 = digest;
                     report.state = PluginState::Failed { reason };
                 }
             }
@@ -309,26 +454,38 @@ impl PluginRuntime {
         self.inner.plugins.get(id).map(|p| p.manifest.clone())
     }
 
-    /// Replace the operator settings of a loaded plugin (e.g. after a settings change).
+    /// Replace the saved-settings layer of a loaded plugin (what the settings API stores),
+    /// on top of the operator's baseline. Secrets given here are bound to the endpoint these
+    /// values point at; the baseline's keys stay bound to the baseline's endpoint.
     pub fn set_settings(
         &self,
         id: &str,
         values: BTreeMap<String, String>,
     ) -> Result<(), RuntimeError> {
         let plugin = self.plugin(id)?;
-        let mut settings = plugin
-            .settings
+        *plugin
+            .saved
             .write()
-            .map_err(|_| RuntimeError::Engine("settings lock poisoned".into()))?;
-        let grants = settings.grants.clone();
-        *settings = PluginSettings::from_map(&plugin.manifest, values);
-        settings.grants = grants;
-        let effective = Arc::new(Effective::resolve(&plugin.manifest, &settings));
+            .map_err(|_| RuntimeError::Engine("settings lock poisoned".into()))? =
+            PluginSettings::from_map(&plugin.manifest, values);
+        let effective = Arc::new(plugin.resolve(None));
         *plugin
             .effective
             .write()
             .map_err(|_| RuntimeError::Engine("settings lock poisoned".into()))? = effective;
         Ok(())
+    }
+
+    /// Whether secret `key` of plugin `id` is configured and may be sent where the plugin is
+    /// pointed now (false for an unknown plugin).
+    pub fn secret_usable(&self, id: &str, key: &str) -> bool {
+        self.plugin(id).is_ok_and(|p| {
+            let effective = match p.effective.read() {
+                Ok(e) => e.clone(),
+                Err(poisoned) => poisoned.into_inner().clone(),
+            };
+            effective.secret_usable(key)
+        })
     }
 
     pub(crate) fn plugin(&self, id: &str) -> Result<Arc<LoadedPlugin>, RuntimeError> {
@@ -370,34 +527,49 @@ impl Inner {
         cache: &CompileCache,
         manifest: Manifest,
         settings: PluginSettings,
-    ) -> Result<(LoadedPlugin, CacheOutcome), String> {
-        let bytes = std::fs::read(&manifest.component)
-            .map_err(|e| format!("cannot read {}: {e}", manifest.component.display()))?;
+        pin: Option<&str>,
+        bundled: &BundledPlugins,
+    ) -> Result<(LoadedPlugin, CacheOutcome, String), (String, Option<String>)> {
+        let bytes = std::fs::read(&manifest.component).map_err(|e| {
+            (
+                format!("cannot read {}: {e}", manifest.component.display()),
+                None,
+            )
+        })?;
+        let digest = hex::encode(sha2::Sha256::digest(&bytes));
+        let failed = |reason: String| (reason, Some(digest.clone()));
+        let trust = trust_of(&manifest.id, &digest, pin, bundled).map_err(failed)?;
         let (component, outcome) = cache
             .load(&self.engine, &bytes)
-            .map_err(|e| format!("not a valid WebAssembly component: {e}"))?;
+            .map_err(|e| failed(format!("not a valid WebAssembly component: {e}")))?;
         let pre = link(linkers, &component, manifest.kind)
-            .map_err(|e| format!("does not implement the {} world: {e:#}", manifest.kind))?;
-        let effective = Arc::new(Effective::resolve(&manifest, &settings));
-        let description = describe(self, effective.clone(), &pre)
+            .map_err(|e| failed(format!("does not implement the {} world: {e:#}", manifest.kind)))?;
+        // `info()` is static: it runs with no secrets and no network.
+        let mut bare = Effective::resolve(&manifest, &[], false);
+        bare.allowed.clear();
+        let description = describe(self, Arc::new(bare), &pre)
             .await
-            .map_err(|e| format!("info() failed: {e}"))?;
+            .map_err(|e| failed(format!("info() failed: {e}")))?;
         if let Description::Provider(info) = &description
             && info.id != manifest.id
         {
-            return Err(format!(
+            return Err(failed(format!(
                 "info() reports id {:?} but the manifest says {:?}",
                 info.id, manifest.id
-            ));
+            )));
         }
+        let saved = PluginSettings::default();
+        let effective = layered(&manifest, &settings, &saved, None, &trust);
         let plugin = LoadedPlugin {
             manifest,
             pre,
             description,
-            settings: RwLock::new(settings),
-            effective: RwLock::new(effective),
+            trust,
+            baseline: settings,
+            saved: RwLock::new(saved),
+            effective: RwLock::new(Arc::new(effective)),
         };
-        Ok((plugin, outcome))
+        Ok((plugin, outcome, digest))
     }
 
     pub(crate) fn counters(&self, plugin: &str) -> Arc<CallCounters> {
@@ -434,6 +606,7 @@ impl Inner {
                 limits: self.limits.clone(),
                 deadline: Instant::now() + budget,
                 requests: 0,
+                substituted: Vec::new(),
             },
         )
     }
@@ -537,6 +710,10 @@ fn operator_settings(
         .map(|h| Origin::parse(h).map_err(|e| format!("operator grant {h:?}: {e}")))
         .collect::<Result<_, _>>()?;
     Ok(settings)
+}
+
+fn folder_name(root: &Path, dir: &Path) -> String {
+    dir.strip_prefix(root).unwrap_or(dir).display().to_string()
 }
 
 /// Plugin folders in name order. A folder without a `plugin.toml` is reported as broken

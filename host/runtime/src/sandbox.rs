@@ -19,8 +19,10 @@ pub struct CallEnv {
     pub limits: Arc<Limits>,
     /// When the guest is interrupted; HTTP timeouts are clamped to it.
     pub deadline: Instant,
-    /// Requests made so far in this call.
+    /// Requests made so far in this call (or stream: the budget holds across its events).
     pub requests: u32,
+    /// Secret values substituted into this call's requests, redacted from what comes back.
+    pub substituted: Vec<String>,
 }
 
 /// Refuses memory growth past the limit and remembers that it did.
@@ -97,10 +99,10 @@ pub fn new_store(engine: &Engine, call: CallEnv) -> Store<HostState> {
 }
 
 /// (Re)arm the deadline. Each epoch tick before it yields to the executor, so a busy guest
-/// never holds a tokio worker for long.
+/// never holds a tokio worker for long. The request budget is not reset: a stream's events
+/// share the one budget of the call that started it.
 pub fn set_deadline(store: &mut Store<HostState>, deadline: Instant) {
     store.data_mut().call.deadline = deadline;
-    store.data_mut().call.requests = 0;
     store.set_epoch_deadline(1);
     store.epoch_deadline_callback(|ctx| {
         Ok(if Instant::now() >= ctx.data().call.deadline {
@@ -172,7 +174,7 @@ impl config::Host for HostState {
     }
 
     async fn has_secret(&mut self, key: String) -> wasmtime::Result<bool> {
-        Ok(self.call.settings.secrets.contains_key(&key))
+        Ok(self.call.settings.secret_usable(&key))
     }
 }
 

@@ -28,6 +28,8 @@ pub struct AppState {
     pub hub: Arc<Hub>,
     pub tokens: Tokens,
     pub origins: crate::api::cors::Origins,
+    /// `Host` values the server answers to (DNS-rebinding guard).
+    pub hosts: crate::api::guard::Hosts,
     pub limiter: crate::api::rate_limit::Limiter,
     pub metrics: crate::api::metrics::Metrics,
     /// Per-aggregate write locks (users now; scenes, stories... later).
@@ -74,6 +76,7 @@ pub async fn build(config: Config) -> anyhow::Result<Arc<AppState>> {
         cache_dir: config.plugin_cache_dir.clone(),
         limits: config.limits.clone(),
         plugins: config.plugins.clone(),
+        bundled: bundled_plugins(),
     })
     .await?;
     let loaded = runtime
@@ -118,6 +121,15 @@ pub async fn build(config: Config) -> anyhow::Result<Arc<AppState>> {
     }
     if config.guest_mode {
         tracing::info!("guest mode is on: requests without a token act as console_user");
+        if !config.addr.ip().is_loopback() || !config.rate_limits.trusted_proxies.is_empty() {
+            tracing::warn!(
+                addr = %config.addr,
+                "GUEST MODE IS ON WHILE THE SERVER IS REACHABLE FROM OTHER MACHINES (non-loopback \
+                 listen address or trusted proxies configured): anyone who can reach it uses it \
+                 as console_user without logging in. Turn it off with [auth] guest_mode = false \
+                 or SCENEINTRUDER_GUEST_MODE=false."
+            );
+        }
     }
     let bus: Arc<dyn EventBus> = Arc::new(LocalBus::new(4096));
     let mut handlers: Vec<Arc<dyn JobHandler>> = vec![Arc::new(crate::jobs::analyze::Analyze {
@@ -136,6 +148,14 @@ pub async fn build(config: Config) -> anyhow::Result<Arc<AppState>> {
     hub.listen();
     let config_guest_mode = config.guest_mode;
     let config_origins = config.allowed_origins.clone();
+    let hosts = crate::api::guard::Hosts::new(config.addr, &config.allowed_hosts);
+    if hosts.unchecked() {
+        tracing::warn!(
+            addr = %config.addr,
+            "listening beyond loopback without [http] allowed_hosts: the Host header is not \
+             checked, so DNS-rebinding pages can reach this server; list its names there"
+        );
+    }
     let config_rate_limits = config.rate_limits.clone();
     let state = Arc::new(AppState {
         config: Arc::new(config),
@@ -148,6 +168,7 @@ pub async fn build(config: Config) -> anyhow::Result<Arc<AppState>> {
         tokens,
         guest_mode: config_guest_mode,
         origins: crate::api::cors::Origins::new(&config_origins),
+        hosts,
         limiter: crate::api::rate_limit::Limiter::new(config_rate_limits),
         metrics: crate::api::metrics::Metrics::new(),
         locks: Default::default(),
@@ -162,6 +183,28 @@ pub async fn build(config: Config) -> anyhow::Result<Arc<AppState>> {
         tokio::spawn(watch_settings(state.clone()));
     }
     Ok(state)
+}
+
+/// Which plugin ids are bundled and their components' digests, as embedded at build time.
+mod bundled {
+    include!(concat!(env!("OUT_DIR"), "/bundled.rs"));
+}
+
+fn bundled_plugins() -> sceneintruder_runtime::BundledPlugins {
+    if bundled::BUNDLED_DIGESTS.is_empty() {
+        tracing::warn!(
+            "this server was built without the bundled plugins' digests (use `cargo xtask`): \
+             plugins with bundled ids get no stored or environment keys unless pinned with \
+             [plugins.<id>] sha256"
+        );
+    }
+    sceneintruder_runtime::BundledPlugins {
+        ids: bundled::BUNDLED_IDS.iter().map(|s| s.to_string()).collect(),
+        digests: bundled::BUNDLED_DIGESTS
+            .iter()
+            .map(|(id, digest)| (id.to_string(), digest.to_string()))
+            .collect(),
+    }
 }
 
 /// Servers sharing one PostgreSQL database pick up each other's settings saves.

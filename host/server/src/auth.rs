@@ -60,9 +60,11 @@ impl Identity {
     }
 
     /// Settings-level actions (changing settings, probing a provider at a caller-chosen base
-    /// URL) need an admin; a guest qualifies only in guest mode on a loopback-only server.
-    pub fn may_administer(&self, guest_mode: bool, loopback: bool) -> bool {
-        self.admin || (!self.authenticated && guest_mode && loopback)
+    /// URL) need an admin; a guest qualifies only in guest mode, and only when the request
+    /// itself comes from this machine (not merely when the server listens on loopback: a
+    /// reverse proxy on 127.0.0.1 would make every internet client a local guest).
+    pub fn may_administer(&self, guest_mode: bool, peer: &Peer) -> bool {
+        self.admin || (!self.authenticated && guest_mode && peer.local)
     }
 
     /// A job, scene or other object owned by `owner` may be changed by its owner or an admin.
@@ -81,6 +83,46 @@ impl<S: Send + Sync> FromRequestParts<S> for Identity {
             .get::<Identity>()
             .cloned()
             .ok_or(ServerError::Unauthorized)
+    }
+}
+
+/// Where a request comes from, as far as the server can tell without trusting the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Peer {
+    /// The TCP peer is a loopback address and the request carries no forwarding headers
+    /// (a proxy on this machine forwards for someone else).
+    pub local: bool,
+}
+
+/// Headers a reverse proxy adds on behalf of the real client.
+const FORWARDING_HEADERS: [&str; 5] = [
+    "forwarded",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+    "x-real-ip",
+];
+
+impl Peer {
+    pub fn of(req: &Request) -> Peer {
+        let loopback_peer = req
+            .extensions()
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .is_some_and(|c| c.0.ip().is_loopback());
+        let forwarded = FORWARDING_HEADERS
+            .iter()
+            .any(|h| req.headers().contains_key(*h));
+        Peer {
+            local: loopback_peer && !forwarded,
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Peer {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(parts.extensions.get::<Peer>().copied().unwrap_or_default())
     }
 }
 
@@ -216,14 +258,14 @@ pub fn load_secret(data_dir: &Path, env_secret: Option<&str>) -> std::io::Result
     crate::secrets::key_file(&data_dir.join(".auth_secret"))
 }
 
-/// Routes that answer without identity even when guest mode is off.
+/// Routes that answer without identity even when guest mode is off. Progress streams are
+/// public because browsers' `EventSource` cannot send a token; task ids are unguessable.
 fn is_public(path: &str) -> bool {
-    const PUBLIC: [&str; 5] = [
+    const PUBLIC: [&str; 4] = [
         "/metrics",
         "/api/auth/login",
         "/api/auth/logout",
         "/api/config/health",
-        "/api/ws/status",
     ];
     PUBLIC.contains(&path) || path.starts_with("/api/progress/")
 }
@@ -252,19 +294,26 @@ fn bearer(req: &Request) -> Option<String> {
 
 /// Resolve the caller of every request: a valid, unrevoked token of an existing user, or
 /// the guest (when guest mode allows it). Without guest mode, non-public routes answer
-/// `401 UNAUTHORIZED`.
+/// `401 UNAUTHORIZED`. A token that is present but invalid, expired or revoked is `401`
+/// everywhere but the public routes: it never quietly becomes a guest.
 pub async fn resolve(State(state): State<Arc<AppState>>, mut req: Request, next: Next) -> Response {
+    let public = is_public(req.uri().path());
     let identity = match bearer(&req) {
-        Some(token) => authenticate(&state, &token).await,
+        Some(token) => match authenticate(&state, &token).await {
+            Some(identity) => Some(identity),
+            None if public => None,
+            None => return ServerError::Unauthorized.into_response(),
+        },
         None => None,
     };
     let identity = match identity {
         Some(identity) => identity,
-        None if state.guest_mode => Identity::guest(),
-        None if is_public(req.uri().path()) => Identity::guest(),
+        None if state.guest_mode || public => Identity::guest(),
         None => return ServerError::Unauthorized.into_response(),
     };
+    let peer = Peer::of(&req);
     req.extensions_mut().insert(identity);
+    req.extensions_mut().insert(peer);
     next.run(req).await
 }
 

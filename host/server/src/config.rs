@@ -84,6 +84,11 @@ pub struct HttpSection {
     /// Exact origins (`scheme://host[:port]`) allowed to call the API from a browser.
     /// Empty: loopback development origins (http/https on localhost and 127.0.0.1, any port).
     pub allowed_origins: Vec<String>,
+    /// Host names (optionally `host:port`) the server answers to besides loopback ones, e.g.
+    /// the public name a reverse proxy forwards. A request whose `Host` is not one of them
+    /// (nor `localhost`, `127.0.0.1`, `[::1]`) is refused when the server listens on
+    /// loopback, which stops DNS rebinding; when set, it is enforced on any listen address.
+    pub allowed_hosts: Vec<String>,
 }
 
 /// `[plugins.<id>]`: what the operator grants and configures for one plugin.
@@ -94,6 +99,8 @@ pub struct PluginSection {
     pub allow_hosts: Vec<String>,
     /// Setting values; keys the manifest declares secret are never shown to the plugin.
     pub settings: BTreeMap<String, String>,
+    /// SHA-256 (hex) of the component trusted under this id (see README "Security model").
+    pub sha256: Option<String>,
 }
 
 /// Values given on the command line or in the environment (they win over the file).
@@ -132,6 +139,8 @@ pub struct Config {
     pub first_admin: Option<(String, String)>,
     /// CORS allow-list (`[http] allowed_origins` plus `ALLOWED_ORIGIN`, comma-separated).
     pub allowed_origins: Vec<String>,
+    /// `[http] allowed_hosts` plus `SCENEINTRUDER_ALLOWED_HOSTS` (comma-separated).
+    pub allowed_hosts: Vec<String>,
     pub rate_limits: crate::api::rate_limit::RateLimits,
     pub plugins: BTreeMap<String, OperatorSettings>,
     pub analysis: crate::domain::analysis::AnalysisConfig,
@@ -247,6 +256,7 @@ impl Config {
                     OperatorSettings {
                         values: section.settings,
                         allow_hosts: section.allow_hosts,
+                        sha256: section.sha256,
                     },
                 )
             })
@@ -320,6 +330,20 @@ impl Config {
                 .cloned()
                 .chain(
                     env.get("ALLOWED_ORIGIN")
+                        .into_iter()
+                        .flat_map(|v| v.split(','))
+                        .map(str::trim)
+                        .filter(|v| !v.is_empty())
+                        .map(String::from),
+                )
+                .collect(),
+            allowed_hosts: file
+                .http
+                .allowed_hosts
+                .iter()
+                .cloned()
+                .chain(
+                    env.get("SCENEINTRUDER_ALLOWED_HOSTS")
                         .into_iter()
                         .flat_map(|v| v.split(','))
                         .map(str::trim)

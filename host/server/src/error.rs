@@ -50,6 +50,15 @@ pub enum ServerError {
     /// No LLM provider can be called (status text in details).
     #[error("LLM not ready")]
     LlmNotReady { details: String },
+    /// A state-changing request from a web page on another origin (cross-site request).
+    #[error("cross-site request refused")]
+    ForeignOrigin { origin: String },
+    /// A `Host` this server is not meant to answer (DNS rebinding, a misrouted request).
+    #[error("unknown host")]
+    MisdirectedHost { host: String },
+    /// A request body that is not of a type the route reads.
+    #[error("unsupported media type")]
+    UnsupportedMediaType { details: String },
     /// A settings change refused by validation; the text is ours (it names the missing
     /// option, never a value), so it is not sanitised.
     #[error("invalid settings")]
@@ -108,7 +117,11 @@ impl ServerError {
             ServerError::Conflict { .. } => StatusCode::CONFLICT,
             ServerError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ServerError::Unauthorized | ServerError::InvalidCredentials => StatusCode::UNAUTHORIZED,
-            ServerError::Forbidden | ServerError::ForbiddenWith { .. } => StatusCode::FORBIDDEN,
+            ServerError::Forbidden
+            | ServerError::ForbiddenWith { .. }
+            | ServerError::ForeignOrigin { .. } => StatusCode::FORBIDDEN,
+            ServerError::MisdirectedHost { .. } => StatusCode::MISDIRECTED_REQUEST,
+            ServerError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ServerError::TooManyConnections => StatusCode::SERVICE_UNAVAILABLE,
             ServerError::LlmNotConfigured { .. }
             | ServerError::ConnectionFailed { .. }
@@ -134,7 +147,11 @@ impl ServerError {
             ServerError::RateLimited { .. } => "RATE_LIMIT_EXCEEDED",
             ServerError::Unauthorized => "UNAUTHORIZED",
             ServerError::InvalidCredentials => "INVALID_CREDENTIALS",
-            ServerError::Forbidden | ServerError::ForbiddenWith { .. } => "FORBIDDEN",
+            ServerError::Forbidden
+            | ServerError::ForbiddenWith { .. }
+            | ServerError::ForeignOrigin { .. } => "FORBIDDEN",
+            ServerError::MisdirectedHost { .. } => "MISDIRECTED_REQUEST",
+            ServerError::UnsupportedMediaType { .. } => "UNSUPPORTED_MEDIA_TYPE",
             ServerError::TooManyConnections => "TOO_MANY_CONNECTIONS",
             ServerError::InvalidConfig { .. } => "INVALID_CONFIG",
             ServerError::LlmNotConfigured { .. } => "LLM_NOT_CONFIGURED",
@@ -163,6 +180,9 @@ impl ServerError {
             ServerError::LlmNotReady { .. } => "LLM服务未配置或未就绪".into(),
             ServerError::Forbidden => "无权执行此操作".into(),
             ServerError::ForbiddenWith { message } => message.clone(),
+            ServerError::ForeignOrigin { .. } => "Forbidden: cross-site request".into(),
+            ServerError::MisdirectedHost { .. } => "Misdirected request".into(),
+            ServerError::UnsupportedMediaType { .. } => "Unsupported media type".into(),
             ServerError::Conflict { .. } => "资源冲突".into(),
             ServerError::RateLimited { .. } => "Rate limit exceeded".into(),
             ServerError::Unauthorized => "Authentication required".into(),
@@ -203,6 +223,13 @@ impl ServerError {
             ServerError::Unauthorized => "log in and send Authorization: Bearer <token>".into(),
             ServerError::InvalidCredentials => "请检查您的登录凭据".into(),
             ServerError::TooManyConnections => "ws_max_connections reached".into(),
+            ServerError::ForeignOrigin { origin } => format!(
+                "Origin {origin} may not change anything here (see [http] allowed_origins)"
+            ),
+            ServerError::MisdirectedHost { host } => format!(
+                "this server does not answer to Host {host} (see [http] allowed_hosts)"
+            ),
+            ServerError::UnsupportedMediaType { details } => details.clone(),
         }
     }
 }

@@ -2,7 +2,9 @@
 //! mapping of vendor answers to the typed [`ProviderError`].
 //!
 //! The host checks every request against the plugin's allow-list, never follows redirects and
-//! substitutes `{{secret:NAME}}` placeholders in header values and query-string values.
+//! substitutes `{{secret:NAME}}` placeholders in credential headers (`Authorization`,
+//! `x-api-key`, `x-goog-api-key`, `api-key`) and in the query parameters the manifest lists
+//! in `[network] secret_query`, and only for the origin the secret was configured for.
 //! Plugins never retry: a failure is returned as a typed error and the host decides.
 
 pub use crate::bindings::sceneintruder::plugin::http::{
@@ -19,7 +21,8 @@ pub const ERROR_BODY_READ_LIMIT: usize = 64 * 1024;
 
 /// The placeholder the host replaces with the secret `name`: `{{secret:name}}`.
 ///
-/// Only header values and query-string values are substituted.
+/// Only credential headers and declared query parameters are substituted (see the module
+/// docs); a vendor echoing the value back gets `[redacted]` into plugin memory instead.
 pub fn secret(name: &str) -> String {
     format!("{{{{secret:{name}}}}}")
 }

@@ -32,9 +32,17 @@ pub fn describe(job: &Job) -> Value {
     })
 }
 
-pub async fn show(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> ApiResult {
+/// Only the job's owner (or an admin) sees it; anyone else gets the same `404` as for an
+/// unknown job.
+pub async fn show(
+    State(state): State<Arc<AppState>>,
+    identity: Identity,
+    Path(id): Path<String>,
+) -> ApiResult {
     let job = state.jobs.get(&id).await.map_err(ServerError::internal)?;
-    let job = job.ok_or(ServerError::TaskNotFound)?;
+    let job = job
+        .filter(|job| identity.may_manage(&job.owner))
+        .ok_or(ServerError::TaskNotFound)?;
     Result::Ok(Ok::data(describe(&job)))
 }
 

@@ -6,6 +6,7 @@ pub mod chat;
 pub mod cors;
 pub mod envelope;
 mod extract;
+pub mod guard;
 mod health;
 mod interactions;
 mod jobs;
@@ -138,6 +139,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(CatchPanicLayer::custom(middleware::panic_response))
+        // Inside CORS, so a refusal still tells an allowed page why.
+        .layer(axum::middleware::from_fn_with_state(
+            cors_state.clone(),
+            guard::guard,
+        ))
         .layer(axum::middleware::from_fn_with_state(cors_state, cors::cors))
         .layer(axum::middleware::from_fn(middleware::request_context))
 }

@@ -14,7 +14,7 @@ use super::envelope::{ApiResult, Ok};
 use super::extract::{ApiJson, LenientJson, with_message};
 use super::plugins::model_json;
 use crate::app::AppState;
-use crate::auth::Identity;
+use crate::auth::{Identity, Peer};
 use crate::domain::llm::{ProbeTarget, probe};
 use crate::domain::settings::{
     CatalogEntry, Kind, SaveError, SectionUpdate, Update, coerce, is_secret_key,
@@ -22,8 +22,13 @@ use crate::domain::settings::{
 use crate::error::ServerError;
 
 /// Changing settings (or probing a caller-chosen endpoint) is an administrator's action.
-fn require_admin(state: &AppState, identity: &Identity, message: &str) -> Result<(), ServerError> {
-    if identity.may_administer(state.guest_mode, state.config.addr.ip().is_loopback()) {
+fn require_admin(
+    state: &AppState,
+    identity: &Identity,
+    peer: &Peer,
+    message: &str,
+) -> Result<(), ServerError> {
+    if identity.may_administer(state.guest_mode, peer) {
         Result::Ok(())
     } else {
         Err(ServerError::ForbiddenWith {
@@ -41,6 +46,7 @@ pub struct TestConnection {
 pub async fn test_connection(
     State(state): State<Arc<AppState>>,
     identity: Identity,
+    peer: Peer,
     LenientJson(body): LenientJson<TestConnection>,
 ) -> ApiResult {
     let target = match body {
@@ -50,7 +56,7 @@ pub async fn test_connection(
         }) if !provider.is_empty() && !settings.is_empty() => {
             // A temporary configuration sends requests (and any key given) to a base URL of the
             // caller's choosing.
-            require_admin(&state, &identity, "只有管理员可以测试临时配置")?;
+            require_admin(&state, &identity, &peer, "只有管理员可以测试临时配置")?;
             ProbeTarget::Temporary { provider, settings }
         }
         _ => ProbeTarget::Saved,
@@ -303,9 +309,10 @@ fn save_error(error: SaveError) -> ServerError {
 pub async fn save(
     State(state): State<Arc<AppState>>,
     identity: Identity,
+    peer: Peer,
     ApiJson(body): ApiJson<SaveRequest>,
 ) -> ApiResult {
-    require_admin(&state, &identity, "只有管理员可以修改设置")?;
+    require_admin(&state, &identity, &peer, "只有管理员可以修改设置")?;
     let _writer = state.locks.lock("settings").await;
     let changed = state
         .settings
@@ -326,6 +333,7 @@ pub struct LlmConfigRequest {
 pub async fn update_llm(
     State(state): State<Arc<AppState>>,
     identity: Identity,
+    peer: Peer,
     body: Result<ApiJson<LlmConfigRequest>, ServerError>,
 ) -> ApiResult {
     let body = with_message(body, "无效的请求格式")?;
@@ -335,7 +343,7 @@ pub async fn update_llm(
             "provider must not be empty",
         ));
     }
-    require_admin(&state, &identity, "只有管理员可以修改设置")?;
+    require_admin(&state, &identity, &peer, "只有管理员可以修改设置")?;
     let _writer = state.locks.lock("settings").await;
     let update = Update {
         sections: vec![(

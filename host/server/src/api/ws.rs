@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::envelope::{ApiResult, Ok};
@@ -14,21 +13,6 @@ use crate::app::AppState;
 use crate::auth::Identity;
 use crate::error::ServerError;
 use crate::realtime::ws::{Endpoint, USER_STATUS_ROOM};
-
-/// Accept no `Origin` (non-browser clients), or one whose host[:port] is the `Host` we
-/// were reached at, under either scheme (a TLS-terminating proxy turns http into https).
-fn origin_allowed(headers: &HeaderMap) -> bool {
-    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
-        return true;
-    };
-    let Some(host) = headers.get(header::HOST).and_then(|v| v.to_str().ok()) else {
-        return false;
-    };
-    let authority = origin
-        .strip_prefix("http://")
-        .or_else(|| origin.strip_prefix("https://"));
-    authority.is_some_and(|a| a.eq_ignore_ascii_case(host))
-}
 
 fn valid_room(id: &str) -> bool {
     !id.is_empty()
@@ -62,15 +46,11 @@ fn user_id(identity: &Identity, query: &HashMap<String, String>) -> Result<Strin
 fn upgrade(
     state: Arc<AppState>,
     ws: WebSocketUpgrade,
-    headers: &HeaderMap,
     endpoint: Endpoint,
     room: String,
     user: String,
     owner: String,
 ) -> Response {
-    if !origin_allowed(headers) {
-        return (StatusCode::FORBIDDEN, "Forbidden").into_response();
-    }
     if state.hub.at_capacity() {
         return ServerError::TooManyConnections.into_response();
     }
@@ -86,7 +66,6 @@ pub async fn scene(
     identity: Identity,
     Path(id): Path<String>,
     Query(query): Query<HashMap<String, String>>,
-    headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Result<Response, ServerError> {
     if !valid_room(&id) {
@@ -112,7 +91,6 @@ pub async fn scene(
     Result::Ok(upgrade(
         state,
         ws,
-        &headers,
         Endpoint::Scene,
         id,
         user,
@@ -124,14 +102,12 @@ pub async fn user_status(
     State(state): State<Arc<AppState>>,
     identity: Identity,
     Query(query): Query<HashMap<String, String>>,
-    headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Result<Response, ServerError> {
     let user = user_id(&identity, &query)?;
     Result::Ok(upgrade(
         state,
         ws,
-        &headers,
         Endpoint::UserStatus,
         USER_STATUS_ROOM.to_string(),
         user,
@@ -139,8 +115,12 @@ pub async fn user_status(
     ))
 }
 
-pub async fn status(State(state): State<Arc<AppState>>) -> ApiResult {
-    Result::Ok(Ok::data(state.hub.status()).message("WebSocket status retrieved successfully"))
+/// Admins see every connection; anyone else only the connections they opened.
+pub async fn status(State(state): State<Arc<AppState>>, identity: Identity) -> ApiResult {
+    let viewer = (!identity.admin).then_some(identity.user_id.as_str());
+    Result::Ok(
+        Ok::data(state.hub.status(viewer)).message("WebSocket status retrieved successfully"),
+    )
 }
 
 pub async fn cleanup(State(state): State<Arc<AppState>>) -> ApiResult {

@@ -15,6 +15,7 @@ pub const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 
 const PROBE_SYSTEM: &str = include_str!("../../prompts/connection_probe_system.txt");
 const PROBE_USER: &str = "Hello";
+const NO_KEY: &str = "API key not configured";
 
 #[derive(Debug, Serialize)]
 pub struct ProbeOutcome {
@@ -61,8 +62,20 @@ pub async fn probe(
                 .or_else(|| temporary.get("model"))
                 .filter(|m| !m.is_empty())
                 .cloned();
+            // The caller's own key, or a saved/environment key only at the endpoint it was
+            // configured for: the runtime binds keys to origins, so a caller-chosen
+            // `base_url` finds no key and nothing is sent anywhere.
             let client = client.with_settings(temporary);
-            check_required(&client).map_err(|details| ServerError::InvalidConfig { details })?;
+            check_required(&client).map_err(|details| ServerError::InvalidConfig {
+                details: if details == NO_KEY {
+                    format!(
+                        "{NO_KEY}: a saved or environment key is only sent to the endpoint \
+                         it was configured for; give api_key for this base_url"
+                    )
+                } else {
+                    details
+                },
+            })?;
             (client, "temporary_config", model)
         }
         ProbeTarget::Saved => {
@@ -123,7 +136,7 @@ fn check_required(client: &LlmProvider) -> Result<(), String> {
     if missing.is_empty() {
         Ok(())
     } else if missing.iter().any(|k| k == "api_key") {
-        Err("API key not configured".to_string())
+        Err(NO_KEY.to_string())
     } else {
         Err(format!("missing required settings: {}", missing.join(", ")))
     }

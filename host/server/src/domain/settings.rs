@@ -354,7 +354,9 @@ impl Settings {
         }
     }
 
-    /// Make `current` the settings in force and hand every provider plugin its values.
+    /// Make `current` the settings in force and hand every provider plugin its saved layer
+    /// (the runtime keeps the operator's baseline itself and binds each layer's keys to the
+    /// endpoint that layer points at).
     fn install(&self, runtime: &PluginRuntime, current: Current) {
         // A slower reader must not put back an older version than the one in force.
         if current.version != 0 && current.version < self.current().version {
@@ -364,9 +366,9 @@ impl Settings {
             let active = self.provider_of(&current, kind);
             for id in runtime.ids(kind.plugin_kind()) {
                 let values = if Some(id.as_str()) == active.as_deref() {
-                    self.compose(runtime, &current, kind, &id)
+                    saved_layer(&current, kind)
                 } else {
-                    self.operator_values(&id)
+                    BTreeMap::new()
                 };
                 if let Err(e) = runtime.set_settings(&id, values) {
                     tracing::warn!(plugin = %id, "cannot apply settings: {e}");
@@ -398,34 +400,16 @@ impl Settings {
         }
     }
 
-    /// The values plugin `id` runs with when it is the active provider of `kind`: the
-    /// operator's, overlaid by the saved section. Keys the operator configured are dropped
-    /// when the saved section points the plugin at a different endpoint, so a key is only
-    /// ever sent where it was configured to go.
-    fn compose(
-        &self,
-        runtime: &PluginRuntime,
-        current: &Current,
-        kind: Kind,
-        id: &str,
-    ) -> BTreeMap<String, String> {
-        let section = current.stored.section(kind);
+    /// The non-secret values plugin `id` runs with when it is the active provider of `kind`:
+    /// the operator's, overlaid by the saved section.
+    fn compose(&self, current: &Current, kind: Kind, id: &str) -> BTreeMap<String, String> {
         let mut values = self.operator_values(id);
-        let saved_endpoint = section.endpoint();
-        if saved_endpoint.is_some() && saved_endpoint != self.operator_endpoint(runtime, id) {
-            let manifest = runtime.manifest(id);
-            values.retain(|key, _| !is_secret_key(manifest.as_ref(), key));
-        }
-        for (key, value) in &section.config {
-            if !value.is_empty() {
-                values.insert(key.clone(), value.clone());
-            }
-        }
-        // Vision and video sections name the endpoint `endpoint`; plugins call it `base_url`.
-        if let Some(endpoint) = saved_endpoint {
-            values.insert(BASE_URL.to_string(), endpoint);
-        }
-        values.extend(current.secrets(kind));
+        values.retain(|key, _| !is_secret_key(None, key));
+        values.extend(
+            saved_layer(current, kind)
+                .into_iter()
+                .filter(|(key, _)| !is_secret_key(None, key)),
+        );
         values
     }
 
@@ -445,7 +429,7 @@ impl Settings {
     pub fn active(&self, runtime: &PluginRuntime, kind: Kind) -> Option<Active> {
         let current = self.current();
         let provider = self.provider_of(&current, kind)?;
-        let values = self.compose(runtime, &current, kind, &provider);
+        let values = self.compose(&current, kind, &provider);
         let section = current.stored.section(kind);
         let (default_model, model_key_present) = match kind {
             Kind::Llm => {
@@ -464,7 +448,8 @@ impl Settings {
             ),
         };
         Some(Active {
-            has_api_key: values.get("api_key").is_some_and(|k| !k.is_empty()),
+            // The runtime knows whether a key may be sent where the plugin is pointed.
+            has_api_key: runtime.secret_usable(&provider, "api_key"),
             provider,
             default_model,
             model_key_present,
@@ -750,15 +735,24 @@ fn unchanged(stored: &Section, request: &SectionUpdate) -> bool {
 }
 
 /// Options kept encrypted: those the plugin declares secret, and by name anything that looks
-/// like a credential (`api_key`, `*_secret`, `*_token`, `*_api_key`).
-pub fn is_secret_key(manifest: Option<&sceneintruder_runtime::Manifest>, key: &str) -> bool {
-    manifest.is_some_and(|m| m.config.get(key).is_some_and(|s| s.secret))
-        || key == "api_key"
-        || key.ends_with("_api_key")
-        || key.ends_with("_secret")
-        || key.ends_with("_token")
-        || key == "secret"
-        || key == "token"
+/// like a credential (the runtime's rule, so both sides agree on what is a key).
+pub use sceneintruder_runtime::is_secret_key;
+
+/// What the saved section hands the runtime for its provider: non-empty options, the
+/// endpoint as `base_url` (vision and video sections call it `endpoint`), and the keys.
+fn saved_layer(current: &Current, kind: Kind) -> BTreeMap<String, String> {
+    let section = current.stored.section(kind);
+    let mut values: BTreeMap<String, String> = section
+        .config
+        .iter()
+        .filter(|(_, value)| !value.is_empty())
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if let Some(endpoint) = section.endpoint() {
+        values.insert(BASE_URL.to_string(), endpoint);
+    }
+    values.extend(current.secrets(kind));
+    values
 }
 
 /// JSON scalars as the settings store them: strings as is, whole numbers without a decimal

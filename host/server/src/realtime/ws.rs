@@ -55,6 +55,8 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
 struct Client {
     user_id: String,
+    /// The identity that opened the connection (who may see it in `GET /api/ws/status`).
+    owner: String,
     connected_at: String,
     /// Unix seconds of the last sign of life.
     last_ping: Arc<AtomicI64>,
@@ -186,6 +188,7 @@ impl Hub {
         &self,
         room: &str,
         user_id: &str,
+        owner: &str,
         tx: mpsc::Sender<Value>,
     ) -> (u64, Arc<AtomicI64>, CancellationToken) {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
@@ -195,6 +198,7 @@ impl Hub {
             id,
             Client {
                 user_id: user_id.to_string(),
+                owner: owner.to_string(),
                 connected_at: ts(),
                 last_ping: last_ping.clone(),
                 tx,
@@ -223,8 +227,9 @@ impl Hub {
         }
     }
 
-    /// `GET /api/ws/status` data.
-    pub fn status(&self) -> Value {
+    /// `GET /api/ws/status` data: every connection for an admin (`viewer` `None`), else only
+    /// the connections `viewer` opened.
+    pub fn status(&self, viewer: Option<&str>) -> Value {
         let rooms = self.lock();
         let mut scenes = serde_json::Map::new();
         let mut total = 0;
@@ -232,6 +237,7 @@ impl Hub {
             let users: Vec<Value> = clients
                 .values()
                 .filter(|c| !c.close.is_cancelled())
+                .filter(|c| viewer.is_none_or(|v| c.owner == v))
                 .map(|c| {
                     let last = chrono::DateTime::from_timestamp(c.last_ping.load(Ordering::Relaxed), 0)
                         .map(|t| t.with_timezone(&chrono::Local).to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
@@ -239,6 +245,9 @@ impl Hub {
                     json!({"user_id": c.user_id, "scene_id": room, "connected_at": c.connected_at, "last_ping": last})
                 })
                 .collect();
+            if users.is_empty() {
+                continue;
+            }
             total += users.len();
             scenes.insert(
                 room.clone(),
@@ -246,7 +255,7 @@ impl Hub {
             );
         }
         json!({
-            "total_scenes": rooms.len(),
+            "total_scenes": scenes.len(),
             "total_connections": total,
             "scenes": scenes,
             "ping_timeout_seconds": self.config.ws_read_timeout_ms / 1000,
@@ -290,7 +299,7 @@ impl Hub {
         let (mut sink, mut stream) = socket.split();
         let (tx, mut rx) = mpsc::channel::<Value>(QUEUE);
         // Register before the welcome, so no broadcast can miss this client.
-        let (id, last_ping, close) = self.join(&room, &user_id, tx.clone());
+        let (id, last_ping, close) = self.join(&room, &user_id, &owner, tx.clone());
         let welcome = match endpoint {
             Endpoint::Scene => json!({"type": "connected", "scene_id": room, "user_id": user_id,
                                       "timestamp": ts(), "message": "WebSocket 连接已建立"}),

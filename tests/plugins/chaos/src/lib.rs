@@ -11,9 +11,16 @@
 //! * `body-secret:<url>` — `POST` with the placeholder in the path and in the body, where the
 //!   host must not substitute it; text = `status=<code> body=<body>`;
 //! * `many-fetches:<url>:<n>` — `n` GETs; text = how many got a response;
+//! * `header:<name>:<url>` — `GET <url>` with header `<name>: {{secret:api_key}}` (the host
+//!   fills only credential headers and refuses routing headers such as `Host`);
+//! * `relay:<url>` — `GET <url>` with the key in `Authorization`, read once whole and once as
+//!   a stream, then `POST` everything that came back (headers and bodies) to `<url>/report`:
+//!   whatever a vendor echoes reaches plugin memory only redacted;
 //! * anything else — `invalid-request`.
 //!
-//! Streaming: `echo` streams the user text word by word, other models are `invalid-request`.
+//! Streaming: `echo` streams the user text word by word; `stream-fetch:<url>:<n>` makes one
+//! `GET <url>` per event for `n` events (the call's request budget holds for the whole
+//! stream); other models are `invalid-request`.
 
 use sceneintruder_plugin_sdk::http::{self, Method, Request};
 use sceneintruder_plugin_sdk::llm::{
@@ -176,11 +183,61 @@ fn many_fetches(spec: &str) -> Result<String, ProviderError> {
     Ok(ok.to_string())
 }
 
+fn header_secret(spec: &str) -> Result<String, ProviderError> {
+    let (name, url) = spec
+        .split_once(':')
+        .ok_or_else(|| ProviderError::InvalidRequest("expected header:<name>:<url>".into()))?;
+    let req = Request {
+        method: Method::Get,
+        url: url.to_string(),
+        headers: vec![(name.to_string(), http::secret("api_key"))],
+        body: None,
+        timeout_ms: None,
+    };
+    let resp = http::fetch(&req).map_err(ProviderError::Http)?;
+    Ok(status_and_body(&resp))
+}
+
+/// Fetch `url` with the key, whole and streamed, and send everything received to
+/// `<url>/report`, so a test can see exactly what entered plugin memory.
+fn relay(url: &str) -> Result<String, ProviderError> {
+    let req = Request {
+        method: Method::Get,
+        url: url.to_string(),
+        headers: vec![http::bearer("api_key")],
+        body: None,
+        timeout_ms: None,
+    };
+    let whole = http::fetch(&req).map_err(ProviderError::Http)?;
+    let (head, stream) = http::fetch_streaming(&req).map_err(ProviderError::Http)?;
+    let mut streamed = Vec::new();
+    // Tiny reads: a secret split across reads must still arrive redacted.
+    while let Some(chunk) = stream.read(3).map_err(ProviderError::Http)? {
+        streamed.extend_from_slice(&chunk);
+    }
+    let report = format!(
+        "whole.headers={:?}\nwhole.body={}\nstream.headers={:?}\nstream.body={}",
+        whole.headers,
+        String::from_utf8_lossy(&whole.body),
+        head.headers,
+        String::from_utf8_lossy(&streamed)
+    );
+    let post = Request {
+        method: Method::Post,
+        url: format!("{}/report", url.trim_end_matches('/')),
+        headers: vec![("Content-Type".into(), "text/plain".into())],
+        body: Some(report.clone().into_bytes()),
+        timeout_ms: None,
+    };
+    http::fetch(&post).map_err(ProviderError::Http)?;
+    Ok(report)
+}
+
 /// Every way the guest has to look for the secret. One `probe=result` line each; results
 /// are `{:?}`-formatted so they stay on one line.
 fn snoop() -> String {
     let mut lines = Vec::new();
-    for key in ["api_key", "secret", "API_KEY", "base_url"] {
+    for key in ["api_key", "secret", "API_KEY", "base_url", "access_token"] {
         lines.push(format!("config.get({key})={:?}", config::get(key)));
     }
     lines.push(format!(
@@ -250,6 +307,10 @@ impl Guest for Plugin {
                     body_secret(url)?
                 } else if let Some(spec) = model.strip_prefix("many-fetches:") {
                     many_fetches(spec)?
+                } else if let Some(spec) = model.strip_prefix("header:") {
+                    header_secret(spec)?
+                } else if let Some(url) = model.strip_prefix("relay:") {
+                    relay(url)?
                 } else {
                     return Err(ProviderError::InvalidRequest(format!(
                         "unknown chaos model `{model}`"
@@ -265,6 +326,15 @@ impl Guest for Plugin {
     }
 
     fn start_stream(req: CompletionRequest) -> Result<u32, ProviderError> {
+        if let Some(spec) = req.model.strip_prefix("stream-fetch:") {
+            let (url, n) = spec
+                .rsplit_once(':')
+                .and_then(|(url, n)| Some((url.to_string(), n.parse::<u32>().ok()?)))
+                .ok_or_else(|| {
+                    ProviderError::InvalidRequest("expected stream-fetch:<url>:<n>".into())
+                })?;
+            return Ok(streams::open(FetchStream { url, left: n }));
+        }
         if req.model != "echo" {
             return Err(ProviderError::InvalidRequest(format!(
                 "model `{}` cannot stream",
@@ -307,6 +377,28 @@ impl EventSource for EchoStream {
             .take()
             .map(StreamEvent::Done)
             .ok_or_else(|| ProviderError::InvalidRequest("stream has finished".into()))
+    }
+}
+
+/// One GET per event; `done` after `left` events.
+struct FetchStream {
+    url: String,
+    left: u32,
+}
+
+impl EventSource for FetchStream {
+    fn next_event(&mut self) -> Result<StreamEvent, ProviderError> {
+        if self.left == 0 {
+            return Ok(StreamEvent::Done(CompletionResponse {
+                text: String::new(),
+                finish_reason: "stop".into(),
+                usage: None,
+                model: String::new(),
+            }));
+        }
+        self.left -= 1;
+        let resp = http::fetch(&http::get(&self.url, vec![])).map_err(ProviderError::Http)?;
+        Ok(StreamEvent::Delta(format!("{} ", resp.status)))
     }
 }
 

@@ -1,7 +1,10 @@
 //! Embeds which plugin ids are bundled (from `plugins/bundled.toml`) and, when `cargo xtask`
-//! built the bundled plugins first, their components' SHA-256 digests
-//! (`SCENEINTRUDER_BUNDLED_DIGESTS` names a file of `<id> <sha256>` lines). A plugin that
-//! claims a bundled id with another component gets no keys.
+//! built the bundled plugins first, their components' SHA-256 digests (`cargo xtask` writes
+//! `<target-dir>/bundled-digests.txt`, one `<id> <sha256>` line each). A plugin that claims a
+//! bundled id with another component gets no keys.
+//!
+//! The file lives in the target directory rather than in an environment variable so that every
+//! cargo invocation, with or without xtask, builds the same server.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -11,7 +14,6 @@ fn main() {
     let root = manifest_dir.join("../..");
     let list = root.join("plugins/bundled.toml");
     println!("cargo:rerun-if-changed={}", list.display());
-    println!("cargo:rerun-if-env-changed=SCENEINTRUDER_BUNDLED_DIGESTS");
 
     let mut ids = Vec::new();
     let text = std::fs::read_to_string(&list).expect("plugins/bundled.toml is readable");
@@ -27,11 +29,13 @@ fn main() {
     }
 
     let mut digests = Vec::new();
-    if let Some(path) = std::env::var_os("SCENEINTRUDER_BUNDLED_DIGESTS") {
-        let path = PathBuf::from(path);
-        println!("cargo:rerun-if-changed={}", path.display());
-        let text = std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let path = digests_file();
+    if !path.exists() {
+        // An empty list, so the fingerprint is stable until xtask writes the real one.
+        let _ = std::fs::write(&path, "");
+    }
+    println!("cargo:rerun-if-changed={}", path.display());
+    if let Ok(text) = std::fs::read_to_string(&path) {
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
             let (id, digest) = line
                 .split_once(' ')
@@ -40,7 +44,8 @@ fn main() {
         }
     }
 
-    let mut out = String::from("/// Ids of the bundled plugins.\npub const BUNDLED_IDS: &[&str] = &[\n");
+    let mut out =
+        String::from("/// Ids of the bundled plugins.\npub const BUNDLED_IDS: &[&str] = &[\n");
     for id in &ids {
         let _ = writeln!(out, "    {id:?},");
     }
@@ -53,11 +58,26 @@ fn main() {
     std::fs::write(dest, out).expect("write bundled.rs");
 }
 
+/// `<target-dir>/bundled-digests.txt`; OUT_DIR is `<target-dir>/<profile>/build/<pkg>/out`.
+fn digests_file() -> PathBuf {
+    let target = match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => {
+            let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets it"));
+            out.ancestors()
+                .nth(4)
+                .map(Path::to_path_buf)
+                .unwrap_or(out)
+        }
+    };
+    target.join("bundled-digests.txt")
+}
+
 fn plugin_id(manifest: &Path) -> String {
     let text = std::fs::read_to_string(manifest)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", manifest.display()));
-    let table: toml::Table = toml::from_str(&text)
-        .unwrap_or_else(|e| panic!("{} is not TOML: {e}", manifest.display()));
+    let table: toml::Table =
+        toml::from_str(&text).unwrap_or_else(|e| panic!("{} is not TOML: {e}", manifest.display()));
     table
         .get("id")
         .and_then(|v| v.as_str())

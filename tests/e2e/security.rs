@@ -74,7 +74,7 @@ async fn stored_and_environment_keys_never_follow_a_caller_chosen_base_url() {
         body["error"]["details"]
             .as_str()
             .unwrap_or_default()
-            .contains("API key not configured"),
+            .contains("only sent to the endpoint it was configured for"),
         "{body}"
     );
     // GITHUB_TOKEN belongs to githubmodels, which is not even the active provider.
@@ -118,7 +118,12 @@ async fn stored_and_environment_keys_never_follow_a_caller_chosen_base_url() {
     );
 
     // A caller's own key goes to the caller's endpoint, and nothing else does.
-    let (status, body) = probe(&server, "openai", json!({"base_url": evil, "api_key": OWN_KEY})).await;
+    let (status, body) = probe(
+        &server,
+        "openai",
+        json!({"base_url": evil, "api_key": OWN_KEY}),
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     let seen = everything(&attacker.requests());
     assert!(seen.contains(OWN_KEY), "{seen}");
@@ -162,8 +167,15 @@ async fn the_runtime_binds_each_key_to_its_origin_whatever_the_route() {
     )
     .await;
     assert_eq!(status, 503, "{body}");
-    assert!(details(&body).contains("is not sent to"), "{body}");
-    assert!(away.requests().is_empty(), "{}", everything(&away.requests()));
+    assert!(
+        details(&body).contains(&format!("configured for {} is not sent to", home.base)),
+        "{body}"
+    );
+    assert!(
+        away.requests().is_empty(),
+        "{}",
+        everything(&away.requests())
+    );
 
     // At home the key is substituted as before.
     let (status, body) = probe(
@@ -232,7 +244,10 @@ async fn cross_site_text_plain_and_rebinding_requests_change_nothing() {
         .http
         .post(server.url("/api/settings/test-connection"))
         .header("content-type", "text/plain")
-        .body(json!({"provider": "openai", "llm_config": {"base_url": "http://127.0.0.1:9/v1"}}).to_string())
+        .body(
+            json!({"provider": "openai", "llm_config": {"base_url": "http://127.0.0.1:9/v1"}})
+                .to_string(),
+        )
         .send()
         .await
         .expect("POST");
@@ -329,7 +344,12 @@ async fn guests_administer_only_from_this_machine_and_stale_tokens_are_refused()
 
         // A token that does not verify is 401, not a guest.
         let (status, body) = server
-            .send_as(Some("bm90IGEgdG9rZW4=.c2ln"), Method::GET, "/api/scenes", None)
+            .send_as(
+                Some("bm90IGEgdG9rZW4=.c2ln"),
+                Method::GET,
+                "/api/scenes",
+                None,
+            )
             .await;
         assert_eq!(status, 401, "{body}");
         assert_eq!(body["error"]["code"], "UNAUTHORIZED");
@@ -402,7 +422,10 @@ async fn socket_status_and_jobs_follow_auth_and_ownership() {
             )
             .await;
         assert_eq!(status, 202, "{body}");
-        let task = body["data"]["task_id"].as_str().expect("task id").to_string();
+        let task = body["data"]["task_id"]
+            .as_str()
+            .expect("task id")
+            .to_string();
         let path = format!("/api/jobs/{task}");
         let (status, body) = server.send_as(Some(alice), Method::GET, &path, None).await;
         assert_eq!(status, 200, "{body}");
@@ -460,8 +483,8 @@ async fn secrets_go_only_into_credential_headers_and_declared_query_parameters()
         ("Host", "set by the host"),
         ("Connection", "set by the host"),
         ("Transfer-Encoding", "set by the host"),
-        ("X-Custom", "credential headers"),
-        ("Cookie", "credential headers"),
+        ("X-Custom", "only into credential headers"),
+        ("Cookie", "only into credential headers"),
     ] {
         let (status, body) = probe(
             &server,
@@ -495,7 +518,10 @@ async fn secrets_go_only_into_credential_headers_and_declared_query_parameters()
     )
     .await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(vendor.last().query.as_deref(), Some(format!("key={ENV_KEY}").as_str()));
+    assert_eq!(
+        vendor.last().query.as_deref(),
+        Some(format!("key={ENV_KEY}").as_str())
+    );
 }
 
 #[tokio::test]
@@ -503,8 +529,7 @@ async fn a_vendor_echoing_the_key_puts_only_a_redaction_into_plugin_memory() {
     // Echo the credential back in a header and in the body, as some error pages do.
     let vendor = FakeVendor::start(|r| {
         let auth = r.header("authorization").unwrap_or_default().to_string();
-        Reply::text(200, &format!("you sent: {auth} (query {:?})", r.query))
-            .header("x-echo", &auth)
+        Reply::text(200, &format!("you sent: {auth} (query {:?})", r.query)).header("x-echo", &auth)
     })
     .await;
     let origin = vendor.base.clone();
@@ -525,9 +550,15 @@ async fn a_vendor_echoing_the_key_puts_only_a_redaction_into_plugin_memory() {
         .find(|r| r.path == "/echo/report")
         .expect("the plugin reported what it received")
         .text();
-    assert!(!report.contains(ENV_KEY), "the key reached the plugin: {report}");
+    assert!(
+        !report.contains(ENV_KEY),
+        "the key reached the plugin: {report}"
+    );
     assert!(report.contains("Bearer [redacted]"), "{report}");
-    assert!(report.contains("stream.body=you sent: Bearer [redacted]"), "{report}");
+    assert!(
+        report.contains("stream.body=you sent: Bearer [redacted]"),
+        "{report}"
+    );
 }
 
 /// Append a custom section to a component: still valid, but no longer the bundled bytes.
@@ -617,7 +648,10 @@ async fn a_look_alike_of_a_bundled_plugin_gets_no_keys_until_pinned() {
     assert_eq!(status, 503);
     drop(lookalike);
     let seen = everything(&vendor.requests()[before..]);
-    assert!(!seen.contains(ENV_KEY) && !seen.contains(SAVED_KEY), "{seen}");
+    assert!(
+        !seen.contains(ENV_KEY) && !seen.contains(SAVED_KEY),
+        "{seen}"
+    );
 
     // Pinned by the operator: trusted.
     let builder = ServerBuilder::new(Backend::Sqlite)
@@ -663,10 +697,7 @@ async fn two_plugins_claiming_one_id_load_neither() {
     }
     let server = builder.start().await;
     let (_, list) = server.get("/api/plugins").await;
-    let all = list["data"]
-        .as_array()
-        .cloned()
-        .expect("plugin list");
+    let all = list["data"].as_array().cloned().expect("plugin list");
     let claims: Vec<&Value> = all.iter().filter(|p| p["id"] == "openai").collect();
     assert_eq!(claims.len(), 2, "{list}");
     for claim in claims {
@@ -743,7 +774,10 @@ async fn a_stream_shares_one_request_budget_across_its_events() {
     assert_eq!(deltas, 3, "three requests fit the budget");
     let failure = failure.expect("the fourth request is refused");
     assert!(
-        matches!(&failure, CallError::Provider { .. }) && failure.to_string().contains("more than 3 outbound requests"),
+        matches!(&failure, CallError::Provider { .. })
+            && failure
+                .to_string()
+                .contains("more than 3 outbound requests"),
         "{failure}"
     );
     assert_eq!(vendor.requests().len(), 3);

@@ -206,17 +206,8 @@ fn digests_file(root: &Path) -> PathBuf {
     target_dir(root).join("bundled-digests.txt")
 }
 
-/// Every cargo invocation sees the bundled digests (when built), so building the server for
-/// `run`, `test` or `bench` embeds the same ones and no invocation rebuilds it without them.
 fn cargo() -> Command {
-    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    if let Ok(root) = workspace_root() {
-        let file = digests_file(&root);
-        if file.is_file() {
-            cmd.env("SCENEINTRUDER_BUNDLED_DIGESTS", file);
-        }
-    }
-    cmd
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
 }
 
 fn manifest_head(root: &Path, dir: &str) -> Result<ManifestHead> {

@@ -84,17 +84,18 @@ fn substitute(
         let name = &after[..end];
         if !eff.secret_names.contains(name) {
             return Err(Error::InvalidRequest(format!(
-                "{name:?} is not a secret of this plugin"
+                "placeholder {name:?} names no key of this plugin"
             )));
         }
         let secret = eff
             .secrets
             .get(name)
-            .ok_or_else(|| Error::InvalidRequest(format!("secret {name:?} is not configured")))?;
+            .ok_or_else(|| Error::InvalidRequest(format!("no value is configured for {name:?}")))?;
         if !secret.origins.contains(origin) {
             tracing::warn!(plugin = %eff.plugin, secret = name, %origin, "refused to send a secret to an origin it does not belong to");
+            // Error texts avoid the words the envelope's sanitiser hides, so callers see why.
             return Err(Error::NotAllowed(format!(
-                "secret {name:?} belongs to {} and is not sent to {origin}",
+                "the key configured for {} is not sent to {origin}",
                 join(secret.origins.iter())
             )));
         }
@@ -153,8 +154,8 @@ fn prepare(
                 let value = if v.contains(PLACEHOLDER_OPEN) {
                     if !settings.secret_query.contains(k.as_ref()) {
                         return Err(Error::InvalidRequest(format!(
-                            "query parameter {k:?} is not declared in the manifest's \
-                             network.secret_query, so no secret is put into it"
+                            "query parameter {k:?} may not carry a key: the manifest does not \
+                             list it in [network]"
                         )));
                     }
                     substitute(&v, &settings, &origin, used)?
@@ -197,7 +198,7 @@ fn prepare(
         let value = if value.contains(PLACEHOLDER_OPEN) {
             if !AUTH_HEADERS.contains(&name.as_str()) {
                 return Err(Error::InvalidRequest(format!(
-                    "secrets go only into credential headers ({}), not into {name}",
+                    "keys go only into credential headers ({}), not into {name}",
                     AUTH_HEADERS.join(", ")
                 )));
             }
@@ -466,20 +467,23 @@ mod tests {
             "Bearer sk-123"
         );
         assert_eq!(used, vec!["sk-123".to_string()]);
-        assert_eq!(substitute("plain", &e, &vendor, &mut used).unwrap(), "plain");
+        assert_eq!(
+            substitute("plain", &e, &vendor, &mut used).unwrap(),
+            "plain"
+        );
         assert!(matches!(
             substitute("{{secret:other}}", &e, &vendor, &mut used),
-            Err(Error::InvalidRequest(m)) if m.contains("not configured")
+            Err(Error::InvalidRequest(m)) if m.contains("no value is configured")
         ));
         assert!(matches!(
             substitute("{{secret:HOME}}", &e, &vendor, &mut used),
-            Err(Error::InvalidRequest(m)) if m.contains("not a secret")
+            Err(Error::InvalidRequest(m)) if m.contains("names no key")
         ));
         assert!(substitute("{{secret:api_key", &e, &vendor, &mut used).is_err());
         let attacker = origin("http://attacker.test:8080");
         assert!(matches!(
             substitute("Bearer {{secret:api_key}}", &e, &attacker, &mut used),
-            Err(Error::NotAllowed(m)) if m.contains("belongs to https://api.vendor.com")
+            Err(Error::NotAllowed(m)) if m.contains("configured for https://api.vendor.com")
         ));
     }
 

@@ -6,9 +6,9 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
+use sha2::Digest;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::component::{Component, Linker};
-use sha2::Digest;
 use wasmtime::{Engine, Store};
 
 use crate::bindings;
@@ -542,8 +542,12 @@ impl Inner {
         let (component, outcome) = cache
             .load(&self.engine, &bytes)
             .map_err(|e| failed(format!("not a valid WebAssembly component: {e}")))?;
-        let pre = link(linkers, &component, manifest.kind)
-            .map_err(|e| failed(format!("does not implement the {} world: {e:#}", manifest.kind)))?;
+        let pre = link(linkers, &component, manifest.kind).map_err(|e| {
+            failed(format!(
+                "does not implement the {} world: {e:#}",
+                manifest.kind
+            ))
+        })?;
         // `info()` is static: it runs with no secrets and no network.
         let mut bare = Effective::resolve(&manifest, &[], false);
         bare.allowed.clear();

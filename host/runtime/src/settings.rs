@@ -44,9 +44,17 @@ pub fn is_secret_key(manifest: Option<&Manifest>, key: &str) -> bool {
             k,
             "api_key" | "apikey" | "key" | "secret" | "token" | "password" | "passwd"
         )
-        || ["_key", "-key", "_secret", "-secret", "_token", "-token", "_password"]
-            .iter()
-            .any(|suffix| k.ends_with(suffix))
+        || [
+            "_key",
+            "-key",
+            "_secret",
+            "-secret",
+            "_token",
+            "-token",
+            "_password",
+        ]
+        .iter()
+        .any(|suffix| k.ends_with(suffix))
 }
 
 /// One layer of settings for one plugin (before manifest defaults are applied).
@@ -311,7 +319,10 @@ mod tests {
         assert_eq!(eff.values["base_url"], "https://api.vendor.com/v1");
         assert_eq!(eff.secrets["api_key"].value.expose(), "sk-1");
         assert_eq!(eff.secrets["access_token"].value.expose(), "t-1");
-        assert_eq!(format!("{:?}", eff.secrets["api_key"].value), "Secret(****)");
+        assert_eq!(
+            format!("{:?}", eff.secrets["api_key"].value),
+            "Secret(****)"
+        );
     }
 
     #[test]
@@ -328,7 +339,13 @@ mod tests {
         ] {
             assert!(is_secret_key(None, key), "{key}");
         }
-        for key in ["base_url", "default_model", "token_limit", "endpoint", "max_tokens"] {
+        for key in [
+            "base_url",
+            "default_model",
+            "token_limit",
+            "endpoint",
+            "max_tokens",
+        ] {
             assert!(!is_secret_key(None, key), "{key}");
         }
     }
@@ -354,14 +371,26 @@ mod tests {
             &m,
             map(&[("base_url", "http://other:1/v1"), ("api_key", "sk-own")]),
         );
-        let eff = Effective::resolve(&m, &[(Source::Host, &operator), (Source::Caller, &own)], true);
+        let eff = Effective::resolve(
+            &m,
+            &[(Source::Host, &operator), (Source::Caller, &own)],
+            true,
+        );
         assert!(eff.secret_usable("api_key"));
         assert_eq!(eff.secrets["api_key"].value.expose(), "sk-own");
-        assert!(eff.secrets["api_key"].origins.contains(&origin("http://other:1")));
+        assert!(
+            eff.secrets["api_key"]
+                .origins
+                .contains(&origin("http://other:1"))
+        );
 
         // The same endpoint keeps the key usable.
         let same = PluginSettings::from_map(&m, map(&[("base_url", "https://api.vendor.com/v2")]));
-        let eff = Effective::resolve(&m, &[(Source::Host, &operator), (Source::Caller, &same)], true);
+        let eff = Effective::resolve(
+            &m,
+            &[(Source::Host, &operator), (Source::Caller, &same)],
+            true,
+        );
         assert!(eff.secret_usable("api_key"));
     }
 

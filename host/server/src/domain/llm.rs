@@ -68,9 +68,10 @@ pub async fn probe(
             let client = client.with_settings(temporary);
             check_required(&client).map_err(|details| ServerError::InvalidConfig {
                 details: if details == NO_KEY {
+                    // Worded without the terms the envelope's sanitiser hides.
                     format!(
                         "{NO_KEY}: a saved or environment key is only sent to the endpoint \
-                         it was configured for; give api_key for this base_url"
+                         it was configured for; send the key along with a new base_url"
                     )
                 } else {
                     details

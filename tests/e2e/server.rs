@@ -154,11 +154,13 @@ async fn broken_plugins_are_reported_and_the_rest_load() {
             "id = \"wrong\"\nkind = \"llm-provider\"\nversion = \"0.1.0\"\nwit = \"0.1.0\"\ncomponent = \"x.wasm\"\n",
         )
         .expect("write");
-        // A duplicate id ("zz" sorts after "openai", so it is the second one found).
+        // One id in two folders: neither loads (a dropped-in copy must not shadow the other).
+        let compat = install_plugin(&plugins, "compat");
         let dup = plugins.join("zz-duplicate");
         std::fs::create_dir_all(&dup).expect("dir");
-        for f in ["plugin.toml", "llm_openai.wasm"] {
-            std::fs::copy(plugins.join("openai").join(f), dup.join(f)).expect("copy");
+        for entry in std::fs::read_dir(&compat).expect("read") {
+            let entry = entry.expect("entry");
+            std::fs::copy(entry.path(), dup.join(entry.file_name())).expect("copy");
         }
         // Built for a WIT this host cannot load.
         let future = plugins.join("future");
@@ -196,15 +198,18 @@ async fn broken_plugins_are_reported_and_the_rest_load() {
             .as_array()
             .expect("list")
             .iter()
-            .filter(|p| p["id"] == "openai")
+            .filter(|p| p["id"] == "compat")
             .collect();
-        assert_eq!(dups.len(), 2, "both openai folders are reported");
-        assert_eq!(dups[1]["state"], "failed");
-        assert!(
-            dups[1]["reason"]
-                .as_str()
-                .is_some_and(|r| r.contains("duplicate plugin id"))
-        );
+        assert_eq!(dups.len(), 2, "both compat folders are reported");
+        for dup in dups {
+            assert_eq!(dup["state"], "failed", "{dup}");
+            assert!(
+                dup["reason"]
+                    .as_str()
+                    .is_some_and(|r| r.contains("claimed by several folders")),
+                "{dup}"
+            );
+        }
 
         // One plugin by id; ids are validated before anything is looked up.
         let (status, one) = server.get("/api/plugins/markdown").await;

@@ -741,3 +741,37 @@ fn plugin_folders(root: &Path) -> Vec<PathBuf> {
     dirs.sort();
     dirs
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bundled_ids_are_reserved_for_their_own_components() {
+        let bundled = BundledPlugins {
+            ids: ["openai".to_string(), "markdown".to_string()].into(),
+            digests: BTreeMap::from([("openai".to_string(), "aa11".to_string())]),
+        };
+        assert_eq!(trust_of("openai", "AA11", None, &bundled), Ok(Trust::Bundled));
+        assert!(matches!(
+            trust_of("openai", "bb22", None, &bundled),
+            Ok(Trust::Unverified(note)) if note.contains("sha256 = \"bb22\"")
+        ));
+        // A bundled id without a digest (a build without xtask) is not trusted blindly.
+        assert!(matches!(
+            trust_of("markdown", "cc33", None, &bundled),
+            Ok(Trust::Unverified(_))
+        ));
+        assert_eq!(
+            trust_of("openai", "bb22", Some("BB22"), &bundled),
+            Ok(Trust::Pinned)
+        );
+        assert!(trust_of("openai", "aa11", Some("bb22"), &bundled).is_err());
+        assert_eq!(
+            trust_of("my-llm", "dd44", None, &bundled),
+            Ok(Trust::ThirdParty)
+        );
+        assert!(!Trust::Unverified(String::new()).receives_keys());
+        assert!(Trust::ThirdParty.receives_keys());
+    }
+}

@@ -64,10 +64,7 @@ fn digests_file() -> PathBuf {
         Some(dir) => PathBuf::from(dir),
         None => {
             let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets it"));
-            out.ancestors()
-                .nth(4)
-                .map(Path::to_path_buf)
-                .unwrap_or(out)
+            out.ancestors().nth(4).map(Path::to_path_buf).unwrap_or(out)
         }
     };
     target.join("bundled-digests.txt")

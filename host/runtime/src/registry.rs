@@ -752,7 +752,10 @@ mod tests {
             ids: ["openai".to_string(), "markdown".to_string()].into(),
             digests: BTreeMap::from([("openai".to_string(), "aa11".to_string())]),
         };
-        assert_eq!(trust_of("openai", "AA11", None, &bundled), Ok(Trust::Bundled));
+        assert_eq!(
+            trust_of("openai", "AA11", None, &bundled),
+            Ok(Trust::Bundled)
+        );
         assert!(matches!(
             trust_of("openai", "bb22", None, &bundled),
             Ok(Trust::Unverified(note)) if note.contains("sha256 = \"bb22\"")

@@ -5,20 +5,10 @@
 use std::time::{Duration, Instant};
 
 use sceneintruder_tests::fake::{FakeVendor, Reply};
-use sceneintruder_tests::{Backend, Server, ServerBuilder, set_requested_hosts};
+use sceneintruder_tests::{Server, chaos_server};
 use serde_json::{Value, json};
 
 const KEY: &str = "sk-live-SECRET-9f8e7d";
-
-/// A server with the chaos plugin requesting `requested` origins; `extra` is appended to
-/// the config file (limits, grants).
-async fn chaos_server(requested: &[String], extra: &str) -> Server {
-    let builder = ServerBuilder::new(Backend::Sqlite)
-        .plugin("chaos")
-        .config(extra);
-    set_requested_hosts(&builder.plugins_dir().join("chaos"), requested);
-    builder.start().await
-}
 
 async fn probe(server: &Server, model: &str, extra: &[(&str, &str)]) -> (u16, Value) {
     let mut config = json!({"default_model": model, "api_key": KEY});

@@ -9,8 +9,10 @@ use reqwest::Method;
 use sceneintruder_runtime::llm::{CompletionRequest, Message, Reasoning, ResponseFormat, Role};
 use sceneintruder_runtime::{CallError, Limits, OperatorSettings};
 use sceneintruder_tests::fake::{FakeVendor, Recorded, Reply};
+use sceneintruder_tests::story_model::completion;
 use sceneintruder_tests::{
-    Backend, RuntimeFixture, Server, ServerBuilder, backends, decode, set_requested_hosts,
+    Backend, RuntimeFixture, Server, ServerBuilder, backends, chaos_server, decode,
+    set_requested_hosts,
 };
 use serde_json::{Value, json};
 
@@ -18,18 +20,6 @@ const ENV_KEY: &str = "sk-env-4b1d";
 const SAVED_KEY: &str = "sk-saved-77c0";
 const GH_TOKEN: &str = "ghp_token_0a9e";
 const OWN_KEY: &str = "sk-callers-own-5e";
-
-fn chat_reply() -> Reply {
-    Reply::json(
-        200,
-        json!({
-            "id": "chatcmpl-1", "object": "chat.completion", "created": 1_750_000_000,
-            "model": "gpt-4o-mini",
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hi"}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 9, "completion_tokens": 1, "total_tokens": 10}
-        }),
-    )
-}
 
 /// Whatever any recorded request carried, as one string (headers, query, body).
 fn everything(requests: &[Recorded]) -> String {
@@ -51,8 +41,8 @@ async fn probe(server: &Server, provider: &str, config: Value) -> (u16, Value) {
 
 #[tokio::test]
 async fn stored_and_environment_keys_never_follow_a_caller_chosen_base_url() {
-    let legit = FakeVendor::start(|_| chat_reply()).await;
-    let attacker = FakeVendor::start(|_| chat_reply()).await;
+    let legit = FakeVendor::start(|_| completion("Hi")).await;
+    let attacker = FakeVendor::start(|_| completion("Hi")).await;
     let server = ServerBuilder::new(Backend::Sqlite)
         .plugin("openai")
         .plugin("githubmodels")
@@ -130,16 +120,6 @@ async fn stored_and_environment_keys_never_follow_a_caller_chosen_base_url() {
     for key in [ENV_KEY, SAVED_KEY, GH_TOKEN] {
         assert!(!seen.contains(key), "{key} reached the attacker: {seen}");
     }
-}
-
-/// A server with the test-only `chaos` plugin, which requests `requested`; `extra` is
-/// appended to the config file.
-async fn chaos_server(requested: &[String], extra: &str) -> Server {
-    let builder = ServerBuilder::new(Backend::Sqlite)
-        .plugin("chaos")
-        .config(extra);
-    set_requested_hosts(&builder.plugins_dir().join("chaos"), requested);
-    builder.start().await
 }
 
 fn details(body: &Value) -> String {
@@ -355,18 +335,7 @@ async fn guests_administer_only_from_this_machine_and_stale_tokens_are_refused()
         assert_eq!(body["error"]["code"], "UNAUTHORIZED");
 
         // Nor does a revoked one.
-        let (ok, out) = server.cli(
-            &["user", "add", "alice", "--password-stdin"],
-            "correct horse battery\n",
-        );
-        assert!(ok, "{out}");
-        let (_, body) = server
-            .post(
-                "/api/auth/login",
-                &json!({"username": "alice", "password": "correct horse battery"}),
-            )
-            .await;
-        let token = body["data"]["token"].as_str().expect("token").to_string();
+        let token = server.new_user_token("alice").await;
         let (status, _) = server
             .send_as(Some(&token), Method::GET, "/api/scenes", None)
             .await;
@@ -397,22 +366,8 @@ async fn socket_status_and_jobs_follow_auth_and_ownership() {
         let (status, body) = server.get("/api/ws/status").await;
         assert_eq!(status, 401, "{body}");
 
-        let mut tokens = Vec::new();
-        for user in ["alice", "bob"] {
-            let (ok, out) = server.cli(
-                &["user", "add", user, "--password-stdin"],
-                "correct horse battery\n",
-            );
-            assert!(ok, "{out}");
-            let (_, body) = server
-                .post(
-                    "/api/auth/login",
-                    &json!({"username": user, "password": "correct horse battery"}),
-                )
-                .await;
-            tokens.push(body["data"]["token"].as_str().expect("token").to_string());
-        }
-        let (alice, bob) = (&tokens[0], &tokens[1]);
+        let alice = &server.new_user_token("alice").await;
+        let bob = &server.new_user_token("bob").await;
         let (status, body) = server
             .send_as(
                 Some(alice),
@@ -582,7 +537,7 @@ async fn plugin_report(server: &Server, id: &str) -> Value {
 
 #[tokio::test]
 async fn a_look_alike_of_a_bundled_plugin_gets_no_keys_until_pinned() {
-    let vendor = FakeVendor::start(|_| chat_reply()).await;
+    let vendor = FakeVendor::start(|_| completion("Hi")).await;
     let settings = format!(
         "[llm]\nprovider = \"openai\"\n[plugins.openai]\nsettings = {{ base_url = \"{}/v1\" }}",
         vendor.base

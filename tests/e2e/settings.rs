@@ -12,28 +12,17 @@ use base64::engine::general_purpose::STANDARD;
 use reqwest::Method;
 use sceneintruder_store::Database;
 use sceneintruder_tests::fake::{FakeVendor, Recorded, Reply};
+use sceneintruder_tests::story_model::completion;
 use sceneintruder_tests::{Backend, Server, ServerBuilder, backends};
 use serde_json::{Value, json};
 
 const KEY: &str = "sk-settings-7f3a9c";
 
-fn chat_reply() -> Reply {
-    Reply::json(
-        200,
-        json!({
-            "id": "chatcmpl-9", "object": "chat.completion", "created": 1_750_000_000,
-            "model": "gpt-4o",
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hi"}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 9, "completion_tokens": 1, "total_tokens": 10}
-        }),
-    )
-}
-
 /// A fake OpenAI that accepts only `KEY`.
 async fn vendor() -> FakeVendor {
     FakeVendor::start(|req: &Recorded| {
         if req.header("authorization") == Some(&format!("Bearer {KEY}")) {
-            chat_reply()
+            completion("Hi")
         } else {
             Reply::json(
                 401,

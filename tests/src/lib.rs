@@ -71,6 +71,16 @@ pub fn set_requested_hosts(folder: &Path, hosts: &[String]) {
     std::fs::write(&path, toml::to_string(&doc).expect("render")).expect("write manifest");
 }
 
+/// A SQLite server with the test-only `chaos` plugin, whose manifest requests `requested`;
+/// `extra` is appended to the config file (limits, grants, settings).
+pub async fn chaos_server(requested: &[String], extra: &str) -> Server {
+    let builder = ServerBuilder::new(Backend::Sqlite)
+        .plugin("chaos")
+        .config(extra);
+    set_requested_hosts(&builder.plugins_dir().join("chaos"), requested);
+    builder.start().await
+}
+
 /// Which database a server runs on.
 #[derive(Debug, Clone)]
 pub enum Backend {
@@ -400,6 +410,24 @@ impl Server {
             String::from_utf8_lossy(&out.stderr)
         );
         (out.status.success(), text)
+    }
+
+    /// Create account `name` (with the CLI) and log it in; returns its token.
+    pub async fn new_user_token(&self, name: &str) -> String {
+        let password = "correct horse battery";
+        let (ok, out) = self.cli(
+            &["user", "add", name, "--password-stdin"],
+            &format!("{password}\n"),
+        );
+        assert!(ok, "{out}");
+        let (status, body) = self
+            .post(
+                "/api/auth/login",
+                &serde_json::json!({"username": name, "password": password}),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body["data"]["token"].as_str().expect("token").to_string()
     }
 
     /// A request with a bearer token.

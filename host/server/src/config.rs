@@ -323,34 +323,11 @@ impl Config {
             encryption_key: env.get("CONFIG_ENCRYPTION_KEY").cloned(),
             rate_limits: file.rate_limits,
             analysis: file.scenes,
-            allowed_origins: file
-                .http
-                .allowed_origins
-                .iter()
-                .cloned()
-                .chain(
-                    env.get("ALLOWED_ORIGIN")
-                        .into_iter()
-                        .flat_map(|v| v.split(','))
-                        .map(str::trim)
-                        .filter(|v| !v.is_empty())
-                        .map(String::from),
-                )
-                .collect(),
-            allowed_hosts: file
-                .http
-                .allowed_hosts
-                .iter()
-                .cloned()
-                .chain(
-                    env.get("SCENEINTRUDER_ALLOWED_HOSTS")
-                        .into_iter()
-                        .flat_map(|v| v.split(','))
-                        .map(str::trim)
-                        .filter(|v| !v.is_empty())
-                        .map(String::from),
-                )
-                .collect(),
+            allowed_origins: listed(&file.http.allowed_origins, env.get("ALLOWED_ORIGIN")),
+            allowed_hosts: listed(
+                &file.http.allowed_hosts,
+                env.get("SCENEINTRUDER_ALLOWED_HOSTS"),
+            ),
             first_admin: match (
                 env.get("SCENEINTRUDER_ADMIN_USER"),
                 env.get("SCENEINTRUDER_ADMIN_PASSWORD"),
@@ -361,6 +338,20 @@ impl Config {
             plugins,
         })
     }
+}
+
+/// A list from the config file, plus the comma-separated entries of an environment variable.
+fn listed(file: &[String], env: Option<&String>) -> Vec<String> {
+    file.iter()
+        .cloned()
+        .chain(
+            env.into_iter()
+                .flat_map(|v| v.split(','))
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(String::from),
+        )
+        .collect()
 }
 
 fn read_file(path: &Path, required: bool) -> Result<FileConfig, ConfigError> {

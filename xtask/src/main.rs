@@ -52,6 +52,9 @@ enum Task {
         #[arg(last = true)]
         args: Vec<String>,
     },
+    /// Load-test the read path of the release server with `wrk` (installed from Debian's
+    /// packages when missing); prints req/s, p50 and p99 per route.
+    Loadtest,
 }
 
 #[derive(Deserialize)]
@@ -141,8 +144,22 @@ fn task(cli: Cli) -> Result<()> {
                     "sceneintruder-runtime",
                     "-p",
                     "sceneintruder-tests",
+                    "--bench",
+                    "plugin_calls",
+                    "--bench",
+                    "realtime",
                 ])
                 .args(args)
+                .env("SCENEINTRUDER_PLUGIN_DIST", &dist)
+                .env("SCENEINTRUDER_BIN", bin))
+        }
+        Task::Loadtest => {
+            ensure_wrk()?;
+            let dist = build_dist(&root, &bundled)?;
+            build_server(&["--release"])?;
+            let bin = target_dir(&root).join("release").join("sceneintruder");
+            run(cargo()
+                .args(["bench", "-p", "sceneintruder-tests", "--bench", "loadtest"])
                 .env("SCENEINTRUDER_PLUGIN_DIST", &dist)
                 .env("SCENEINTRUDER_BIN", bin))
         }
@@ -244,6 +261,16 @@ fn target_dir(root: &Path) -> PathBuf {
 /// Where built plugins are laid out as plugin folders for tests and benchmarks.
 fn dist_dir(root: &Path) -> PathBuf {
     target_dir(root).join("plugin-dist")
+}
+
+/// `wrk`, from Debian's packages.
+fn ensure_wrk() -> Result<()> {
+    if Command::new("wrk").arg("--version").output().is_ok() {
+        return Ok(());
+    }
+    eprintln!("xtask: installing wrk with apt-get");
+    run(Command::new("apt-get").args(["install", "-y", "--no-install-recommends", "wrk"]))
+        .context("wrk is needed for the load test; install Debian's wrk package")
 }
 
 fn ensure_wasm_target() -> Result<()> {

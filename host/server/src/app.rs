@@ -27,6 +27,8 @@ pub struct AppState {
     pub jobs: Arc<JobEngine>,
     pub hub: Arc<Hub>,
     pub tokens: Tokens,
+    /// Recently verified tokens (see `auth::Sessions`).
+    pub sessions: crate::auth::Sessions,
     pub origins: crate::api::cors::Origins,
     /// `Host` values the server answers to (DNS-rebinding guard).
     pub hosts: crate::api::guard::Hosts,
@@ -147,6 +149,7 @@ pub async fn build(config: Config) -> anyhow::Result<Arc<AppState>> {
     let hub = Hub::new(config.realtime.clone(), bus.clone());
     hub.listen();
     let config_guest_mode = config.guest_mode;
+    let config_token_cache_secs = config.token_cache_secs;
     let config_origins = config.allowed_origins.clone();
     let hosts = crate::api::guard::Hosts::new(config.addr, &config.allowed_hosts);
     if hosts.unchecked() {
@@ -166,6 +169,10 @@ pub async fn build(config: Config) -> anyhow::Result<Arc<AppState>> {
         hub,
         shutdown: CancellationToken::new(),
         tokens,
+        sessions: crate::auth::Sessions::new(
+            config_token_cache_secs,
+            crate::auth::TOKEN_CACHE_ENTRIES,
+        ),
         guest_mode: config_guest_mode,
         origins: crate::api::cors::Origins::new(&config_origins),
         hosts,

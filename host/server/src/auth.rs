@@ -37,9 +37,15 @@ pub struct AuthConfig {
     pub guest_mode: Option<bool>,
     /// Token lifetime in seconds [default: 86400].
     pub token_ttl_secs: Option<u64>,
+    /// How long a verified token is remembered, in seconds [default: 30; 0 checks every
+    /// request against the database].
+    pub token_cache_secs: Option<u64>,
 }
 
 pub const DEFAULT_TOKEN_TTL: u64 = 86_400;
+pub const DEFAULT_TOKEN_CACHE_SECS: u64 = 30;
+/// Verified tokens remembered at most (each entry is a few hundred bytes).
+pub const TOKEN_CACHE_ENTRIES: usize = 10_000;
 
 /// Who is making a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -249,10 +255,26 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// Shortest `AUTH_SECRET_KEY` accepted: the HMAC key is 32 bytes, and a shorter secret would
+/// be zero-padded into a guessable one.
+pub const MIN_SECRET_BYTES: usize = 32;
+
 /// The token secret: `AUTH_SECRET_KEY`, else `<data-dir>/.auth_secret`, created on first
-/// start with 32 random bytes and owner-only permissions.
+/// start with 32 random bytes and owner-only permissions. An `AUTH_SECRET_KEY` shorter than
+/// [`MIN_SECRET_BYTES`] is refused, so the server does not start with a weak key.
 pub fn load_secret(data_dir: &Path, env_secret: Option<&str>) -> std::io::Result<Vec<u8>> {
     if let Some(secret) = env_secret.filter(|s| !s.is_empty()) {
+        if secret.len() < MIN_SECRET_BYTES {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!(
+                    "AUTH_SECRET_KEY is {} bytes; it must be at least {MIN_SECRET_BYTES} bytes \
+                     (e.g. `openssl rand -hex 32`), or unset it to use a generated secret in \
+                     <data-dir>/.auth_secret",
+                    secret.len()
+                ),
+            ));
+        }
         return Ok(secret.as_bytes().to_vec());
     }
     crate::secrets::key_file(&data_dir.join(".auth_secret"))
@@ -319,9 +341,15 @@ pub async fn resolve(State(state): State<Arc<AppState>>, mut req: Request, next:
 
 async fn authenticate(state: &AppState, token: &str) -> Option<Identity> {
     let now = chrono::Utc::now().timestamp();
+    let hash = token_hash(token);
+    if let Some(identity) = state.sessions.get(&hash, now) {
+        return Some(identity);
+    }
+    // Read before the checks: a logout landing meanwhile makes the insert below a no-op.
+    let generation = state.sessions.generation();
     let claims = state.tokens.verify(token, now)?;
     let users = state.db.users();
-    match users.is_revoked(&token_hash(token)).await {
+    match users.is_revoked(&hash).await {
         Ok(false) => {}
         Ok(true) => return None,
         Err(e) => {
@@ -330,11 +358,102 @@ async fn authenticate(state: &AppState, token: &str) -> Option<Identity> {
         }
     }
     let user = users.get(&claims.user_id).await.ok().flatten()?;
-    Some(Identity {
+    let identity = Identity {
         user_id: user.id,
         authenticated: true,
         admin: user.is_admin,
-    })
+    };
+    state
+        .sessions
+        .insert(hash, identity.clone(), claims.expires_at, now, generation);
+    Some(identity)
+}
+
+/// Tokens verified recently, by hash, so a logged-in request does not pay for the HMAC, the
+/// revocation lookup and the user lookup every time. An entry lives `ttl` seconds at most
+/// (never past the token's expiry) and is dropped when the token is revoked through this
+/// server. Servers sharing PostgreSQL learn of another server's logout within `ttl`.
+pub struct Sessions {
+    ttl: i64,
+    capacity: usize,
+    entries: std::sync::Mutex<std::collections::HashMap<String, Session>>,
+    /// Bumped by every revocation; an entry verified before it is not inserted.
+    revocations: std::sync::atomic::AtomicU64,
+}
+
+struct Session {
+    identity: Identity,
+    /// Unix seconds after which the entry is not used.
+    until: i64,
+}
+
+impl Sessions {
+    pub fn new(ttl_secs: u64, capacity: usize) -> Sessions {
+        Sessions {
+            ttl: i64::try_from(ttl_secs).unwrap_or(i64::MAX),
+            capacity,
+            entries: Default::default(),
+            revocations: Default::default(),
+        }
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.revocations.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Session>> {
+        match self.entries.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    pub fn get(&self, hash: &str, now: i64) -> Option<Identity> {
+        if self.ttl == 0 {
+            return None;
+        }
+        let entries = self.lock();
+        entries
+            .get(hash)
+            .filter(|s| now <= s.until)
+            .map(|s| s.identity.clone())
+    }
+
+    /// Remember a token verified while [`Sessions::generation`] was `generation`.
+    pub fn insert(
+        &self,
+        hash: String,
+        identity: Identity,
+        expires_at: i64,
+        now: i64,
+        generation: u64,
+    ) {
+        if self.ttl == 0 || self.capacity == 0 {
+            return;
+        }
+        let mut entries = self.lock();
+        // Under the lock, so it orders with `forget`.
+        if self.generation() != generation {
+            return;
+        }
+        if entries.len() >= self.capacity {
+            entries.retain(|_, s| now <= s.until);
+            if entries.len() >= self.capacity {
+                // Still full of live entries: start over rather than grow.
+                entries.clear();
+            }
+        }
+        let until = now.saturating_add(self.ttl).min(expires_at);
+        entries.insert(hash, Session { identity, until });
+    }
+
+    /// Forget a token (logout, revocation): the next request with it is checked in full.
+    pub fn forget(&self, hash: &str) {
+        let mut entries = self.lock();
+        self.revocations
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        entries.remove(hash);
+    }
 }
 
 #[cfg(test)]
@@ -375,6 +494,34 @@ mod tests {
     }
 
     #[test]
+    fn sessions_expire_and_are_forgotten_on_revocation() {
+        let alice = Identity {
+            user_id: "alice".into(),
+            authenticated: true,
+            admin: false,
+        };
+        let sessions = Sessions::new(30, 2);
+        let g = sessions.generation();
+        sessions.insert("h1".into(), alice.clone(), 1_000_000, 100, g);
+        assert_eq!(sessions.get("h1", 130), Some(alice.clone()));
+        assert_eq!(sessions.get("h1", 131), None, "ttl");
+        // Never past the token's own expiry.
+        sessions.insert("h2".into(), alice.clone(), 110, 100, g);
+        assert_eq!(sessions.get("h2", 111), None);
+        // A revocation drops the entry, and an older verification cannot put it back.
+        sessions.insert("h3".into(), alice.clone(), 1_000_000, 100, g);
+        sessions.forget("h3");
+        assert_eq!(sessions.get("h3", 101), None);
+        sessions.insert("h3".into(), alice.clone(), 1_000_000, 100, g);
+        assert_eq!(
+            sessions.get("h3", 101),
+            None,
+            "verified before the revocation"
+        );
+        assert!(Sessions::new(0, 10).get("h1", 100).is_none());
+    }
+
+    #[test]
     fn passwords_hash_and_verify() {
         let hash = hash_password("correct horse").unwrap();
         assert!(hash.starts_with("$argon2id$"));
@@ -407,9 +554,19 @@ mod tests {
                 .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
+        let exactly_32 = "k".repeat(32);
         assert_eq!(
-            load_secret(dir.path(), Some("env-secret")).unwrap(),
-            b"env-secret"
+            load_secret(dir.path(), Some(&exactly_32)).unwrap(),
+            exactly_32.as_bytes()
         );
+        // Too short to be a key: refused, with the reason.
+        let error = load_secret(dir.path(), Some("env-secret")).unwrap_err();
+        assert_eq!(error.kind(), std::io::ErrorKind::InvalidInput);
+        assert!(
+            error.to_string().contains("AUTH_SECRET_KEY is 10 bytes"),
+            "{error}"
+        );
+        // Empty counts as unset.
+        assert_eq!(load_secret(dir.path(), Some("")).unwrap(), first);
     }
 }

@@ -130,6 +130,8 @@ pub struct Config {
     /// Guests act as `console_user` (see `[auth] guest_mode`).
     pub guest_mode: bool,
     pub token_ttl_secs: u64,
+    /// How long a verified token is remembered (`[auth] token_cache_secs`).
+    pub token_cache_secs: u64,
     /// `AUTH_SECRET_KEY`, when set.
     pub auth_secret: Option<String>,
     /// `CONFIG_ENCRYPTION_KEY` (at least 32 characters), when set; else the key file
@@ -319,6 +321,10 @@ impl Config {
                 .auth
                 .token_ttl_secs
                 .unwrap_or(crate::auth::DEFAULT_TOKEN_TTL),
+            token_cache_secs: file
+                .auth
+                .token_cache_secs
+                .unwrap_or(crate::auth::DEFAULT_TOKEN_CACHE_SECS),
             auth_secret: env.get("AUTH_SECRET_KEY").cloned(),
             encryption_key: env.get("CONFIG_ENCRYPTION_KEY").cloned(),
             rate_limits: file.rate_limits,

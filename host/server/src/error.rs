@@ -223,12 +223,12 @@ impl ServerError {
             ServerError::Unauthorized => "log in and send Authorization: Bearer <token>".into(),
             ServerError::InvalidCredentials => "请检查您的登录凭据".into(),
             ServerError::TooManyConnections => "ws_max_connections reached".into(),
-            ServerError::ForeignOrigin { origin } => format!(
-                "Origin {origin} may not change anything here (see [http] allowed_origins)"
-            ),
-            ServerError::MisdirectedHost { host } => format!(
-                "this server does not answer to Host {host} (see [http] allowed_hosts)"
-            ),
+            ServerError::ForeignOrigin { origin } => {
+                format!("Origin {origin} may not change anything here (see [http] allowed_origins)")
+            }
+            ServerError::MisdirectedHost { host } => {
+                format!("this server does not answer to Host {host} (see [http] allowed_hosts)")
+            }
             ServerError::UnsupportedMediaType { details } => details.clone(),
         }
     }

@@ -89,17 +89,27 @@ struct ServeArgs {
     database_url: Option<String>,
 }
 
-fn init_logging(json: bool) {
+/// Logs go to stderr through a background writer, so a request never waits for the
+/// terminal or a slow pipe; colours only when stderr is a terminal. Keep the returned guard
+/// alive: dropping it flushes what is still queued.
+fn init_logging(json: bool) -> tracing_appender::non_blocking::WorkerGuard {
+    use std::io::IsTerminal;
     let filter = EnvFilter::try_from_env("SCENEINTRUDER_LOG")
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,wasmtime=warn,cranelift=warn"));
+    // Not lossy: when the queue is full a line waits rather than disappears.
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .finish(std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(writer);
     if json {
         builder.json().init();
     } else {
         builder.init();
     }
+    guard
 }
 
 #[tokio::main]
@@ -134,7 +144,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
         &app::environment(),
     )?;
-    init_logging(config.log_json);
+    let _log_writer = init_logging(config.log_json);
     let state = app::build(config).await?;
     app::serve(state).await
 }

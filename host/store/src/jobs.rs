@@ -53,7 +53,7 @@ impl fmt::Display for JobState {
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
-struct JobRow {
+pub(crate) struct JobRow {
     id: String,
     kind: String,
     owner: String,
@@ -136,6 +136,26 @@ pub struct NewJob<'a> {
     pub input: &'a str,
     pub message: &'a str,
 }
+
+/// Completing one run of a job together with the write of its result (see
+/// [`crate::SceneRepo::create_completing`]).
+#[derive(Debug, Clone)]
+pub struct JobCompletion<'a> {
+    pub id: &'a str,
+    /// The run being completed (`attempts` when it was claimed): a run that lost its lease
+    /// and was claimed again cannot complete the newer run.
+    pub attempt: u32,
+    pub result: &'a str,
+    pub message: &'a str,
+    pub now: i64,
+}
+
+/// Completes the run named by a [`JobCompletion`] (`$1` id, `$2` result, `$3` message, `$4`
+/// now, `$5` attempt); no row when the job is no longer that running run.
+pub(crate) const COMPLETE_RUN: &str = "UPDATE jobs SET state = 'completed', progress = 100, \
+    result = $2, message = $3, version = version + 1, updated_at = $4, finished_at = $4, \
+    lease_owner = NULL, lease_until = NULL \
+    WHERE id = $1 AND state = 'running' AND attempts = $5 RETURNING *";
 
 pub struct JobRepo<'a> {
     db: &'a Database,

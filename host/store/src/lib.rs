@@ -29,7 +29,7 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 
 pub use documents::{Document, DocumentRepo};
-pub use jobs::{Job, JobRepo, JobState, NewJob};
+pub use jobs::{Job, JobCompletion, JobRepo, JobState, NewJob};
 pub use meta::MetaRepo;
 pub use scenes::{NewScene, SceneRepo, SceneRow, SceneSummary};
 pub use users::{User, UserRepo};

@@ -1,8 +1,10 @@
 //! Scenes and what belongs to them: characters, items, conversation lines. Documents are
 //! JSON text owned by the server's domain layer; this repository only stores and orders them.
-//! Creating and deleting a scene each happen in one transaction.
+//! Creating and deleting a scene each happen in one transaction (creating one for a job also
+//! completes the job in it).
 
-use crate::{Database, StoreError};
+use crate::jobs::{COMPLETE_RUN, JobRow};
+use crate::{Database, Job, JobCompletion, StoreError};
 
 /// A stored scene row.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -46,6 +48,27 @@ impl<'a> SceneRepo<'a> {
 
     /// Store a scene with its characters and items, all or nothing.
     pub async fn create(&self, scene: NewScene<'_>) -> Result<(), StoreError> {
+        self.store(&scene, None).await.map(|_| ())
+    }
+
+    /// Store a scene and complete the job run that produced it, in one transaction. When
+    /// that run is no longer running (cancelled meanwhile, or taken back after its lease
+    /// lapsed), nothing is stored and `None` is returned; so a late cancel or a crash
+    /// between the two writes can leave neither an orphan scene nor a completed job without
+    /// its scene.
+    pub async fn create_completing(
+        &self,
+        scene: NewScene<'_>,
+        job: JobCompletion<'_>,
+    ) -> Result<Option<Job>, StoreError> {
+        self.store(&scene, Some(&job)).await
+    }
+
+    async fn store(
+        &self,
+        scene: &NewScene<'_>,
+        job: Option<&JobCompletion<'_>>,
+    ) -> Result<Option<Job>, StoreError> {
         const SCENE: &str = "INSERT INTO scenes (id, owner, document, settings, original_text, \
                              segments, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)";
         const CHARACTER: &str = "INSERT INTO scene_characters (scene_id, id, position, document) \
@@ -53,8 +76,24 @@ impl<'a> SceneRepo<'a> {
         const ITEM: &str = "INSERT INTO scene_items (scene_id, id, document, created_at) \
                             VALUES ($1, $2, $3, $4)";
         let row = scene.row;
-        with_pool!(self.db, pool => {
+        let completed: Option<JobRow> = with_pool!(self.db, pool => {
             let mut tx = pool.begin().await?;
+            // The job first: its conditional UPDATE decides whether anything is stored, and
+            // the row lock it takes makes a concurrent cancel wait for this transaction.
+            let completed = match job {
+                Some(job) => {
+                    let row: Option<JobRow> = sqlx::query_as(COMPLETE_RUN)
+                        .bind(job.id).bind(job.result).bind(job.message).bind(job.now)
+                        .bind(i32::try_from(job.attempt).unwrap_or(i32::MAX))
+                        .fetch_optional(&mut *tx).await?;
+                    if row.is_none() {
+                        tx.rollback().await?;
+                        return Ok(None);
+                    }
+                    row
+                }
+                None => None,
+            };
             sqlx::query(SCENE)
                 .bind(&row.id).bind(&row.owner).bind(&row.document).bind(&row.settings)
                 .bind(&row.original_text).bind(&row.segments).bind(row.created_at)
@@ -70,8 +109,9 @@ impl<'a> SceneRepo<'a> {
                     .execute(&mut *tx).await?;
             }
             tx.commit().await?;
+            completed
         });
-        Ok(())
+        completed.map(Job::try_from).transpose()
     }
 
     pub async fn get(&self, id: &str) -> Result<Option<SceneRow>, StoreError> {

@@ -58,6 +58,8 @@ pub async fn logout(State(state): State<Arc<AppState>>, headers: HeaderMap) -> A
             chrono::Utc::now().timestamp(),
         )
         .await?;
+        // After the revocation is stored; a check that began earlier cannot re-cache it.
+        state.sessions.forget(&crate::auth::token_hash(token));
     }
     Result::Ok(Ok::empty().message("登出成功"))
 }

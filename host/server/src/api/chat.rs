@@ -16,6 +16,7 @@ use serde_json::{Map, json};
 
 use super::envelope::Ok;
 use super::extract::ApiJson;
+use super::rate_limit::Class;
 use crate::app::AppState;
 use crate::auth::Identity;
 use crate::domain::chat::{ChatContext, EmotionReply, context};
@@ -129,6 +130,22 @@ async fn turn(
 pub struct WsChat(pub std::sync::Weak<AppState>);
 
 impl crate::realtime::ws::SceneChat for WsChat {
+    /// The `chat` rate class, as for `POST /api/chat`.
+    fn admit(&self, caller: &str) -> Result<(), u64> {
+        // Without the state the turn itself answers that the service is unavailable.
+        let Some(state) = self.0.upgrade() else {
+            return Result::Ok(());
+        };
+        let decision = state
+            .limiter
+            .check(Class::Chat, caller, std::time::Instant::now());
+        if decision.allowed {
+            Result::Ok(())
+        } else {
+            Err(decision.retry_after)
+        }
+    }
+
     fn reply(
         &self,
         scene_id: String,

@@ -326,6 +326,7 @@ pub async fn aggregate(
             "character_ids is empty",
         ));
     }
+    let character_ids = aggregate::addressed(&request.character_ids)?;
     if request.message.trim().is_empty() {
         return Err(ServerError::bad_request(
             "消息内容不能为空",
@@ -335,7 +336,7 @@ pub async fn aggregate(
     state.require_llm()?;
     let started = std::time::Instant::now();
     let options = request.options.unwrap_or_else(Options::all);
-    let cast = participants(&state, &identity, &request.scene_id, &request.character_ids).await?;
+    let cast = participants(&state, &identity, &request.scene_id, &character_ids).await?;
     let node_id = [
         Some(request.node_id.as_str()),
         request.context.get("node_id").and_then(Value::as_str),
@@ -466,7 +467,7 @@ pub async fn aggregate(
             let mut metadata = serde_json::Map::new();
             metadata.insert("conversation_type".into(), json!("character_interaction"));
             metadata.insert("interaction_id".into(), json!(interaction_id));
-            metadata.insert("character_ids".into(), json!(request.character_ids));
+            metadata.insert("character_ids".into(), json!(character_ids));
             if !node_id.is_empty() {
                 metadata.insert("node_id".into(), json!(node_id));
             }

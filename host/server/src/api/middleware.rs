@@ -15,6 +15,9 @@ use crate::error::ServerError;
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
+/// A request slower than this is logged at info even when it succeeded.
+const SLOW_REQUEST: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// A client-supplied id is kept when it is short and printable; otherwise we mint one.
 fn request_id(req: &Request) -> String {
     req.headers()
@@ -36,12 +39,17 @@ pub async fn request_context(req: Request, next: Next) -> Response<Body> {
         .scope(id.clone(), next.run(req).instrument(span.clone()))
         .await;
     let status = response.status().as_u16();
+    let elapsed = started.elapsed();
+    let ms = elapsed.as_secs_f64() * 1000.0;
+    // A line per fast successful read would cost more than serving it; those are debug.
+    // Failures, writes and slow requests stay visible at info.
+    let routine = method == axum::http::Method::GET && status < 400 && elapsed < SLOW_REQUEST;
     span.in_scope(|| {
-        tracing::info!(
-            status,
-            ms = started.elapsed().as_secs_f64() * 1000.0,
-            "request served"
-        )
+        if routine {
+            tracing::debug!(status, ms, "request served");
+        } else {
+            tracing::info!(status, ms, "request served");
+        }
     });
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID_HEADER, value);

@@ -37,6 +37,9 @@ pub struct RateLimits {
     pub chat: Limit,
     /// Uploads and text analysis.
     pub analysis: Limit,
+    /// `POST /api/auth/login`, always per client IP: each attempt costs an Argon2 hash, and
+    /// password guessing should be slow.
+    pub login: Limit,
     /// Proxies whose `X-Forwarded-For` names the client (exact IP addresses).
     pub trusted_proxies: Vec<IpAddr>,
 }
@@ -56,6 +59,10 @@ impl Default for RateLimits {
                 limit: 10,
                 window_secs: 3600,
             },
+            login: Limit {
+                limit: 10,
+                window_secs: 60,
+            },
             trusted_proxies: Vec::new(),
         }
     }
@@ -66,6 +73,7 @@ pub enum Class {
     Default,
     Chat,
     Analysis,
+    Login,
 }
 
 /// The classes a request counts against (always `default`, plus its own class).
@@ -75,13 +83,39 @@ pub fn classes(method: &Method, path: &str) -> Vec<Class> {
         || path.starts_with("/api/chat/")
         || (path.starts_with("/api/interactions/") && path != "/api/interactions/aggregate");
     let analysis = method == Method::POST && (path == "/api/upload" || path == "/api/analyze");
+    let login = method == Method::POST && path == "/api/auth/login";
     if chat {
         classes.push(Class::Chat);
     }
     if analysis {
         classes.push(Class::Analysis);
     }
+    if login {
+        classes.push(Class::Login);
+    }
     classes
+}
+
+/// The `chat` bucket of a WebSocket connection acting as `owner` (its `character_interaction`
+/// messages are chat turns): the account's own bucket, shared with its HTTP chat. The hub
+/// is not told a connection's address, so guests' connections share one bucket.
+/// The bucket key of a request's caller: `user:<id>` with a valid token, else `ip:<addr>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallerKey(pub String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for CallerKey {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(parts
+            .extensions
+            .get::<CallerKey>()
+            .cloned()
+            .unwrap_or_else(|| CallerKey("ip:unknown".into())))
+    }
 }
 
 struct Bucket {
@@ -121,6 +155,7 @@ impl Limiter {
             Class::Default => self.config.default,
             Class::Chat => self.config.chat,
             Class::Analysis => self.config.analysis,
+            Class::Login => self.config.login,
         }
     }
 
@@ -204,30 +239,39 @@ fn set_headers(response: &mut Response<Body>, d: &Decision) {
 }
 
 /// Count the request against its classes; refuse with 429 when any bucket is empty.
-pub async fn limit(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response<Body> {
+pub async fn limit(
+    State(state): State<Arc<AppState>>,
+    mut req: Request,
+    next: Next,
+) -> Response<Body> {
     let path = req.uri().path().to_string();
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    let forwarded = req
+        .headers()
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok());
+    let ip = format!("ip:{}", state.limiter.client_ip(peer, forwarded));
+    let caller = match req.extensions().get::<Identity>() {
+        Some(identity) if identity.authenticated => format!("user:{}", identity.user_id),
+        _ => ip.clone(),
+    };
+    // WebSocket connections count their chat messages with the same key.
+    req.extensions_mut().insert(CallerKey(caller.clone()));
     if !path.starts_with("/api/") {
         return next.run(req).await;
     }
-    let identity = req.extensions().get::<Identity>().cloned();
-    let key = match identity {
-        Some(identity) if identity.authenticated => format!("user:{}", identity.user_id),
-        _ => {
-            let peer = req
-                .extensions()
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| c.0.ip());
-            let forwarded = req
-                .headers()
-                .get("x-forwarded-for")
-                .and_then(|v| v.to_str().ok());
-            format!("ip:{}", state.limiter.client_ip(peer, forwarded))
-        }
-    };
     let now = Instant::now();
     let decisions: Vec<Decision> = classes(req.method(), &path)
         .into_iter()
-        .map(|class| state.limiter.check(class, &key, now))
+        .map(|class| {
+            // Logins count per address whatever token comes along, so a stolen token
+            // cannot buy more guesses.
+            let key = if class == Class::Login { &ip } else { &caller };
+            state.limiter.check(class, key, now)
+        })
         .collect();
     // Report the most restrictive bucket consulted.
     let Some(tightest) = decisions
@@ -285,6 +329,44 @@ mod tests {
             classes(&Method::POST, "/api/chatroom"),
             vec![Class::Default]
         );
+        assert_eq!(
+            classes(&Method::POST, "/api/auth/login"),
+            vec![Class::Default, Class::Login]
+        );
+        assert_eq!(
+            classes(&Method::GET, "/api/auth/login"),
+            vec![Class::Default]
+        );
+        assert_eq!(
+            classes(&Method::POST, "/api/auth/logout"),
+            vec![Class::Default]
+        );
+    }
+
+    #[test]
+    fn login_has_a_tight_default_and_is_configurable() {
+        let defaults = RateLimits::default();
+        assert_eq!(
+            defaults.login,
+            Limit {
+                limit: 10,
+                window_secs: 60
+            }
+        );
+        let configured: RateLimits =
+            toml::from_str("login = { limit = 3, window_secs = 600 }").expect("config");
+        assert_eq!(configured.login.limit, 3);
+        assert_eq!(configured.login.window_secs, 600);
+        assert_eq!(configured.chat, defaults.chat);
+        let limiter = Limiter::new(configured);
+        let t0 = Instant::now();
+        for _ in 0..3 {
+            assert!(limiter.check(Class::Login, "ip:1", t0).allowed);
+        }
+        let denied = limiter.check(Class::Login, "ip:1", t0);
+        assert!(!denied.allowed);
+        assert!(denied.retry_after >= 599);
+        assert!(limiter.check(Class::Default, "ip:1", t0).allowed);
     }
 
     #[test]

@@ -159,6 +159,7 @@ pub async fn create(
         details: "请在设置中配置LLM API密钥后重试".into(),
     })?;
     let request = AnalysisRequest {
+        scene_id: None,
         title: &body.title,
         text: &body.text,
         owner: &identity.user_id,

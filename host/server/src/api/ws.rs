@@ -9,6 +9,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 
 use super::envelope::{ApiResult, Ok};
+use super::rate_limit::CallerKey;
 use crate::app::AppState;
 use crate::auth::Identity;
 use crate::error::ServerError;
@@ -50,6 +51,7 @@ fn upgrade(
     room: String,
     user: String,
     owner: String,
+    caller: CallerKey,
 ) -> Response {
     if state.hub.at_capacity() {
         return ServerError::TooManyConnections.into_response();
@@ -58,12 +60,13 @@ fn upgrade(
     let limit = hub.config().ws_max_message_bytes;
     ws.max_message_size(limit)
         .max_frame_size(limit)
-        .on_upgrade(move |socket| hub.serve(socket, endpoint, room, user, owner))
+        .on_upgrade(move |socket| hub.serve(socket, endpoint, room, user, owner, caller.0))
 }
 
 pub async fn scene(
     State(state): State<Arc<AppState>>,
     identity: Identity,
+    caller: CallerKey,
     Path(id): Path<String>,
     Query(query): Query<HashMap<String, String>>,
     ws: WebSocketUpgrade,
@@ -95,12 +98,14 @@ pub async fn scene(
         id,
         user,
         identity.user_id,
+        caller,
     ))
 }
 
 pub async fn user_status(
     State(state): State<Arc<AppState>>,
     identity: Identity,
+    caller: CallerKey,
     Query(query): Query<HashMap<String, String>>,
     ws: WebSocketUpgrade,
 ) -> Result<Response, ServerError> {
@@ -112,6 +117,7 @@ pub async fn user_status(
         USER_STATUS_ROOM.to_string(),
         user,
         identity.user_id,
+        caller,
     ))
 }
 

@@ -9,7 +9,33 @@ use serde_json::{Map, Value, json};
 
 use super::chat::EmotionalResponse;
 use super::scenes::new_id;
+use crate::error::ServerError;
 use crate::time::rfc3339_nano_local;
+
+/// Most characters one aggregate request may address: each one is a model call, so the
+/// request's fan-out stays bounded (spec/scenes.md states no limit).
+pub const MAX_CHARACTERS: usize = 10;
+
+/// The characters an aggregate request addresses: each id once, in request order, at most
+/// [`MAX_CHARACTERS`]. More is refused rather than cut, so no character is silently left out.
+pub fn addressed(character_ids: &[String]) -> Result<Vec<String>, ServerError> {
+    let mut distinct: Vec<String> = Vec::new();
+    for id in character_ids {
+        if !distinct.contains(id) {
+            distinct.push(id.clone());
+        }
+    }
+    if distinct.len() > MAX_CHARACTERS {
+        return Err(ServerError::bad_request(
+            "选择的角色过多",
+            format!(
+                "character_ids names {} distinct characters; at most {MAX_CHARACTERS} per request",
+                distinct.len()
+            ),
+        ));
+    }
+    Ok(distinct)
+}
 
 /// The user's own emotion, as clients send it.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -545,6 +571,27 @@ pub fn events(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn addressed_characters_are_distinct_in_order_and_capped() {
+        let ids = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            addressed(&ids(&["b", "a", "b", "a", "c"])).unwrap(),
+            ids(&["b", "a", "c"])
+        );
+        let ten: Vec<String> = (0..10).map(|i| format!("c{i}")).collect();
+        let mut repeated = ten.clone();
+        repeated.extend(ten.clone());
+        assert_eq!(addressed(&repeated).unwrap(), ten);
+        let mut eleven = ten.clone();
+        eleven.push("c10".into());
+        match addressed(&eleven) {
+            Err(ServerError::BadRequest { details, .. }) => {
+                assert!(details.contains("11"), "{details}")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 
     fn reply(emotion: &str, intensity: i64, body: &str) -> EmotionalResponse {
         EmotionalResponse {

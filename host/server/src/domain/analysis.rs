@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::scenes::{
     Character, Draft, Item, Location, Scene, default_settings, is_english, new_id, pick_locale,
-    segment,
+    segment, valid_id,
 };
 use crate::time::rfc3339_nano_local;
 
@@ -346,6 +346,8 @@ where
 
 /// What to analyse and for whom.
 pub struct AnalysisRequest<'a> {
+    /// The new scene's id when the caller fixes it (see [`scene_id_for_job`]); else a new one.
+    pub scene_id: Option<&'a str>,
     pub title: &'a str,
     pub text: &'a str,
     /// Owner of the scene (the caller's user id).
@@ -354,10 +356,19 @@ pub struct AnalysisRequest<'a> {
     pub user: &'a str,
 }
 
+/// The id of the scene an analysis job creates: derived from the job's id, so every run of
+/// one job (a retry after a restart) names the same scene and the store refuses a second.
+pub fn scene_id_for_job(job_id: &str) -> String {
+    let id = format!("scene_{}", job_id.strip_prefix("task_").unwrap_or(job_id));
+    if valid_id(&id) { id } else { new_id("scene") }
+}
+
 fn build(request: &AnalysisRequest<'_>, results: &[ChunkAnalysis], summary: String) -> Draft {
     let text = request.text;
     let now = rfc3339_nano_local();
-    let scene_id = new_id("scene");
+    let scene_id = request
+        .scene_id
+        .map_or_else(|| new_id("scene"), str::to_string);
     let first = results.iter().flat_map(|r| r.scenes.iter()).next();
     let mut themes: Vec<String> = Vec::new();
     for theme in results
@@ -541,6 +552,19 @@ mod tests {
         );
         assert!(merged[0].aliases.iter().any(|a| a == "Old Chen"));
         assert_eq!(merged[1].name, "Su Wan");
+    }
+
+    #[test]
+    fn job_scenes_are_named_after_the_job() {
+        let id = scene_id_for_job("task_0198a1b2c3d4e5f60718293a4b5c6d7e");
+        assert_eq!(id, "scene_0198a1b2c3d4e5f60718293a4b5c6d7e");
+        assert_eq!(
+            id,
+            scene_id_for_job("task_0198a1b2c3d4e5f60718293a4b5c6d7e")
+        );
+        assert!(valid_id(&id));
+        // An id that would not make a valid scene id still gets one.
+        assert!(valid_id(&scene_id_for_job(&"x".repeat(128))));
     }
 
     #[test]

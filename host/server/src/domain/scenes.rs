@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use sceneintruder_store::{Database, NewScene, SceneRow};
+use sceneintruder_store::{Database, Job, JobCompletion, NewScene, SceneRow};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -353,8 +353,12 @@ pub struct Draft {
     pub items: Vec<Item>,
 }
 
-/// Store a new scene, all or nothing.
-pub async fn create(db: &Database, draft: &Draft) -> Result<(), ServerError> {
+/// The rows of a new scene: the scene, `(id, document)` per character and `(id, document,
+/// created_at)` per item.
+type Rows = (SceneRow, Vec<(String, String)>, Vec<(String, String, i64)>);
+
+fn rows(draft: &Draft) -> Result<Rows, ServerError> {
+    let now = chrono::Utc::now().timestamp_millis();
     let row = SceneRow {
         id: draft.scene.id.clone(),
         owner: draft.owner.clone(),
@@ -366,25 +370,51 @@ pub async fn create(db: &Database, draft: &Draft) -> Result<(), ServerError> {
         } else {
             Some(encode(&draft.segments)?)
         },
-        created_at: chrono::Utc::now().timestamp_millis(),
+        created_at: now,
     };
     let characters = draft
         .characters
         .iter()
         .map(|c| Ok((c.id.clone(), encode(c)?)))
         .collect::<Result<Vec<_>, ServerError>>()?;
-    let now = chrono::Utc::now().timestamp_millis();
     let items = draft
         .items
         .iter()
         .map(|i| Ok((i.id.clone(), encode(i)?, now)))
         .collect::<Result<Vec<_>, ServerError>>()?;
+    Ok((row, characters, items))
+}
+
+/// Store a new scene, all or nothing.
+pub async fn create(db: &Database, draft: &Draft) -> Result<(), ServerError> {
+    let (row, characters, items) = rows(draft)?;
     db.scenes()
         .create(NewScene {
             row: &row,
             characters: &characters,
             items: &items,
         })
+        .await
+        .map_err(|e| internal("保存场景失败", e))
+}
+
+/// Store a new scene and complete the job run that made it, in one transaction. `None`
+/// (and nothing stored) when that run is no longer running, e.g. it was cancelled.
+pub async fn create_completing(
+    db: &Database,
+    draft: &Draft,
+    job: JobCompletion<'_>,
+) -> Result<Option<Job>, ServerError> {
+    let (row, characters, items) = rows(draft)?;
+    db.scenes()
+        .create_completing(
+            NewScene {
+                row: &row,
+                characters: &characters,
+                items: &items,
+            },
+            job,
+        )
         .await
         .map_err(|e| internal("保存场景失败", e))
 }

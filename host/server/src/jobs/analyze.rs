@@ -1,6 +1,6 @@
 //! `scene.analyze`: `POST /api/analyze` as a job. Progress follows the reference's stages;
-//! the scene is stored (in one transaction) before the job completes, and the terminal frame
-//! names it. A cancelled or failed analysis stores nothing.
+//! the scene is stored in the same transaction that completes the job, and the terminal
+//! frame names it. A cancelled or failed analysis stores nothing.
 
 use std::sync::Arc;
 
@@ -10,8 +10,10 @@ use sceneintruder_llm::{LlmError, LlmService};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{JobContext, JobFailure, JobHandler};
-use crate::domain::analysis::{AnalysisConfig, AnalysisError, AnalysisRequest, analyze};
+use super::{JobContext, JobFailure, JobHandler, completion_message};
+use crate::domain::analysis::{
+    AnalysisConfig, AnalysisError, AnalysisRequest, analyze, scene_id_for_job,
+};
 use crate::domain::scenes;
 
 pub const ANALYZE_KIND: &str = "scene.analyze";
@@ -49,7 +51,8 @@ impl JobHandler for Analyze {
         ANALYZE_KIND
     }
 
-    /// Nothing is stored until the end, so a job interrupted by a restart can start over.
+    /// Nothing is stored until the transaction that also completes the job, so a job
+    /// interrupted by a restart can start over.
     fn resumable(&self) -> bool {
         true
     }
@@ -68,7 +71,11 @@ impl JobHandler for Analyze {
                 ))));
             }
             ctx.progress(30, "提取场景信息...").await?;
+            // Named after the job, so a run that somehow got past the job's completion
+            // check could never store a second scene for it.
+            let scene_id = scene_id_for_job(&ctx.id);
             let request = AnalysisRequest {
+                scene_id: Some(&scene_id),
                 title: &input.title,
                 text: &input.text,
                 owner: &input.owner,
@@ -105,20 +112,24 @@ impl JobHandler for Analyze {
             })?;
             ctx.progress(95, "完成分析，准备结果...").await?;
             ctx.check()?;
-            let scene_id = draft.scene.id.clone();
-            scenes::create(ctx.db(), &draft)
-                .await
-                .map_err(|e| JobFailure::Failed(format!("场景创建失败: {}", e.details())))?;
-            // Cancelled while storing: take the scene back out so a cancelled job leaves
-            // nothing behind.
-            if ctx.check().is_err() {
-                let _ = ctx.db().scenes().delete(&scene_id).await;
-                return Err(JobFailure::Cancelled);
-            }
-            Ok(json!({
+            let scene_id = &draft.scene.id;
+            let result = json!({
                 "scene_id": scene_id,
                 "message": format!("分析完成，场景已创建: {scene_id}"),
-            }))
+            });
+            let text = result.to_string();
+            let completion = ctx.completion(&text, completion_message(&result));
+            // The scene and the job's completion are one transaction: a cancel that lands
+            // meanwhile rolls the scene back, and a crash leaves neither behind.
+            match scenes::create_completing(ctx.db(), &draft, completion).await {
+                Ok(Some(job)) => {
+                    ctx.completed(job);
+                    Ok(result)
+                }
+                // No longer this running run: cancelled, or taken back after a lapsed lease.
+                Ok(None) => Err(JobFailure::Cancelled),
+                Err(e) => Err(JobFailure::Failed(format!("场景创建失败: {}", e.details()))),
+            }
         }
         .boxed()
     }

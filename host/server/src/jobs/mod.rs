@@ -10,11 +10,12 @@ pub mod analyze;
 pub mod diagnostics;
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use sceneintruder_store::{Database, Job, NewJob, StoreError};
+use sceneintruder_store::{Database, Job, JobCompletion, NewJob, StoreError};
 use serde::Deserialize;
 use serde_json::Value;
 use tokio::sync::Notify;
@@ -92,6 +93,18 @@ pub struct JobContext {
     pub attempt: u32,
     cancel: CancellationToken,
     engine: Arc<JobEngine>,
+    /// Set when the handler recorded the completion itself (with its result, in one
+    /// transaction), so the engine records nothing more.
+    recorded: Arc<AtomicBool>,
+}
+
+/// The final message of a completed job: a handler may word it (e.g. naming what it
+/// created) as `message` in its result.
+pub fn completion_message(result: &Value) -> &str {
+    result
+        .get("message")
+        .and_then(Value::as_str)
+        .unwrap_or("任务已完成")
 }
 
 impl JobContext {
@@ -135,6 +148,25 @@ impl JobContext {
 
     pub fn db(&self) -> &Database {
         &self.engine.db
+    }
+
+    /// What completing this run with `result` writes, for a handler that stores its result
+    /// and completes the job in one transaction. `result` is the JSON text of the value
+    /// the handler then returns.
+    pub fn completion<'a>(&'a self, result: &'a str, message: &'a str) -> JobCompletion<'a> {
+        JobCompletion {
+            id: &self.id,
+            attempt: self.attempt,
+            result,
+            message,
+            now: now_ms(),
+        }
+    }
+
+    /// The handler recorded the completion (see [`JobContext::completion`]): publish it.
+    pub fn completed(&self, job: Job) {
+        self.recorded.store(true, Ordering::SeqCst);
+        self.engine.publish(job);
     }
 }
 
@@ -364,12 +396,14 @@ impl JobEngine {
             running.insert(job.id.clone(), token.clone());
         }
         let input = serde_json::from_str(&job.input).unwrap_or(Value::Null);
+        let recorded = Arc::new(AtomicBool::new(false));
         let ctx = JobContext {
             id: job.id.clone(),
             input,
             attempt: job.attempts,
             cancel: token.clone(),
             engine: self.clone(),
+            recorded: recorded.clone(),
         };
         let keep_lease = self.clone().keep_lease(job.id.clone(), token.clone());
         let outcome = tokio::select! {
@@ -381,19 +415,20 @@ impl JobEngine {
         }
         let repo = self.db.jobs();
         let stored = match outcome {
+            // The handler completed the job together with its result.
+            Ok(_) if recorded.load(Ordering::SeqCst) => Ok(None),
             // Cancelled jobs were already recorded by whoever cancelled them; a result that
             // arrives after a cancellation is dropped by `complete` (it needs `running`).
             _ if token.is_cancelled() && !self.stop.is_cancelled() => Ok(None),
             Err(JobFailure::Cancelled) => Ok(None),
             Ok(result) => {
-                // A handler may word the final message (e.g. naming what it created).
-                let message = result
-                    .get("message")
-                    .and_then(Value::as_str)
-                    .unwrap_or("任务已完成")
-                    .to_string();
-                repo.complete(&job.id, &result.to_string(), &message, now_ms())
-                    .await
+                repo.complete(
+                    &job.id,
+                    &result.to_string(),
+                    completion_message(&result),
+                    now_ms(),
+                )
+                .await
             }
             Err(JobFailure::Failed(error)) => {
                 let message = format!("任务失败: {error}");

@@ -74,6 +74,11 @@ pub enum Endpoint {
 /// Answers a `character_interaction` message: the character's reply in the room's scene,
 /// returned as the `conversation:new` message to broadcast (or the error text).
 pub trait SceneChat: Send + Sync {
+    /// Count one message against the chat rate budget of `caller` (the rate-limit key of
+    /// whoever opened the connection: the account, else the client address), as each one is
+    /// a model call; `Err(retry_after_secs)` refuses it before anything else happens.
+    fn admit(&self, caller: &str) -> Result<(), u64>;
+
     fn reply(
         &self,
         scene_id: String,
@@ -103,6 +108,14 @@ fn unix() -> i64 {
 
 fn error_message(text: &str) -> Value {
     json!({"type": "error", "error": text, "timestamp": ts()})
+}
+
+/// The `error` for a refused `character_interaction`, with the HTTP 429's code and wait.
+fn rate_limited(retry_after: u64) -> Value {
+    let mut message = error_message(&format!("Rate limit exceeded: 请在 {retry_after} 秒后重试"));
+    message["code"] = json!("RATE_LIMIT_EXCEEDED");
+    message["retry_after"] = json!(retry_after);
+    message
 }
 
 impl Hub {
@@ -295,6 +308,8 @@ impl Hub {
         user_id: String,
         // The identity whose rights the connection acts with (guests: the guest user).
         owner: String,
+        // Its rate-limit key (`user:<id>` or `ip:<addr>`).
+        caller: String,
     ) {
         let (mut sink, mut stream) = socket.split();
         let (tx, mut rx) = mpsc::channel::<Value>(QUEUE);
@@ -376,15 +391,18 @@ impl Hub {
                             message,
                         } => match self.chat.get() {
                             None => Some(error_message("角色服务不可用")),
-                            Some(chat) => match chat
-                                .reply(room.clone(), owner.clone(), character_id, message)
-                                .await
-                            {
-                                Ok(announcement) => {
-                                    self.broadcast(&room, announcement);
-                                    None
-                                }
-                                Err(e) => Some(error_message(&format!("生成回应失败: {e}"))),
+                            Some(chat) => match chat.admit(&caller) {
+                                Err(retry_after) => Some(rate_limited(retry_after)),
+                                Ok(()) => match chat
+                                    .reply(room.clone(), owner.clone(), character_id, message)
+                                    .await
+                                {
+                                    Ok(announcement) => {
+                                        self.broadcast(&room, announcement);
+                                        None
+                                    }
+                                    Err(e) => Some(error_message(&format!("生成回应失败: {e}"))),
+                                },
                             },
                         },
                     };

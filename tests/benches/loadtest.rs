@@ -6,7 +6,9 @@
 //! p50 and p99. Rate limits are lifted so the server, not the limiter, is measured.
 //!
 //! Environment: `LOADTEST_SECONDS` (per route, default 10), `LOADTEST_CONNECTIONS` (32),
-//! `LOADTEST_THREADS` (2), `SCENEINTRUDER_BIN` (the release binary, set by xtask).
+//! `LOADTEST_THREADS` (2), `LOADTEST_CONFIG` (appended to the server's config file, e.g.
+//! `[cache]\nmax_bytes = 0` to measure the uncached path), `SCENEINTRUDER_BIN` (the release
+//! binary, set by xtask).
 
 use std::process::Command;
 
@@ -198,6 +200,7 @@ fn main() {
                 "[llm]\nprovider = \"openai\"\nmax_attempts = 1\n[plugins.openai.settings]\nbase_url = \"{}/v1\"\n{limits}",
                 vendor.base
             ))
+            .config(&std::env::var("LOADTEST_CONFIG").unwrap_or_default())
             .env("SCENEINTRUDER_PLUGIN_OPENAI__API_KEY", "sk-loadtest")
             .env("SCENEINTRUDER_LOG", "warn")
             .start(),

@@ -30,6 +30,8 @@ pub struct AppState {
     /// Recently verified tokens (see `auth::Sessions`).
     pub sessions: crate::auth::Sessions,
     pub origins: crate::api::cors::Origins,
+    /// Finished bodies of hot read routes (scene view, scene list).
+    pub views: crate::api::response_cache::ResponseCache,
     /// `Host` values the server answers to (DNS-rebinding guard).
     pub hosts: crate::api::guard::Hosts,
     pub limiter: crate::api::rate_limit::Limiter,
@@ -149,6 +151,8 @@ pub async fn build(config: Config) -> anyhow::Result<Arc<AppState>> {
     let hub = Hub::new(config.realtime.clone(), bus.clone());
     hub.listen();
     let config_guest_mode = config.guest_mode;
+    let config_cache = config.cache.clone();
+    let db_is_postgres = db.backend() == sceneintruder_store::Backend::Postgres;
     let config_token_cache_secs = config.token_cache_secs;
     let config_origins = config.allowed_origins.clone();
     let hosts = crate::api::guard::Hosts::new(config.addr, &config.allowed_hosts);
@@ -176,6 +180,10 @@ pub async fn build(config: Config) -> anyhow::Result<Arc<AppState>> {
         guest_mode: config_guest_mode,
         origins: crate::api::cors::Origins::new(&config_origins),
         hosts,
+        views: crate::api::response_cache::ResponseCache::new(
+            &config_cache,
+            db_is_postgres,
+        ),
         limiter: crate::api::rate_limit::Limiter::new(config_rate_limits),
         metrics: crate::api::metrics::Metrics::new(),
         locks: Default::default(),

@@ -34,6 +34,8 @@ pub struct FileConfig {
     pub plugins: BTreeMap<String, PluginSection>,
     /// `[scenes]`: text analysis.
     pub scenes: crate::domain::analysis::AnalysisConfig,
+    /// `[cache]`: finished responses of hot read routes.
+    pub cache: crate::api::response_cache::CacheConfig,
 }
 
 #[derive(Debug, Default, Deserialize, Clone)]
@@ -146,6 +148,7 @@ pub struct Config {
     pub rate_limits: crate::api::rate_limit::RateLimits,
     pub plugins: BTreeMap<String, OperatorSettings>,
     pub analysis: crate::domain::analysis::AnalysisConfig,
+    pub cache: crate::api::response_cache::CacheConfig,
 }
 
 pub const DEFAULT_ADDR: &str = "127.0.0.1:8080";
@@ -329,6 +332,7 @@ impl Config {
             encryption_key: env.get("CONFIG_ENCRYPTION_KEY").cloned(),
             rate_limits: file.rate_limits,
             analysis: file.scenes,
+            cache: file.cache,
             allowed_origins: listed(&file.http.allowed_origins, env.get("ALLOWED_ORIGIN")),
             allowed_hosts: listed(
                 &file.http.allowed_hosts,

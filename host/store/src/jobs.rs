@@ -216,9 +216,9 @@ impl<'a> JobRepo<'a> {
         if kinds.is_empty() {
             return Ok(None);
         }
-        let skip_locked = match self.db {
-            Database::Postgres(_) => " FOR UPDATE SKIP LOCKED",
-            Database::Sqlite(_) => "",
+        let skip_locked = match &self.db.pool {
+            crate::Pool::Postgres(_) => " FOR UPDATE SKIP LOCKED",
+            crate::Pool::Sqlite(_) => "",
         };
         let sql = format!(
             "UPDATE jobs SET state = 'running', attempts = attempts + 1, version = version + 1, \

@@ -8,13 +8,14 @@
 /// compiled once per backend, so it must type-check for both.
 macro_rules! with_pool {
     ($db:expr, $pool:ident => $body:expr) => {
-        match $db {
-            $crate::Database::Sqlite($pool) => $body,
-            $crate::Database::Postgres($pool) => $body,
+        match &$db.pool {
+            $crate::Pool::Sqlite($pool) => $body,
+            $crate::Pool::Postgres($pool) => $body,
         }
     };
 }
 
+mod changes;
 mod documents;
 mod jobs;
 mod meta;
@@ -26,12 +27,15 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::postgres::{PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 
+pub use changes::Changes;
 pub use documents::{Document, DocumentRepo};
 pub use jobs::{Job, JobCompletion, JobRepo, JobState, NewJob};
 pub use meta::MetaRepo;
-pub use scenes::{NewScene, SceneRepo, SceneRow, SceneSummary};
+pub use scenes::{NewScene, SceneRepo, SceneRow, SceneSummary, SceneView};
 pub use users::{User, UserRepo};
 
 /// Errors of the store crate.
@@ -59,9 +63,17 @@ pub enum Backend {
 
 /// A connection pool on one backend.
 #[derive(Debug, Clone)]
-pub enum Database {
+pub(crate) enum Pool {
     Sqlite(SqlitePool),
     Postgres(PgPool),
+}
+
+/// The database: a pool, and the feed of changes this process made (read caches use it to
+/// know when what they hold is stale).
+#[derive(Debug, Clone)]
+pub struct Database {
+    pub(crate) pool: Pool,
+    changes: std::sync::Arc<Changes>,
 }
 
 impl Database {
@@ -81,39 +93,57 @@ impl Database {
                 std::fs::create_dir_all(parent)
                     .map_err(|e| StoreError::Connect(format!("{}: {e}", parent.display())))?;
             }
+            // WAL with `synchronous = NORMAL` is durable against a crash of this process and
+            // fsyncs only at checkpoints. Connections are not pinged before each use: a broken
+            // one fails its statement and is replaced.
+            let options = options.synchronous(SqliteSynchronous::Normal);
             let pool = SqlitePoolOptions::new()
                 .max_connections(8)
+                .test_before_acquire(false)
                 .connect_with(options)
                 .await
                 .map_err(|e| StoreError::Connect(e.to_string()))?;
-            Ok(Database::Sqlite(pool))
+            Ok(Database::new(Pool::Sqlite(pool)))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let pool = PgPoolOptions::new()
                 .max_connections(16)
                 .acquire_timeout(Duration::from_secs(10))
+                .test_before_acquire(false)
                 .connect(url)
                 .await
                 .map_err(|e| StoreError::Connect(e.to_string()))?;
-            Ok(Database::Postgres(pool))
+            Ok(Database::new(Pool::Postgres(pool)))
         } else {
             Err(StoreError::UnsupportedUrl(url.to_string()))
         }
     }
 
+    fn new(pool: Pool) -> Database {
+        Database {
+            pool,
+            changes: Default::default(),
+        }
+    }
+
     /// Apply pending migrations of this backend.
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        let result = match self {
-            Database::Sqlite(pool) => sqlx::migrate!("./migrations/sqlite").run(pool).await,
-            Database::Postgres(pool) => sqlx::migrate!("./migrations/postgres").run(pool).await,
+        let result = match &self.pool {
+            Pool::Sqlite(pool) => sqlx::migrate!("./migrations/sqlite").run(pool).await,
+            Pool::Postgres(pool) => sqlx::migrate!("./migrations/postgres").run(pool).await,
         };
         result.map_err(|e| StoreError::Migrate(e.to_string()))
     }
 
     pub fn backend(&self) -> Backend {
-        match self {
-            Database::Sqlite(_) => Backend::Sqlite,
-            Database::Postgres(_) => Backend::Postgres,
+        match &self.pool {
+            Pool::Sqlite(_) => Backend::Sqlite,
+            Pool::Postgres(_) => Backend::Postgres,
         }
+    }
+
+    /// What this process changed, for read caches.
+    pub fn changes(&self) -> &Changes {
+        &self.changes
     }
 
     /// Round trip to the database (for health checks).

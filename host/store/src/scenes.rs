@@ -18,6 +18,20 @@ pub struct SceneRow {
     pub created_at: i64,
 }
 
+/// Everything the scene view shows, read on one connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SceneView {
+    pub row: SceneRow,
+    /// Bumped by every write of the scene or anything in it.
+    pub version: i64,
+    /// Unix ms of the last stored change.
+    pub updated_at: i64,
+    pub characters: Vec<String>,
+    pub items: Vec<String>,
+    /// Every conversation line, oldest first.
+    pub conversations: Vec<String>,
+}
+
 /// A scene with its counts, for lists.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SceneSummary {
@@ -41,9 +55,31 @@ pub struct SceneRepo<'a> {
 
 const SCENE_COLUMNS: &str = "id, owner, document, settings, original_text, segments, created_at";
 
+/// Unix milliseconds now.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
 impl<'a> SceneRepo<'a> {
     pub(crate) fn new(db: &'a Database) -> Self {
         SceneRepo { db }
+    }
+
+    /// The statement every write of a scene runs in its transaction: a new version (from
+    /// one sequence on PostgreSQL, so versions grow across servers) and the change time.
+    fn touch(&self) -> &'static str {
+        match self.db.backend() {
+            crate::Backend::Sqlite => {
+                "UPDATE scenes SET version = version + 1, updated_at = $2 WHERE id = $1"
+            }
+            crate::Backend::Postgres => {
+                "UPDATE scenes SET version = nextval('scene_versions'), updated_at = $2 \
+                 WHERE id = $1"
+            }
+        }
     }
 
     /// Store a scene with its characters and items, all or nothing.
@@ -70,7 +106,8 @@ impl<'a> SceneRepo<'a> {
         job: Option<&JobCompletion<'_>>,
     ) -> Result<Option<Job>, StoreError> {
         const SCENE: &str = "INSERT INTO scenes (id, owner, document, settings, original_text, \
-                             segments, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+                             segments, created_at, updated_at) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $7)";
         const CHARACTER: &str = "INSERT INTO scene_characters (scene_id, id, position, document) \
                                  VALUES ($1, $2, $3, $4)";
         const ITEM: &str = "INSERT INTO scene_items (scene_id, id, document, created_at) \
@@ -111,6 +148,7 @@ impl<'a> SceneRepo<'a> {
             tx.commit().await?;
             completed
         });
+        self.db.changes().scene_changed(&row.id);
         completed.map(Job::try_from).transpose()
     }
 
@@ -122,14 +160,95 @@ impl<'a> SceneRepo<'a> {
         Ok(row)
     }
 
-    /// Scenes oldest first with their counts; `owner: None` lists everyone's.
+    /// Scene `id` with its characters, items and every conversation line, on one
+    /// connection; `None` when there is no such scene.
+    pub async fn view(&self, id: &str) -> Result<Option<SceneView>, StoreError> {
+        const SCENE: &str = "SELECT id, owner, document, settings, original_text, segments, \
+                             created_at, version, updated_at FROM scenes WHERE id = $1";
+        const CHARACTERS: &str =
+            "SELECT document FROM scene_characters WHERE scene_id = $1 ORDER BY position, id";
+        const ITEMS: &str =
+            "SELECT document FROM scene_items WHERE scene_id = $1 ORDER BY created_at, id";
+        const CONVERSATIONS: &str =
+            "SELECT document FROM scene_conversations WHERE scene_id = $1 ORDER BY seq";
+        type Row = (
+            String,
+            String,
+            String,
+            String,
+            Option<String>,
+            Option<String>,
+            i64,
+            i64,
+            i64,
+        );
+        let found = with_pool!(self.db, pool => {
+            let mut conn = pool.acquire().await?;
+            let row: Option<Row> = sqlx::query_as(SCENE).bind(id)
+                .fetch_optional(&mut *conn).await?;
+            match row {
+                None => None,
+                Some(row) => {
+                    let characters: Vec<(String,)> = sqlx::query_as(CHARACTERS).bind(id)
+                        .fetch_all(&mut *conn).await?;
+                    let items: Vec<(String,)> = sqlx::query_as(ITEMS).bind(id)
+                        .fetch_all(&mut *conn).await?;
+                    let conversations: Vec<(String,)> = sqlx::query_as(CONVERSATIONS).bind(id)
+                        .fetch_all(&mut *conn).await?;
+                    Some((row, characters, items, conversations))
+                }
+            }
+        });
+        let first = |rows: Vec<(String,)>| rows.into_iter().map(|r| r.0).collect();
+        Ok(
+            found.map(|(r, characters, items, conversations)| SceneView {
+                row: SceneRow {
+                    id: r.0,
+                    owner: r.1,
+                    document: r.2,
+                    settings: r.3,
+                    original_text: r.4,
+                    segments: r.5,
+                    created_at: r.6,
+                },
+                version: r.7,
+                updated_at: r.8,
+                characters: first(characters),
+                items: first(items),
+                conversations: first(conversations),
+            }),
+        )
+    }
+
+    /// The stored version of scene `id` (`None`: no such scene).
+    pub async fn version(&self, id: &str) -> Result<Option<i64>, StoreError> {
+        const SQL: &str = "SELECT version FROM scenes WHERE id = $1";
+        let row: Option<(i64,)> = with_pool!(self.db, pool => {
+            sqlx::query_as(SQL).bind(id).fetch_optional(pool).await?
+        });
+        Ok(row.map(|r| r.0))
+    }
+
+    /// How many scenes `owner` has (everyone's for `None`) and their highest version: on
+    /// PostgreSQL, where versions come from one sequence, any write, insert or delete among
+    /// them changes this pair.
+    pub async fn list_version(&self, owner: Option<&str>) -> Result<(i64, i64), StoreError> {
+        const SQL: &str = "SELECT COUNT(*), COALESCE(MAX(version), 0) FROM scenes \
+                           WHERE ($1 IS NULL OR owner = $1)";
+        let row: (i64, i64) = with_pool!(self.db, pool => {
+            sqlx::query_as(SQL).bind(owner).fetch_one(pool).await?
+        });
+        Ok(row)
+    }
+
+    /// Scenes oldest first with their counts; `owner: None` lists everyone's. The large
+    /// columns (original text, segments) are not read.
     pub async fn list(&self, owner: Option<&str>) -> Result<Vec<SceneSummary>, StoreError> {
-        let sql = format!(
-            "SELECT {SCENE_COLUMNS}, \
+        let sql = "SELECT id, owner, document, settings, NULL AS original_text, \
+             NULL AS segments, created_at, \
              (SELECT COUNT(*) FROM scene_characters c WHERE c.scene_id = s.id) AS characters, \
              (SELECT COUNT(*) FROM scene_items i WHERE i.scene_id = s.id) AS items \
-             FROM scenes s WHERE ($1 IS NULL OR owner = $1) ORDER BY created_at, id"
-        );
+             FROM scenes s WHERE ($1 IS NULL OR owner = $1) ORDER BY created_at, id";
         type Row = (
             String,
             String,
@@ -142,7 +261,7 @@ impl<'a> SceneRepo<'a> {
             i64,
         );
         let rows: Vec<Row> = with_pool!(self.db, pool => {
-            sqlx::query_as(&sql).bind(owner).fetch_all(pool).await?
+            sqlx::query_as(sql).bind(owner).fetch_all(pool).await?
         });
         Ok(rows
             .into_iter()
@@ -171,19 +290,32 @@ impl<'a> SceneRepo<'a> {
     ) -> Result<bool, StoreError> {
         const SQL: &str = "UPDATE scenes SET document = $2, segments = COALESCE($3, segments) \
                            WHERE id = $1";
+        let touch = self.touch();
         let rows = with_pool!(self.db, pool => {
-            sqlx::query(SQL).bind(id).bind(document).bind(segments).execute(pool).await?
-                .rows_affected()
+            let mut tx = pool.begin().await?;
+            let rows = sqlx::query(SQL).bind(id).bind(document).bind(segments)
+                .execute(&mut *tx).await?.rows_affected();
+            sqlx::query(touch).bind(id).bind(now_ms()).execute(&mut *tx).await?;
+            tx.commit().await?;
+            rows
         });
+        self.db.changes().scene_changed(id);
         Ok(rows == 1)
     }
 
     /// Replace the scene's settings document.
     pub async fn update_settings(&self, id: &str, settings: &str) -> Result<bool, StoreError> {
         const SQL: &str = "UPDATE scenes SET settings = $2 WHERE id = $1";
+        let touch = self.touch();
         let rows = with_pool!(self.db, pool => {
-            sqlx::query(SQL).bind(id).bind(settings).execute(pool).await?.rows_affected()
+            let mut tx = pool.begin().await?;
+            let rows = sqlx::query(SQL).bind(id).bind(settings).execute(&mut *tx).await?
+                .rows_affected();
+            sqlx::query(touch).bind(id).bind(now_ms()).execute(&mut *tx).await?;
+            tx.commit().await?;
+            rows
         });
+        self.db.changes().scene_changed(id);
         Ok(rows == 1)
     }
 
@@ -203,6 +335,7 @@ impl<'a> SceneRepo<'a> {
             tx.commit().await?;
             rows
         });
+        self.db.changes().scene_changed(id);
         Ok(rows == 1)
     }
 
@@ -245,18 +378,30 @@ impl<'a> SceneRepo<'a> {
         const SQL: &str = "INSERT INTO scene_items (scene_id, id, document, created_at) \
                            VALUES ($1, $2, $3, $4) ON CONFLICT (scene_id, id) \
                            DO UPDATE SET document = excluded.document";
+        let touch = self.touch();
         with_pool!(self.db, pool => {
+            let mut tx = pool.begin().await?;
             sqlx::query(SQL).bind(scene_id).bind(id).bind(document).bind(created_at)
-                .execute(pool).await?;
+                .execute(&mut *tx).await?;
+            sqlx::query(touch).bind(scene_id).bind(now_ms()).execute(&mut *tx).await?;
+            tx.commit().await?;
         });
+        self.db.changes().scene_changed(scene_id);
         Ok(())
     }
 
     pub async fn delete_item(&self, scene_id: &str, id: &str) -> Result<bool, StoreError> {
         const SQL: &str = "DELETE FROM scene_items WHERE scene_id = $1 AND id = $2";
+        let touch = self.touch();
         let rows = with_pool!(self.db, pool => {
-            sqlx::query(SQL).bind(scene_id).bind(id).execute(pool).await?.rows_affected()
+            let mut tx = pool.begin().await?;
+            let rows = sqlx::query(SQL).bind(scene_id).bind(id).execute(&mut *tx).await?
+                .rows_affected();
+            sqlx::query(touch).bind(scene_id).bind(now_ms()).execute(&mut *tx).await?;
+            tx.commit().await?;
+            rows
         });
+        self.db.changes().scene_changed(scene_id);
         Ok(rows == 1)
     }
 
@@ -268,14 +413,17 @@ impl<'a> SceneRepo<'a> {
     ) -> Result<(), StoreError> {
         const SQL: &str =
             "INSERT INTO scene_conversations (scene_id, id, document) VALUES ($1, $2, $3)";
+        let touch = self.touch();
         with_pool!(self.db, pool => {
             let mut tx = pool.begin().await?;
             for (id, document) in lines {
                 sqlx::query(SQL).bind(scene_id).bind(id).bind(document)
                     .execute(&mut *tx).await?;
             }
+            sqlx::query(touch).bind(scene_id).bind(now_ms()).execute(&mut *tx).await?;
             tx.commit().await?;
         });
+        self.db.changes().scene_changed(scene_id);
         Ok(())
     }
 

@@ -120,6 +120,34 @@ impl IntoResponse for Ok {
     }
 }
 
+/// A success whose `data` is JSON already serialised (a cached body): the envelope is
+/// written around it, so the body is copied once and never parsed.
+pub fn raw_data(data: &[u8], message: &str) -> Response {
+    let mut out = Vec::with_capacity(data.len() + 200);
+    out.extend_from_slice(br#"{"success":true,"data":"#);
+    out.extend_from_slice(data);
+    // Strings serialise infallibly into a Vec.
+    let _ = write_field(&mut out, "message", message);
+    let _ = write_field(&mut out, "timestamp", &timestamp());
+    if let Some(id) = current_request_id() {
+        let _ = write_field(&mut out, "request_id", &id);
+    }
+    out.push(b'}');
+    let mut response = (StatusCode::OK, out).into_response();
+    response.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    response
+}
+
+fn write_field(out: &mut Vec<u8>, name: &str, value: &str) -> serde_json::Result<()> {
+    out.push(b',');
+    serde_json::to_writer(&mut *out, name)?;
+    out.push(b':');
+    serde_json::to_writer(&mut *out, value)
+}
+
 /// Serialise with the reference's content type.
 fn json_response(status: StatusCode, body: &Body) -> Response {
     let mut response = (status, Json(body)).into_response();
@@ -184,6 +212,19 @@ mod tests {
             let end = t[dot..].find(['+', '-', 'Z']).map(|i| dot + i).unwrap();
             assert!(!t[dot + 1..end].ends_with('0'), "{t}");
         }
+    }
+
+    #[test]
+    fn raw_data_is_a_whole_envelope() {
+        let response = raw_data(br#"{"a":[1,2]}"#, "场景数据获取成功");
+        let body =
+            futures::executor::block_on(axum::body::to_bytes(response.into_body(), usize::MAX))
+                .unwrap();
+        let value: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(value["success"], true);
+        assert_eq!(value["data"]["a"][1], 2);
+        assert_eq!(value["message"], "场景数据获取成功");
+        assert!(value["timestamp"].is_string());
     }
 
     #[test]

@@ -51,6 +51,7 @@ pub struct Metrics {
     jobs: Family<JobLabels, Gauge>,
     plugin_calls: Family<PluginLabels, Gauge>,
     plugin_failures: Family<PluginLabels, Gauge>,
+    cache_bytes: Gauge,
 }
 
 fn latency_histogram() -> Histogram {
@@ -66,6 +67,12 @@ impl Metrics {
         let jobs = Family::<JobLabels, Gauge>::default();
         let plugin_calls = Family::<PluginLabels, Gauge>::default();
         let plugin_failures = Family::<PluginLabels, Gauge>::default();
+        let cache_bytes = Gauge::default();
+        registry.register(
+            "response_cache_bytes",
+            "Bytes of finished responses held by the read cache ([cache] max_bytes bounds it)",
+            cache_bytes.clone(),
+        );
         registry.register(
             "http_requests",
             "HTTP requests by route, method and status",
@@ -98,6 +105,7 @@ impl Metrics {
             jobs,
             plugin_calls,
             plugin_failures,
+            cache_bytes,
         }
     }
 }
@@ -170,6 +178,9 @@ pub async fn render(State(state): State<Arc<AppState>>) -> Result<Response<Body>
             .get_or_create(&labels)
             .set(stats.failures as i64);
     }
+    metrics
+        .cache_bytes
+        .set(i64::try_from(state.views.size()).unwrap_or(i64::MAX));
     let mut text = String::new();
     {
         let registry = match metrics.registry.lock() {

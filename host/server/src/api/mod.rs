@@ -15,6 +15,7 @@ mod middleware;
 mod plugins;
 mod progress;
 pub mod rate_limit;
+pub mod response_cache;
 mod scenes;
 mod settings;
 mod users;

@@ -9,8 +9,11 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::envelope::{ApiResult, Ok};
+use axum::response::Response;
+
+use super::envelope::{ApiResult, Ok, raw_data};
 use super::extract::ApiJson;
+use super::response_cache::{Entry, Key};
 use crate::app::AppState;
 use crate::auth::Identity;
 use crate::domain::analysis::{AnalysisError, AnalysisRequest, analyze};
@@ -241,51 +244,95 @@ pub async fn shell(
     Result::Ok(Ok::data(&draft.scene).message("comics 场景创建成功"))
 }
 
-pub async fn list(State(state): State<Arc<AppState>>, identity: Identity) -> ApiResult {
-    let all = scenes::list(&state.db, &identity).await?;
-    Result::Ok(Ok::data(all).message("场景列表获取成功"))
+/// Served from the response cache while no scene changed since it was built (and, with
+/// `check_database`, while the stored versions agree: another server may have written).
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    identity: Identity,
+) -> Result<Response, ServerError> {
+    const MESSAGE: &str = "场景列表获取成功";
+    let owner = scenes::list_owner(&identity);
+    let key = Key::List(owner.clone());
+    let generation = state.db.changes().all_scenes();
+    let stored = if state.views.check_database {
+        state
+            .db
+            .scenes()
+            .list_version(owner.as_deref())
+            .await
+            .map_err(ServerError::internal)?
+    } else {
+        (0, 0)
+    };
+    if let Some(hit) = state.views.get(&key, generation)
+        && hit.stored == stored
+    {
+        return Result::Ok(raw_data(&hit.body, MESSAGE));
+    }
+    let built = scenes::listing(&state.db, &identity).await?;
+    let response = raw_data(&built.body, MESSAGE);
+    state.views.put(
+        key,
+        Entry {
+            body: built.body,
+            generation,
+            stored,
+            owner: None,
+        },
+    );
+    Result::Ok(response)
 }
 
 pub async fn show(
     State(state): State<Arc<AppState>>,
     identity: Identity,
     Path(id): Path<String>,
-) -> ApiResult {
-    let row = scenes::load(&state.db, &identity, &id).await?;
-    let mut scene = scenes::scene_of(&row)?;
-    let characters = scenes::characters(&state.db, &id).await?;
-    let items = scenes::items(&state.db, &id).await?;
-    scene.character_count = characters.len();
-    scene.item_count = items.len();
-    let (conversations, _) = scenes::conversations(&state.db, &id, i64::MAX, 0).await?;
-    let settings: Value = serde_json::from_str(&row.settings).map_err(ServerError::internal)?;
-    let segments = scenes::segments(&state.db, &row).await?;
-    let original_text = row
-        .original_text
-        .clone()
-        .filter(|t| !t.is_empty())
-        .or_else(|| Some(scene.summary.clone()).filter(|t| !t.is_empty()))
-        .or_else(|| Some(scene.description.clone()).filter(|t| !t.is_empty()));
-    let mut data = json!({
-        "scene": scene,
-        "context": {
-            "scene_id": id,
-            "conversations": conversations,
-            "last_updated": rfc3339_nano_local(),
-        },
-        "settings": settings,
-        "characters": characters,
-        "items": items,
-    });
-    if let Value::Object(map) = &mut data {
-        if let Some(text) = original_text {
-            map.insert("original_text".into(), json!(text));
-        }
-        if !segments.is_empty() {
-            map.insert("original_segments".into(), json!(segments));
+) -> Result<Response, ServerError> {
+    const MESSAGE: &str = "场景数据获取成功";
+    let missing = || ServerError::SceneNotFound { id: id.clone() };
+    if !scenes::valid_id(&id) {
+        return Err(missing());
+    }
+    let key = Key::Scene(id.clone());
+    // Noted before the database is read: a write after this point makes the entry stale.
+    let generation = state.db.changes().scene(&id);
+    if let Some(hit) = state.views.get(&key, generation) {
+        let current = !state.views.check_database
+            || state
+                .db
+                .scenes()
+                .version(&id)
+                .await
+                .map_err(ServerError::internal)?
+                == Some(hit.stored.0);
+        if current {
+            return match &hit.owner {
+                Some(owner) if identity.may_manage(owner) => {
+                    Result::Ok(raw_data(&hit.body, MESSAGE))
+                }
+                _ => Err(missing()),
+            };
         }
     }
-    Result::Ok(Ok::data(data).message("场景数据获取成功"))
+    let built = scenes::detail(&state.db, &id).await?.ok_or_else(missing)?;
+    if !built
+        .owner
+        .as_deref()
+        .is_some_and(|o| identity.may_manage(o))
+    {
+        return Err(missing());
+    }
+    let response = raw_data(&built.body, MESSAGE);
+    state.views.put(
+        key,
+        Entry {
+            body: built.body,
+            generation,
+            stored: built.stored,
+            owner: built.owner,
+        },
+    );
+    Result::Ok(response)
 }
 
 pub async fn delete(

@@ -439,16 +439,113 @@ pub async fn load(db: &Database, identity: &Identity, id: &str) -> Result<SceneR
     }
 }
 
+/// A finished response body and what it was built from (for the read cache).
+pub struct Built {
+    pub body: bytes::Bytes,
+    /// The scene's owner (scene views).
+    pub owner: Option<String>,
+    /// The stored version(s) it reflects (see `ResponseCache`).
+    pub stored: (i64, i64),
+}
+
+fn raw(doc: &str) -> Result<&serde_json::value::RawValue, ServerError> {
+    serde_json::from_str(doc).map_err(|e| internal("stored document is not valid", e))
+}
+
+fn all(docs: &[String]) -> Result<Vec<&serde_json::value::RawValue>, ServerError> {
+    docs.iter().map(|d| raw(d)).collect()
+}
+
+/// The scene view's `data` (spec/scenes.md: scene, context with every line, settings,
+/// characters, items, original text and segments), serialised once: stored documents are
+/// passed through as they are. `None` for an unknown or malformed id; the caller checks
+/// the owner.
+pub async fn detail(db: &Database, id: &str) -> Result<Option<Built>, ServerError> {
+    use serde_json::value::RawValue;
+    #[derive(Serialize)]
+    struct Context<'a> {
+        scene_id: &'a str,
+        conversations: Vec<&'a RawValue>,
+        last_updated: String,
+    }
+    #[derive(Serialize)]
+    struct Detail<'a> {
+        scene: &'a Scene,
+        context: Context<'a>,
+        settings: &'a RawValue,
+        characters: Vec<&'a RawValue>,
+        items: Vec<&'a RawValue>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        original_text: Option<&'a str>,
+        #[serde(skip_serializing_if = "<[_]>::is_empty")]
+        original_segments: &'a [Segment],
+    }
+    if !valid_id(id) {
+        return Ok(None);
+    }
+    let Some(view) = db.scenes().view(id).await.map_err(ServerError::internal)? else {
+        return Ok(None);
+    };
+    let mut scene = scene_of(&view.row)?;
+    scene.character_count = view.characters.len();
+    scene.item_count = view.items.len();
+    let segments = segments(db, &view.row).await?;
+    let original_text = [
+        view.row.original_text.as_deref(),
+        Some(scene.summary.as_str()),
+        Some(scene.description.as_str()),
+    ]
+    .into_iter()
+    .flatten()
+    .find(|t| !t.is_empty());
+    let body = serde_json::to_vec(&Detail {
+        scene: &scene,
+        context: Context {
+            scene_id: id,
+            conversations: all(&view.conversations)?,
+            // The last stored change, not the time of this request.
+            last_updated: crate::time::rfc3339_local_of_ms(view.updated_at),
+        },
+        settings: raw(&view.row.settings)?,
+        characters: all(&view.characters)?,
+        items: all(&view.items)?,
+        original_text,
+        original_segments: &segments,
+    })
+    .map_err(ServerError::internal)?;
+    Ok(Some(Built {
+        body: body.into(),
+        owner: Some(view.row.owner),
+        stored: (view.version, 0),
+    }))
+}
+
+/// `GET /api/scenes` data for `identity`, serialised once.
+pub async fn listing(db: &Database, identity: &Identity) -> Result<Built, ServerError> {
+    let scenes = list(db, identity).await?;
+    let body = serde_json::to_vec(&scenes).map_err(ServerError::internal)?;
+    Ok(Built {
+        body: body.into(),
+        owner: None,
+        stored: (0, 0),
+    })
+}
+
+/// Whose list `identity` sees (`None`: everyone's, for admins).
+pub fn list_owner(identity: &Identity) -> Option<String> {
+    (!identity.admin).then(|| identity.user_id.clone())
+}
+
 pub fn scene_of(row: &SceneRow) -> Result<Scene, ServerError> {
     decode("stored scene is not valid", &row.document)
 }
 
 /// Scenes `identity` may see, oldest first, with their counts.
 pub async fn list(db: &Database, identity: &Identity) -> Result<Vec<Scene>, ServerError> {
-    let owner = (!identity.admin).then_some(identity.user_id.as_str());
+    let owner = list_owner(identity);
     let rows = db
         .scenes()
-        .list(owner)
+        .list(owner.as_deref())
         .await
         .map_err(|e| internal("获取场景列表失败", e))?;
     rows.iter()

@@ -120,6 +120,38 @@ async fn fixture(server: &Server, token: Option<&str>) -> (Vec<String>, Vec<Stri
     (scenes, characters)
 }
 
+/// Every bundled plugin (as `cargo xtask run` installs them).
+fn bundled_plugins(mut builder: ServerBuilder) -> ServerBuilder {
+    for id in [
+        "openai",
+        "anthropic",
+        "google",
+        "deepseek",
+        "qwen",
+        "mistral",
+        "grok",
+        "glm",
+        "githubmodels",
+        "openrouter",
+        "nvidia",
+        "ollama",
+        "openai-compatible",
+        "markdown",
+    ] {
+        builder = builder.plugin(id);
+    }
+    builder
+}
+
+/// Resident memory of a process, in KiB (Linux).
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
 struct Outcome {
     rps: f64,
     p50_ms: f64,
@@ -194,17 +226,21 @@ fn main() {
                   chat = { limit = 1000000000, window_secs = 60 }\n\
                   analysis = { limit = 1000000000, window_secs = 60 }";
     let server = rt.block_on(
-        ServerBuilder::new(Backend::Sqlite)
-            .plugin("openai")
+        bundled_plugins(ServerBuilder::new(Backend::Sqlite))
             .config(&format!(
                 "[llm]\nprovider = \"openai\"\nmax_attempts = 1\n[plugins.openai.settings]\nbase_url = \"{}/v1\"\n{limits}",
                 vendor.base
             ))
             .config(&std::env::var("LOADTEST_CONFIG").unwrap_or_default())
             .env("SCENEINTRUDER_PLUGIN_OPENAI__API_KEY", "sk-loadtest")
-            .env("SCENEINTRUDER_LOG", "warn")
+            .env("SCENEINTRUDER_LOG", "info,sqlx=warn,wasmtime=warn,cranelift=warn")
             .start(),
     );
+    // Idle memory, every bundled plugin loaded, before any request.
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    if let Some(rss) = server.pid().and_then(rss_kib) {
+        println!("idle resident memory: {:.1} MiB", rss as f64 / 1024.0);
+    }
     let token = rt.block_on(server.new_user_token("loadtest"));
     // The token holder reads its own copy of the fixture; the guest reads the guest's.
     let (guest_scenes, guest_characters) = rt.block_on(fixture(&server, None));
@@ -254,6 +290,12 @@ fn main() {
                 name, who, outcome.rps, outcome.p50_ms, outcome.p99_ms, outcome.errors
             );
         }
+    }
+    if let Some(rss) = server.pid().and_then(rss_kib) {
+        println!(
+            "resident memory after the load: {:.1} MiB",
+            rss as f64 / 1024.0
+        );
     }
     drop(server);
     drop(vendor);

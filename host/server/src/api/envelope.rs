@@ -164,7 +164,13 @@ impl IntoResponse for ServerError {
         let own_text = matches!(self, ServerError::InvalidSettings { .. });
         if status.is_server_error() {
             // The unsanitised text stays in the log, tagged with the request id.
-            tracing::error!(code = self.code(), details = %self.details(), "request failed");
+            // The request id is named here: a read's span may not be recorded.
+            tracing::error!(
+                code = self.code(),
+                details = %self.details(),
+                request_id = current_request_id().as_deref().unwrap_or(""),
+                "request failed"
+            );
         }
         let body = Body {
             success: false,

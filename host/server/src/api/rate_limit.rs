@@ -76,6 +76,8 @@ pub enum Class {
     Login,
 }
 
+const CLASSES: usize = 4;
+
 /// The classes a request counts against (always `default`, plus its own class).
 pub fn classes(method: &Method, path: &str) -> Vec<Class> {
     let mut classes = vec![Class::Default];
@@ -137,7 +139,8 @@ pub struct Decision {
 
 pub struct Limiter {
     config: RateLimits,
-    buckets: Mutex<HashMap<(Class, String), Bucket>>,
+    /// Per caller key, one bucket per class (looked up by `&str`: no allocation per request).
+    buckets: Mutex<HashMap<String, [Option<Bucket>; CLASSES]>>,
     last_sweep: Mutex<Instant>,
 }
 
@@ -168,13 +171,17 @@ impl Limiter {
             Ok(b) => b,
             Err(poisoned) => poisoned.into_inner(),
         };
-        let bucket = buckets
-            .entry((class, key.to_string()))
-            .or_insert_with(|| Bucket {
-                remaining: limit.limit,
-                resets: now + window,
-                reset_unix: chrono::Utc::now().timestamp() + window.as_secs() as i64,
-            });
+        if !buckets.contains_key(key) {
+            buckets.insert(key.to_string(), Default::default());
+        }
+        let Some(slots) = buckets.get_mut(key) else {
+            unreachable!("inserted just above")
+        };
+        let bucket = slots[class as usize].get_or_insert_with(|| Bucket {
+            remaining: limit.limit,
+            resets: now + window,
+            reset_unix: chrono::Utc::now().timestamp() + window.as_secs() as i64,
+        });
         if now >= bucket.resets {
             bucket.remaining = limit.limit;
             bucket.resets = now + window;
@@ -207,7 +214,14 @@ impl Limiter {
         }
         *last = now;
         if let Ok(mut buckets) = self.buckets.lock() {
-            buckets.retain(|_, b| b.resets > now);
+            buckets.retain(|_, slots| {
+                for slot in slots.iter_mut() {
+                    if slot.as_ref().is_some_and(|b| b.resets <= now) {
+                        *slot = None;
+                    }
+                }
+                slots.iter().any(Option::is_some)
+            });
         }
     }
 

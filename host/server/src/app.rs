@@ -180,10 +180,7 @@ pub async fn build(config: Config) -> anyhow::Result<Arc<AppState>> {
         guest_mode: config_guest_mode,
         origins: crate::api::cors::Origins::new(&config_origins),
         hosts,
-        views: crate::api::response_cache::ResponseCache::new(
-            &config_cache,
-            db_is_postgres,
-        ),
+        views: crate::api::response_cache::ResponseCache::new(&config_cache, db_is_postgres),
         limiter: crate::api::rate_limit::Limiter::new(config_rate_limits),
         metrics: crate::api::metrics::Metrics::new(),
         locks: Default::default(),

@@ -83,6 +83,17 @@ pub async fn request_context(req: Request, next: Next) -> Response<Body> {
     response
 }
 
+/// A handler panic becomes a 500 envelope (the reference sent an empty body).
+pub fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response<Body> {
+    let text = panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "panic".to_string());
+    tracing::error!("handler panicked: {text}");
+    ServerError::internal("the request handler crashed").into_response()
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -93,15 +104,4 @@ mod tests {
         assert!(a.starts_with("req_") && a.len() == 36, "{a}");
         assert!(a.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
     }
-}
-
-/// A handler panic becomes a 500 envelope (the reference sent an empty body).
-pub fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response<Body> {
-    let text = panic
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_else(|| "panic".to_string());
-    tracing::error!("handler panicked: {text}");
-    ServerError::internal("the request handler crashed").into_response()
 }

@@ -520,15 +520,68 @@ pub async fn detail(db: &Database, id: &str) -> Result<Option<Built>, ServerErro
     }))
 }
 
-/// `GET /api/scenes` data for `identity`, serialised once.
+/// `GET /api/scenes` data for `identity`: the stored scene documents with their counts
+/// spliced in, so nothing is parsed into structs and serialised again.
 pub async fn listing(db: &Database, identity: &Identity) -> Result<Built, ServerError> {
-    let scenes = list(db, identity).await?;
-    let body = serde_json::to_vec(&scenes).map_err(ServerError::internal)?;
+    let owner = list_owner(identity);
+    let rows = db
+        .scenes()
+        .list(owner.as_deref())
+        .await
+        .map_err(|e| internal("获取场景列表失败", e))?;
+    let mut body = Vec::with_capacity(rows.iter().map(|r| r.row.document.len() + 48).sum());
+    body.push(b'[');
+    for (i, summary) in rows.iter().enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        let (characters, items) = (summary.characters.max(0), summary.items.max(0));
+        match with_counts(&summary.row.document, characters, items) {
+            Some(spliced) => body.extend_from_slice(spliced.as_bytes()),
+            // A document this server did not write itself: the slow, certain way.
+            None => {
+                let mut scene = scene_of(&summary.row)?;
+                scene.character_count = characters as usize;
+                scene.item_count = items as usize;
+                serde_json::to_writer(&mut body, &scene).map_err(ServerError::internal)?;
+            }
+        }
+    }
+    body.push(b']');
     Ok(Built {
         body: body.into(),
         owner: None,
         stored: (0, 0),
     })
+}
+
+/// A stored scene document with `character_count` / `item_count` added as the `Scene`
+/// struct would serialise them (left out when zero); `None` when the document is not a
+/// JSON object or already has them.
+fn with_counts(doc: &str, characters: i64, items: i64) -> Option<String> {
+    let object = doc.trim();
+    if !object.starts_with('{')
+        || object.contains("\"character_count\"")
+        || object.contains("\"item_count\"")
+        || serde_json::from_str::<&serde_json::value::RawValue>(object).is_err()
+    {
+        return None;
+    }
+    let inner = object[..object.len() - 1].trim_end();
+    let mut out = String::with_capacity(object.len() + 48);
+    out.push_str(inner);
+    let mut first = inner.ends_with('{');
+    for (key, n) in [("character_count", characters), ("item_count", items)] {
+        if n > 0 {
+            if !first {
+                out.push(',');
+            }
+            first = false;
+            out.push_str(&format!("\"{key}\":{n}"));
+        }
+    }
+    out.push('}');
+    Some(out)
 }
 
 /// Whose list `identity` sees (`None`: everyone's, for admins).
@@ -540,23 +593,6 @@ pub fn scene_of(row: &SceneRow) -> Result<Scene, ServerError> {
     decode("stored scene is not valid", &row.document)
 }
 
-/// Scenes `identity` may see, oldest first, with their counts.
-pub async fn list(db: &Database, identity: &Identity) -> Result<Vec<Scene>, ServerError> {
-    let owner = list_owner(identity);
-    let rows = db
-        .scenes()
-        .list(owner.as_deref())
-        .await
-        .map_err(|e| internal("获取场景列表失败", e))?;
-    rows.iter()
-        .map(|summary| {
-            let mut scene = scene_of(&summary.row)?;
-            scene.character_count = summary.characters.max(0) as usize;
-            scene.item_count = summary.items.max(0) as usize;
-            Ok(scene)
-        })
-        .collect()
-}
 
 pub async fn characters(db: &Database, scene_id: &str) -> Result<Vec<Character>, ServerError> {
     let docs = db
@@ -711,6 +747,29 @@ pub fn default_settings(scene_id: &str, user_id: &str) -> SceneSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_are_spliced_as_the_struct_would_write_them() {
+        let scene = Scene {
+            id: "scene_1".into(),
+            title: "Harbour".into(),
+            ..serde_json::from_str(r#"{"id":"x","locations":null,"themes":null}"#).unwrap()
+        };
+        let doc = serde_json::to_string(&scene).unwrap();
+        for (c, i) in [(0, 0), (5, 0), (0, 3), (5, 3)] {
+            let spliced = with_counts(&doc, c, i).expect("our own document");
+            let mut expected = scene.clone();
+            expected.character_count = c as usize;
+            expected.item_count = i as usize;
+            let a: Value = serde_json::from_str(&spliced).unwrap();
+            let b: Value = serde_json::to_value(&expected).unwrap();
+            assert_eq!(a, b, "{spliced}");
+        }
+        assert_eq!(with_counts("{}", 2, 0).as_deref(), Some(r#"{"character_count":2}"#));
+        assert!(with_counts(r#"{"character_count":1}"#, 2, 0).is_none());
+        assert!(with_counts("[1]", 2, 0).is_none());
+        assert!(with_counts("{broken", 2, 0).is_none());
+    }
 
     #[test]
     fn ids_are_validated() {

@@ -593,7 +593,6 @@ pub fn scene_of(row: &SceneRow) -> Result<Scene, ServerError> {
     decode("stored scene is not valid", &row.document)
 }
 
-
 pub async fn characters(db: &Database, scene_id: &str) -> Result<Vec<Character>, ServerError> {
     let docs = db
         .scenes()
@@ -765,7 +764,10 @@ mod tests {
             let b: Value = serde_json::to_value(&expected).unwrap();
             assert_eq!(a, b, "{spliced}");
         }
-        assert_eq!(with_counts("{}", 2, 0).as_deref(), Some(r#"{"character_count":2}"#));
+        assert_eq!(
+            with_counts("{}", 2, 0).as_deref(),
+            Some(r#"{"character_count":2}"#)
+        );
         assert!(with_counts(r#"{"character_count":1}"#, 2, 0).is_none());
         assert!(with_counts("[1]", 2, 0).is_none());
         assert!(with_counts("{broken", 2, 0).is_none());

@@ -55,6 +55,33 @@ pub struct SceneRepo<'a> {
 
 const SCENE_COLUMNS: &str = "id, owner, document, settings, original_text, segments, created_at";
 
+/// A scene row with two numbers after it (version and change time, or the two counts).
+type RowWithTwo = (
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    i64,
+    i64,
+    i64,
+);
+
+/// The scene row and the two numbers after it.
+fn split(r: RowWithTwo) -> (SceneRow, i64, i64) {
+    let row = SceneRow {
+        id: r.0,
+        owner: r.1,
+        document: r.2,
+        settings: r.3,
+        original_text: r.4,
+        segments: r.5,
+        created_at: r.6,
+    };
+    (row, r.7, r.8)
+}
+
 /// Unix milliseconds now.
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -171,20 +198,9 @@ impl<'a> SceneRepo<'a> {
             "SELECT document FROM scene_items WHERE scene_id = $1 ORDER BY created_at, id";
         const CONVERSATIONS: &str =
             "SELECT document FROM scene_conversations WHERE scene_id = $1 ORDER BY seq";
-        type Row = (
-            String,
-            String,
-            String,
-            String,
-            Option<String>,
-            Option<String>,
-            i64,
-            i64,
-            i64,
-        );
         let found = with_pool!(self.db, pool => {
             let mut conn = pool.acquire().await?;
-            let row: Option<Row> = sqlx::query_as(SCENE).bind(id)
+            let row: Option<RowWithTwo> = sqlx::query_as(SCENE).bind(id)
                 .fetch_optional(&mut *conn).await?;
             match row {
                 None => None,
@@ -200,24 +216,17 @@ impl<'a> SceneRepo<'a> {
             }
         });
         let first = |rows: Vec<(String,)>| rows.into_iter().map(|r| r.0).collect();
-        Ok(
-            found.map(|(r, characters, items, conversations)| SceneView {
-                row: SceneRow {
-                    id: r.0,
-                    owner: r.1,
-                    document: r.2,
-                    settings: r.3,
-                    original_text: r.4,
-                    segments: r.5,
-                    created_at: r.6,
-                },
-                version: r.7,
-                updated_at: r.8,
+        Ok(found.map(|(r, characters, items, conversations)| {
+            let (row, version, updated_at) = split(r);
+            SceneView {
+                row,
+                version,
+                updated_at,
                 characters: first(characters),
                 items: first(items),
                 conversations: first(conversations),
-            }),
-        )
+            }
+        }))
     }
 
     /// The stored version of scene `id` (`None`: no such scene).
@@ -249,34 +258,18 @@ impl<'a> SceneRepo<'a> {
              (SELECT COUNT(*) FROM scene_characters c WHERE c.scene_id = s.id) AS characters, \
              (SELECT COUNT(*) FROM scene_items i WHERE i.scene_id = s.id) AS items \
              FROM scenes s WHERE ($1 IS NULL OR owner = $1) ORDER BY created_at, id";
-        type Row = (
-            String,
-            String,
-            String,
-            String,
-            Option<String>,
-            Option<String>,
-            i64,
-            i64,
-            i64,
-        );
-        let rows: Vec<Row> = with_pool!(self.db, pool => {
+        let rows: Vec<RowWithTwo> = with_pool!(self.db, pool => {
             sqlx::query_as(sql).bind(owner).fetch_all(pool).await?
         });
         Ok(rows
             .into_iter()
-            .map(|r| SceneSummary {
-                row: SceneRow {
-                    id: r.0,
-                    owner: r.1,
-                    document: r.2,
-                    settings: r.3,
-                    original_text: r.4,
-                    segments: r.5,
-                    created_at: r.6,
-                },
-                characters: r.7,
-                items: r.8,
+            .map(|r| {
+                let (row, characters, items) = split(r);
+                SceneSummary {
+                    row,
+                    characters,
+                    items,
+                }
             })
             .collect())
     }

@@ -269,18 +269,30 @@ pub async fn list(
     {
         return Result::Ok(raw_data(&hit.body, MESSAGE));
     }
-    let built = scenes::listing(&state.db, &identity).await?;
-    let response = raw_data(&built.body, MESSAGE);
+    let mut built = scenes::listing(&state.db, &identity).await?;
+    built.stored = stored;
+    Result::Ok(answer_and_keep(&state, key, generation, built, MESSAGE))
+}
+
+/// Answer with a freshly built body and keep it for the next reads.
+fn answer_and_keep(
+    state: &AppState,
+    key: Key,
+    generation: u64,
+    built: scenes::Built,
+    message: &str,
+) -> Response {
+    let response = raw_data(&built.body, message);
     state.views.put(
         key,
         Entry {
             body: built.body,
             generation,
-            stored,
-            owner: None,
+            stored: built.stored,
+            owner: built.owner,
         },
     );
-    Result::Ok(response)
+    response
 }
 
 pub async fn show(
@@ -322,17 +334,7 @@ pub async fn show(
     {
         return Err(missing());
     }
-    let response = raw_data(&built.body, MESSAGE);
-    state.views.put(
-        key,
-        Entry {
-            body: built.body,
-            generation,
-            stored: built.stored,
-            owner: built.owner,
-        },
-    );
-    Result::Ok(response)
+    Result::Ok(answer_and_keep(&state, key, generation, built, MESSAGE))
 }
 
 pub async fn delete(

@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use sceneintruder_tests::fake::{FakeVendor, Reply};
-use sceneintruder_tests::{Server, chaos_server};
+use sceneintruder_tests::{Server, chaos_server, error_details};
 use serde_json::{Value, json};
 
 const KEY: &str = "sk-live-SECRET-9f8e7d";
@@ -23,13 +23,6 @@ async fn probe(server: &Server, model: &str, extra: &[(&str, &str)]) -> (u16, Va
         .await
 }
 
-fn details(body: &Value) -> String {
-    body["error"]["details"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
-}
-
 #[tokio::test]
 async fn endless_loop_is_stopped_at_its_deadline_and_the_server_keeps_answering() {
     let server = chaos_server(&[], "[limits]\ncall_timeout_ms = 800").await;
@@ -45,7 +38,7 @@ async fn endless_loop_is_stopped_at_its_deadline_and_the_server_keeps_answering(
     let elapsed = started.elapsed();
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["error"]["code"], "CONNECTION_TEST_FAILED");
-    assert!(details(&body).contains("800ms time budget"), "{body}");
+    assert!(error_details(&body).contains("800ms time budget"), "{body}");
     assert!(
         elapsed < Duration::from_secs(5),
         "the loop must be stopped near its 800 ms deadline, took {elapsed:?}"
@@ -66,12 +59,15 @@ async fn memory_hog_and_trap_fail_only_their_call() {
     let (status, body) = probe(&server, "oom", &[]).await;
     assert_eq!(status, 503, "{body}");
     assert!(
-        details(&body).contains("exceeded its memory limit of 33554432 bytes"),
+        error_details(&body).contains("exceeded its memory limit of 33554432 bytes"),
         "{body}"
     );
     let (status, body) = probe(&server, "trap", &[]).await;
     assert_eq!(status, 503, "{body}");
-    assert!(details(&body).contains("plugin chaos crashed"), "{body}");
+    assert!(
+        error_details(&body).contains("plugin chaos crashed"),
+        "{body}"
+    );
     let (status, body) = probe(&server, "echo", &[]).await;
     assert_eq!(status, 200, "{body}");
 }
@@ -87,11 +83,11 @@ async fn outbound_hosts_need_both_the_manifest_request_and_the_operator_grant() 
     let (status, body) = probe(&server, &format!("fetch:{url}"), &[]).await;
     assert_eq!(status, 503, "{body}");
     assert!(
-        details(&body).contains("outbound request refused"),
+        error_details(&body).contains("outbound request refused"),
         "{body}"
     );
     assert!(
-        details(&body).contains("is not granted to plugin chaos"),
+        error_details(&body).contains("is not granted to plugin chaos"),
         "{body}"
     );
     drop(server);
@@ -100,7 +96,7 @@ async fn outbound_hosts_need_both_the_manifest_request_and_the_operator_grant() 
     let server = chaos_server(std::slice::from_ref(&origin), "").await;
     let (status, body) = probe(&server, &format!("fetch:{url}"), &[]).await;
     assert_eq!(status, 503, "{body}");
-    assert!(details(&body).contains("is not granted"), "{body}");
+    assert!(error_details(&body).contains("is not granted"), "{body}");
     drop(server);
 
     // Granted by the operator, not requested by the manifest.
@@ -207,12 +203,15 @@ async fn redirects_are_not_followed_and_bodies_are_capped() {
 
     let (status, body) = probe(&server, &format!("fetch:{origin}/big"), &[]).await;
     assert_eq!(status, 503, "{body}");
-    assert!(details(&body).contains("larger than 4096 bytes"), "{body}");
+    assert!(
+        error_details(&body).contains("larger than 4096 bytes"),
+        "{body}"
+    );
 
     let (status, body) = probe(&server, &format!("many-fetches:{origin}/a:5"), &[]).await;
     assert_eq!(status, 503, "{body}");
     assert!(
-        details(&body).contains("more than 3 outbound requests"),
+        error_details(&body).contains("more than 3 outbound requests"),
         "{body}"
     );
 }

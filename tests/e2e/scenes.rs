@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use reqwest::Method;
 use reqwest::multipart::{Form, Part};
-use sceneintruder_tests::sse::SseReader;
 use sceneintruder_tests::story_model::{model, server};
 use sceneintruder_tests::{Backend, Server, ServerBuilder, backends, decode};
 use serde_json::{Value, json};
@@ -29,37 +28,6 @@ async fn analyze(server: &Server, title: &str, text: &str) -> String {
         .as_str()
         .expect("task_id")
         .to_string()
-}
-
-/// Follow the task's SSE stream to its terminal frame.
-async fn terminal_frame(server: &Server, task: &str) -> (Vec<Value>, Value) {
-    let response = server
-        .http
-        .get(server.url(&format!("/api/progress/{task}")))
-        .header("accept", "text/event-stream")
-        .send()
-        .await
-        .expect("progress");
-    let mut reader = SseReader::new(response);
-    let mut seen = Vec::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while let Some(frame) = tokio::time::timeout_at(deadline, reader.next())
-        .await
-        .expect("terminal frame in time")
-    {
-        if frame.event != "progress" {
-            continue;
-        }
-        let status = frame.data["status"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        seen.push(frame.data.clone());
-        if status == "completed" || status == "failed" || status == "cancelled" {
-            return (seen, frame.data);
-        }
-    }
-    panic!("the stream ended without a terminal frame: {seen:?}");
 }
 
 async fn scene_ids(server: &Server) -> Vec<String> {
@@ -155,7 +123,7 @@ async fn analysis_job_stores_the_scene_before_completing() {
     for backend in backends() {
         let server = server(backend, &vendor.base, "").await;
         let task = analyze(&server, "Harbour", STORY).await;
-        let (frames, last) = terminal_frame(&server, &task).await;
+        let (frames, last) = server.progress_until_done(&task).await;
         assert_eq!(last["status"], "completed", "{frames:?}");
         let scene_id = last["scene_id"]
             .as_str()
@@ -288,7 +256,7 @@ async fn long_texts_are_analysed_in_chunks_and_late_characters_are_found() {
         text.push_str("At the very end, Zed the Late walked in from the rain.");
         let before = vendor.requests().len();
         let task = analyze(&server, "Long night", &text).await;
-        let (frames, last) = terminal_frame(&server, &task).await;
+        let (frames, last) = server.progress_until_done(&task).await;
         assert_eq!(last["status"], "completed", "{frames:?}");
         let chunk_calls = vendor.requests()[before..]
             .iter()
@@ -341,7 +309,7 @@ async fn failed_and_cancelled_analyses_leave_no_scene() {
             "Su Wan leaves. ".repeat(80)
         );
         let task = analyze(&server, "Doomed", &text).await;
-        let (_, last) = terminal_frame(&server, &task).await;
+        let (_, last) = server.progress_until_done(&task).await;
         assert_eq!(last["status"], "failed", "{last}");
         let message = last["message"].as_str().unwrap_or_default();
         assert!(

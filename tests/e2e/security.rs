@@ -11,7 +11,7 @@ use sceneintruder_runtime::{CallError, Limits, OperatorSettings};
 use sceneintruder_tests::fake::{FakeVendor, Recorded, Reply};
 use sceneintruder_tests::story_model::completion;
 use sceneintruder_tests::{
-    Backend, RuntimeFixture, Server, ServerBuilder, backends, chaos_server, decode,
+    Backend, RuntimeFixture, Server, ServerBuilder, backends, chaos_server, decode, error_details,
     set_requested_hosts,
 };
 use serde_json::{Value, json};
@@ -122,13 +122,6 @@ async fn stored_and_environment_keys_never_follow_a_caller_chosen_base_url() {
     }
 }
 
-fn details(body: &Value) -> String {
-    body["error"]["details"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
-}
-
 #[tokio::test]
 async fn the_runtime_binds_each_key_to_its_origin_whatever_the_route() {
     // The operator's key belongs to `home`; a caller points the plugin at `away` (granted
@@ -148,7 +141,7 @@ async fn the_runtime_binds_each_key_to_its_origin_whatever_the_route() {
     .await;
     assert_eq!(status, 503, "{body}");
     assert!(
-        details(&body).contains(&format!("configured for {} is not sent to", home.base)),
+        error_details(&body).contains(&format!("configured for {} is not sent to", home.base)),
         "{body}"
     );
     assert!(
@@ -448,7 +441,10 @@ async fn secrets_go_only_into_credential_headers_and_declared_query_parameters()
         )
         .await;
         assert_eq!(status, 503, "{header}: {body}");
-        assert!(details(&body).contains(refused_because), "{header}: {body}");
+        assert!(
+            error_details(&body).contains(refused_because),
+            "{header}: {body}"
+        );
     }
     assert!(
         vendor.requests().is_empty(),

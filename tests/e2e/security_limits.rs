@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 use futures::{SinkExt, StreamExt};
 use reqwest::Method;
 use sceneintruder_tests::fake::FakeVendor;
-use sceneintruder_tests::sse::SseReader;
 use sceneintruder_tests::story_model::{HARBOUR, harbour_scene, model, server};
 use sceneintruder_tests::{Backend, Server, ServerBuilder, backends, server_binary};
 use serde_json::{Value, json};
@@ -111,29 +110,6 @@ async fn ended_job(server: &Server, task: &str, limit: Duration) -> Value {
     }
 }
 
-/// Follow the task's SSE stream to its terminal frame.
-async fn terminal_frame(server: &Server, task: &str) -> Value {
-    let response = server
-        .http
-        .get(server.url(&format!("/api/progress/{task}")))
-        .header("accept", "text/event-stream")
-        .send()
-        .await
-        .expect("progress");
-    let mut reader = SseReader::new(response);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while let Some(frame) = tokio::time::timeout_at(deadline, reader.next())
-        .await
-        .expect("terminal frame in time")
-    {
-        let status = frame.data["status"].as_str().unwrap_or_default();
-        if frame.event == "progress" && matches!(status, "completed" | "failed" | "cancelled") {
-            return frame.data;
-        }
-    }
-    panic!("the progress stream ended without a terminal frame");
-}
-
 async fn listed_scenes(server: &Server) -> Vec<Value> {
     let (status, body) = server.get("/api/scenes").await;
     assert_eq!(status, 200, "{body}");
@@ -147,7 +123,7 @@ async fn analysis_stores_exactly_one_scene_named_after_its_job() {
         let server = server(backend, &vendor.base, "").await;
         let db = Db::open(&server).await;
         let task = analyze(&server, "Harbour").await;
-        let last = terminal_frame(&server, &task).await;
+        let (_, last) = server.progress_until_done(&task).await;
         assert_eq!(last["status"], "completed", "{last}");
         let scene_id = last["scene_id"].as_str().expect("scene_id").to_string();
         assert_eq!(last["message"], format!("分析完成，场景已创建: {scene_id}"));

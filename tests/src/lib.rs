@@ -71,6 +71,14 @@ pub fn set_requested_hosts(folder: &Path, hosts: &[String]) {
     std::fs::write(&path, toml::to_string(&doc).expect("render")).expect("write manifest");
 }
 
+/// `error.details` of an envelope (empty when absent).
+pub fn error_details(body: &Value) -> String {
+    body["error"]["details"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
 /// A SQLite server with the test-only `chaos` plugin, whose manifest requests `requested`;
 /// `extra` is appended to the config file (limits, grants, settings).
 pub async fn chaos_server(requested: &[String], extra: &str) -> Server {
@@ -415,6 +423,35 @@ impl Server {
             String::from_utf8_lossy(&out.stderr)
         );
         (out.status.success(), text)
+    }
+
+    /// Follow job `task`'s SSE progress stream to its terminal frame (within 60 s); returns
+    /// every progress frame seen and the terminal one.
+    pub async fn progress_until_done(&self, task: &str) -> (Vec<Value>, Value) {
+        let response = self
+            .http
+            .get(self.url(&format!("/api/progress/{task}")))
+            .header("accept", "text/event-stream")
+            .send()
+            .await
+            .expect("progress");
+        let mut reader = sse::SseReader::new(response);
+        let mut seen = Vec::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        while let Some(frame) = tokio::time::timeout_at(deadline, reader.next())
+            .await
+            .expect("terminal frame in time")
+        {
+            if frame.event != "progress" {
+                continue;
+            }
+            seen.push(frame.data.clone());
+            let status = frame.data["status"].as_str().unwrap_or_default();
+            if matches!(status, "completed" | "failed" | "cancelled") {
+                return (seen, frame.data);
+            }
+        }
+        panic!("the stream ended without a terminal frame: {seen:?}");
     }
 
     /// Create account `name` (with the CLI) and log it in; returns its token.

@@ -315,7 +315,8 @@ impl http::HostBodyStream for HostState {
         max_bytes: u32,
     ) -> wasmtime::Result<Result<Option<Vec<u8>>, Error>> {
         let cap = self.call.limits.max_response_bytes as u64;
-        let left = self.call.deadline.saturating_duration_since(Instant::now());
+        // One deadline for the whole read, however many chunks redaction makes it wait for.
+        let deadline = tokio::time::Instant::from_std(self.call.deadline);
         let body = self.table.get_mut(&stream)?;
         // Redaction may hold back the start of a secret until the next chunk shows whether
         // it is one; keep reading until there is something to hand over or the body ends.
@@ -323,7 +324,7 @@ impl http::HostBodyStream for HostState {
             if body.finished {
                 return Ok(Ok(None));
             }
-            match tokio::time::timeout(left, body.response.chunk()).await {
+            match tokio::time::timeout_at(deadline, body.response.chunk()).await {
                 Err(_) => return Ok(Err(Error::Timeout)),
                 Ok(Err(e)) => return Ok(Err(transport_error(e))),
                 Ok(Ok(None)) => {

@@ -174,14 +174,17 @@ impl Limiter {
         if !buckets.contains_key(key) {
             buckets.insert(key.to_string(), Default::default());
         }
-        let Some(slots) = buckets.get_mut(key) else {
-            unreachable!("inserted just above")
-        };
-        let bucket = slots[class as usize].get_or_insert_with(|| Bucket {
+        let fresh = || Bucket {
             remaining: limit.limit,
             resets: now + window,
             reset_unix: chrono::Utc::now().timestamp() + window.as_secs() as i64,
-        });
+        };
+        let mut spare = None;
+        let bucket = match buckets.get_mut(key) {
+            Some(slots) => slots[class as usize].get_or_insert_with(fresh),
+            // Inserted just above; a bucket that is not kept only counts this request.
+            None => spare.insert(fresh()),
+        };
         if now >= bucket.resets {
             bucket.remaining = limit.limit;
             bucket.resets = now + window;

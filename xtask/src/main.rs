@@ -13,7 +13,14 @@ const WASM_PROFILE: &str = "wasm-release";
 /// The list of plugins shipped with the server (also read by the server's build script).
 const BUNDLED_LIST: &str = "plugins/bundled.toml";
 /// Plugins that exist only for tests.
-const TEST_ONLY: &[&str] = &["tests/plugins/chaos", "tests/plugins/compat"];
+/// Plugins built for the tests only: misbehaving ones, an old-WIT one, and the example
+/// third-party exporter (installed like an operator would install it).
+const TEST_ONLY: &[&str] = &[
+    "tests/plugins/chaos",
+    "tests/plugins/compat",
+    "tests/plugins/probe-exporter",
+    "examples/plugins/export-epub",
+];
 
 #[derive(Parser)]
 #[command(name = "xtask")]

@@ -58,4 +58,18 @@ pub mod exporter {
     });
 }
 
+/// Exporters built against WIT 0.1.0 / 0.1.1 (`document-export`).
+pub mod document_exporter {
+    wasmtime::component::bindgen!({
+        path: "../../wit",
+        world: "document-exporter",
+        imports: { default: async | trappable },
+        exports: { default: async },
+        with: {
+            "sceneintruder:plugin/log": super::llm::sceneintruder::plugin::log,
+            "sceneintruder:plugin/config": super::llm::sceneintruder::plugin::config,
+        },
+    });
+}
+
 pub use llm::sceneintruder::plugin::{config, http, log, types};

@@ -33,6 +33,8 @@ pub struct Limits {
     pub max_instances: u32,
     /// How long a call waits for a free instance slot before failing as busy (milliseconds).
     pub queue_timeout_ms: u64,
+    /// Largest output one export may write (bytes).
+    pub export_max_bytes: usize,
 }
 
 impl Default for Limits {
@@ -45,6 +47,7 @@ impl Default for Limits {
             max_requests_per_call: 16,
             max_instances: 128,
             queue_timeout_ms: 30_000,
+            export_max_bytes: 32 << 20,
         }
     }
 }

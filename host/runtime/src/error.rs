@@ -120,9 +120,9 @@ pub fn describe_http_error(e: &HttpError) -> String {
 /// Readable text of an exporter error.
 pub fn describe_export_error(e: &ExportError) -> String {
     match e {
-        ExportError::UnsupportedKind(m) => format!("unsupported document kind: {m}"),
-        ExportError::InvalidDocument(m) => format!("invalid document: {m}"),
-        ExportError::InvalidOptions(m) => format!("invalid options: {m}"),
+        ExportError::Unsupported(m) => format!("unsupported: {m}"),
+        ExportError::InvalidInput(m) => format!("invalid export input: {m}"),
+        ExportError::OutputRefused(m) => format!("output refused: {m}"),
         ExportError::Failed(m) => format!("export failed: {m}"),
     }
 }

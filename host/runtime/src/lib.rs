@@ -196,4 +196,3 @@ macro_rules! instantiate_world {
 instantiate_world!(bindings::llm::LlmProviderPre<sandbox::HostState> => bindings::llm::LlmProvider);
 instantiate_world!(bindings::vision::VisionProviderPre<sandbox::HostState> => bindings::vision::VisionProvider);
 instantiate_world!(bindings::video::VideoProviderPre<sandbox::HostState> => bindings::video::VideoProvider);
-instantiate_world!(bindings::exporter::ExporterPre<sandbox::HostState> => bindings::exporter::Exporter);

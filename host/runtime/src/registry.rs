@@ -155,7 +155,8 @@ pub enum PluginState {
 #[derive(Debug, Clone)]
 pub enum Description {
     Provider(bindings::types::ProviderInfo),
-    Exporter(crate::export::ExporterInfo),
+    /// The (kind, format) pairs an exporter renders.
+    Exporter(Vec<crate::export::FormatInfo>),
 }
 
 /// The pre-linked component of one world.
@@ -165,6 +166,7 @@ pub(crate) enum WorldPre {
     Vision(bindings::vision::VisionProviderPre<HostState>),
     Video(bindings::video::VideoProviderPre<HostState>),
     Exporter(bindings::exporter::ExporterPre<HostState>),
+    DocumentExporter(bindings::document_exporter::DocumentExporterPre<HostState>),
 }
 
 pub(crate) struct LoadedPlugin {
@@ -210,6 +212,7 @@ struct Linkers {
     vision: Linker<HostState>,
     video: Linker<HostState>,
     exporter: Linker<HostState>,
+    document_exporter: Linker<HostState>,
 }
 
 impl Linkers {
@@ -229,11 +232,17 @@ impl Linkers {
         bindings::video::VideoProvider::add_to_linker::<_, HasSelf<_>>(&mut video, |s| s)?;
         let mut exporter = base()?;
         bindings::exporter::Exporter::add_to_linker::<_, HasSelf<_>>(&mut exporter, |s| s)?;
+        let mut document_exporter = base()?;
+        bindings::document_exporter::DocumentExporter::add_to_linker::<_, HasSelf<_>>(
+            &mut document_exporter,
+            |s| s,
+        )?;
         Ok(Linkers {
             llm,
             vision,
             video,
             exporter,
+            document_exporter,
         })
     }
 }
@@ -611,6 +620,7 @@ impl Inner {
                 deadline: Instant::now() + budget,
                 requests: 0,
                 substituted: Vec::new(),
+                export: None,
             },
         )
     }
@@ -649,11 +659,19 @@ async fn describe(
             }
             WorldPre::Exporter(pre) => {
                 let i = pre.instantiate_async(&mut *store).await?;
+                let formats = i
+                    .sceneintruder_plugin_renderer()
+                    .call_supported(&mut *store)
+                    .await?;
+                Description::Exporter(formats)
+            }
+            WorldPre::DocumentExporter(pre) => {
+                let i = pre.instantiate_async(&mut *store).await?;
                 let info = i
                     .sceneintruder_plugin_document_export()
                     .call_info(&mut *store)
                     .await?;
-                Description::Exporter(info)
+                Description::Exporter(crate::export::legacy_formats(info))
             }
         })
     })
@@ -697,9 +715,18 @@ fn link(linkers: &Linkers, component: &Component, kind: PluginKind) -> wasmtime:
         PluginKind::VideoProvider => WorldPre::Video(bindings::video::VideoProviderPre::new(
             linkers.video.instantiate_pre(component)?,
         )?),
-        PluginKind::Exporter => WorldPre::Exporter(bindings::exporter::ExporterPre::new(
-            linkers.exporter.instantiate_pre(component)?,
-        )?),
+        PluginKind::Exporter => {
+            match linkers.exporter.instantiate_pre(component) {
+                Ok(pre) => WorldPre::Exporter(bindings::exporter::ExporterPre::new(pre)?),
+                // Not today's exporter: perhaps one built against WIT 0.1.0 / 0.1.1.
+                Err(current) => match linkers.document_exporter.instantiate_pre(component) {
+                    Ok(pre) => WorldPre::DocumentExporter(
+                        bindings::document_exporter::DocumentExporterPre::new(pre)?,
+                    ),
+                    Err(_) => return Err(current),
+                },
+            }
+        }
     })
 }
 

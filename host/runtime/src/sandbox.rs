@@ -23,6 +23,8 @@ pub struct CallEnv {
     pub requests: u32,
     /// Secret values substituted into this call's requests, redacted from what comes back.
     pub substituted: Vec<String>,
+    /// The output and attachments of the export being rendered (exporter calls only).
+    pub export: Option<crate::export::ExportSession>,
 }
 
 /// Refuses memory growth past the limit and remembers that it did.

@@ -32,6 +32,8 @@ pub struct AppState {
     pub origins: crate::api::cors::Origins,
     /// Finished bodies of hot read routes (scene view, scene list).
     pub views: crate::api::response_cache::ResponseCache,
+    /// Which plugin renders each export (kind, format).
+    pub exports: crate::domain::export::Catalog,
     /// `Host` values the server answers to (DNS-rebinding guard).
     pub hosts: crate::api::guard::Hosts,
     pub limiter: crate::api::rate_limit::Limiter,
@@ -164,7 +166,12 @@ pub async fn build(config: Config) -> anyhow::Result<Arc<AppState>> {
         );
     }
     let config_rate_limits = config.rate_limits.clone();
+    let exports = crate::domain::export::Catalog::build(&runtime, &config.exports);
+    for warning in &exports.warnings {
+        tracing::warn!("{warning}");
+    }
     let state = Arc::new(AppState {
+        exports,
         config: Arc::new(config),
         runtime,
         db,

@@ -36,6 +36,8 @@ pub struct FileConfig {
     pub scenes: crate::domain::analysis::AnalysisConfig,
     /// `[cache]`: finished responses of hot read routes.
     pub cache: crate::api::response_cache::CacheConfig,
+    /// `[exports]`: render deadline and the operator's choice of plugin per pair.
+    pub exports: crate::domain::export::ExportsConfig,
 }
 
 #[derive(Debug, Default, Deserialize, Clone)]
@@ -149,6 +151,7 @@ pub struct Config {
     pub plugins: BTreeMap<String, OperatorSettings>,
     pub analysis: crate::domain::analysis::AnalysisConfig,
     pub cache: crate::api::response_cache::CacheConfig,
+    pub exports: crate::domain::export::ExportsConfig,
 }
 
 pub const DEFAULT_ADDR: &str = "127.0.0.1:8080";
@@ -333,6 +336,7 @@ impl Config {
             rate_limits: file.rate_limits,
             analysis: file.scenes,
             cache: file.cache,
+            exports: file.exports,
             allowed_origins: listed(&file.http.allowed_origins, env.get("ALLOWED_ORIGIN")),
             allowed_hosts: listed(
                 &file.http.allowed_hosts,

@@ -2,6 +2,8 @@
 
 use axum::http::StatusCode;
 
+use crate::domain::export::ExportKind;
+
 /// Every failure a handler can report. `code()` and `status()` are the only place where
 /// errors become wire codes (spec/platform.md §3).
 #[derive(Debug, thiserror::Error)]
@@ -59,10 +61,29 @@ pub enum ServerError {
     /// A request body that is not of a type the route reads.
     #[error("unsupported media type")]
     UnsupportedMediaType { details: String },
+    /// An export that could not be made (spec story-export §8.4).
+    #[error("export failed")]
+    Export(ExportFailure),
     /// A settings change refused by validation; the text is ours (it names the missing
     /// option, never a value), so it is not sanitised.
     #[error("invalid settings")]
     InvalidSettings { message: String, details: String },
+}
+
+/// Why an export failed.
+#[derive(Debug, Clone)]
+pub enum ExportFailure {
+    /// No loaded exporter renders the requested format of this kind.
+    FormatInvalid { available: Vec<String> },
+    /// The render ran past its deadline.
+    Timeout,
+    /// The output went past `[limits] export_max_bytes`.
+    TooLarge { details: String },
+    /// The plugin failed (trap, memory, its own error).
+    Failed {
+        kind: crate::domain::export::ExportKind,
+        details: String,
+    },
 }
 
 /// What a not-found error is about; picks the code like the reference's helper does.
@@ -127,6 +148,13 @@ impl ServerError {
             | ServerError::ConnectionFailed { .. }
             | ServerError::ConnectionTestFailed { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ServerError::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+            ServerError::Export(failure) => match failure {
+                ExportFailure::FormatInvalid { .. } => StatusCode::BAD_REQUEST,
+                ExportFailure::Timeout => StatusCode::REQUEST_TIMEOUT,
+                ExportFailure::TooLarge { .. } | ExportFailure::Failed { .. } => {
+                    StatusCode::INTERNAL_SERVER_ERROR
+                }
+            },
         }
     }
 
@@ -158,6 +186,15 @@ impl ServerError {
             ServerError::ConnectionFailed { .. } => "CONNECTION_FAILED",
             ServerError::ConnectionTestFailed { .. } => "CONNECTION_TEST_FAILED",
             ServerError::Internal { .. } => "INTERNAL_ERROR",
+            ServerError::Export(failure) => match failure {
+                ExportFailure::FormatInvalid { .. } => "EXPORT_FORMAT_INVALID",
+                ExportFailure::Timeout => "EXPORT_TIMEOUT",
+                ExportFailure::TooLarge { .. } => "EXPORT_TOO_LARGE",
+                ExportFailure::Failed { kind, .. } => match kind {
+                    ExportKind::Scene => "INTERNAL_ERROR",
+                    ExportKind::Interactions => "EXPORT_FAILED",
+                },
+            },
         }
     }
 
@@ -193,6 +230,15 @@ impl ServerError {
             ServerError::ConnectionFailed { .. } => "LLM service not ready".into(),
             ServerError::ConnectionTestFailed { .. } => "连接测试失败".into(),
             ServerError::Internal { .. } => "服务器内部错误".into(),
+            ServerError::Export(failure) => match failure {
+                ExportFailure::FormatInvalid { .. } => "不支持的导出格式".into(),
+                ExportFailure::Timeout => "Export operation timed out".into(),
+                ExportFailure::TooLarge { .. } => "导出结果过大".into(),
+                ExportFailure::Failed { kind, .. } => match kind {
+                    ExportKind::Scene => "Failed to export scene data".into(),
+                    ExportKind::Interactions => "导出互动摘要失败".into(),
+                },
+            },
         }
     }
 
@@ -230,6 +276,17 @@ impl ServerError {
                 format!("this server does not answer to Host {host} (see [http] allowed_hosts)")
             }
             ServerError::UnsupportedMediaType { details } => details.clone(),
+            ServerError::Export(failure) => match failure {
+                ExportFailure::FormatInvalid { available } => {
+                    format!("支持的格式: {}", available.join("/"))
+                }
+                ExportFailure::Timeout => {
+                    "Please try again later or contact the administrator.".into()
+                }
+                ExportFailure::TooLarge { details } | ExportFailure::Failed { details, .. } => {
+                    details.clone()
+                }
+            },
         }
     }
 }

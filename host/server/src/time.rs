@@ -14,6 +14,11 @@ pub fn rfc3339_local_of_ms(ms: i64) -> String {
     }
 }
 
+/// [`rfc3339_nano_local`] of a given local moment.
+pub fn rfc3339_of(at: chrono::DateTime<chrono::Local>) -> String {
+    format_local(at)
+}
+
 fn format_local(now: chrono::DateTime<chrono::Local>) -> String {
     use chrono::SecondsFormat;
     let text = now.to_rfc3339_opts(SecondsFormat::Nanos, true);

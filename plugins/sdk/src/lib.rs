@@ -1,7 +1,7 @@
 //! Guest-side SDK for SceneIntruder plugins.
 //!
 //! A SceneIntruder plugin is one WebAssembly component that targets exactly one world of
-//! `wit/plugin.wit` (`sceneintruder:plugin@0.1.1`). This crate gives plugin authors:
+//! `wit/plugin.wit` (`sceneintruder:plugin@0.1.2`). This crate gives plugin authors:
 //!
 //! * the generated bindings of each world, one module per world, behind a cargo feature:
 //!   [`llm`] (`llm`), `vision` (`vision`), `video` (`video`), `exporter` (`exporter`).
@@ -87,14 +87,25 @@
 //!
 //! # Writing an exporter
 //!
+//! See `docs/plugins/exporter.md` for the whole story. In short:
+//!
 //! ```ignore
-//! use sceneintruder_plugin_sdk::exporter::{self, ExportError, ExportFile, ExporterInfo, Guest};
+//! use sceneintruder_plugin_sdk::exporter::{self, ExportError, ExportRequest, FormatInfo, Guest, Output};
 //!
 //! struct Plugin;
 //! impl Guest for Plugin {
-//!     fn info() -> ExporterInfo { todo!() }
-//!     fn export(kind: String, document: String, options: String) -> Result<ExportFile, ExportError> {
-//!         todo!()
+//!     fn supported() -> Vec<FormatInfo> {
+//!         vec![FormatInfo {
+//!             kind: "scene".into(), format: "yaml".into(), display_name: "YAML".into(),
+//!             media_type: "application/yaml; charset=utf-8".into(),
+//!             file_extension: "yaml".into(), schema_version: 1,
+//!         }]
+//!     }
+//!     fn render(req: ExportRequest) -> Result<(), ExportError> {
+//!         let input = exporter::input(&req, &Self::supported())?;
+//!         let mut out = Output::new();
+//!         out.push_str(&format!("title: {}\n", input.scene.scene.title))?;
+//!         out.finish()
 //!     }
 //! }
 //! exporter::export!(Plugin);
@@ -120,10 +131,10 @@ pub mod bindings {
         inline: "
             package sceneintruder:sdk;
             world provider-imports {
-                import sceneintruder:plugin/http@0.1.1;
-                import sceneintruder:plugin/log@0.1.1;
-                import sceneintruder:plugin/config@0.1.1;
-                import sceneintruder:plugin/types@0.1.1;
+                import sceneintruder:plugin/http@0.1.2;
+                import sceneintruder:plugin/log@0.1.2;
+                import sceneintruder:plugin/config@0.1.2;
+                import sceneintruder:plugin/types@0.1.2;
             }
         ",
         runtime_path: "sceneintruder_plugin_sdk::__wit_bindgen::rt",
@@ -160,10 +171,10 @@ pub mod llm {
         runtime_path: "sceneintruder_plugin_sdk::__wit_bindgen::rt",
         additional_derives: [PartialEq],
         with: {
-            "sceneintruder:plugin/http@0.1.1": crate::bindings::sceneintruder::plugin::http,
-            "sceneintruder:plugin/log@0.1.1": crate::bindings::sceneintruder::plugin::log,
-            "sceneintruder:plugin/config@0.1.1": crate::bindings::sceneintruder::plugin::config,
-            "sceneintruder:plugin/types@0.1.1": crate::bindings::sceneintruder::plugin::types,
+            "sceneintruder:plugin/http@0.1.2": crate::bindings::sceneintruder::plugin::http,
+            "sceneintruder:plugin/log@0.1.2": crate::bindings::sceneintruder::plugin::log,
+            "sceneintruder:plugin/config@0.1.2": crate::bindings::sceneintruder::plugin::config,
+            "sceneintruder:plugin/types@0.1.2": crate::bindings::sceneintruder::plugin::types,
         },
     });
 
@@ -185,10 +196,10 @@ pub mod vision {
         runtime_path: "sceneintruder_plugin_sdk::__wit_bindgen::rt",
         additional_derives: [PartialEq],
         with: {
-            "sceneintruder:plugin/http@0.1.1": crate::bindings::sceneintruder::plugin::http,
-            "sceneintruder:plugin/log@0.1.1": crate::bindings::sceneintruder::plugin::log,
-            "sceneintruder:plugin/config@0.1.1": crate::bindings::sceneintruder::plugin::config,
-            "sceneintruder:plugin/types@0.1.1": crate::bindings::sceneintruder::plugin::types,
+            "sceneintruder:plugin/http@0.1.2": crate::bindings::sceneintruder::plugin::http,
+            "sceneintruder:plugin/log@0.1.2": crate::bindings::sceneintruder::plugin::log,
+            "sceneintruder:plugin/config@0.1.2": crate::bindings::sceneintruder::plugin::config,
+            "sceneintruder:plugin/types@0.1.2": crate::bindings::sceneintruder::plugin::types,
         },
     });
 
@@ -209,10 +220,10 @@ pub mod video {
         runtime_path: "sceneintruder_plugin_sdk::__wit_bindgen::rt",
         additional_derives: [PartialEq],
         with: {
-            "sceneintruder:plugin/http@0.1.1": crate::bindings::sceneintruder::plugin::http,
-            "sceneintruder:plugin/log@0.1.1": crate::bindings::sceneintruder::plugin::log,
-            "sceneintruder:plugin/config@0.1.1": crate::bindings::sceneintruder::plugin::config,
-            "sceneintruder:plugin/types@0.1.1": crate::bindings::sceneintruder::plugin::types,
+            "sceneintruder:plugin/http@0.1.2": crate::bindings::sceneintruder::plugin::http,
+            "sceneintruder:plugin/log@0.1.2": crate::bindings::sceneintruder::plugin::log,
+            "sceneintruder:plugin/config@0.1.2": crate::bindings::sceneintruder::plugin::config,
+            "sceneintruder:plugin/types@0.1.2": crate::bindings::sceneintruder::plugin::types,
         },
     });
 
@@ -224,8 +235,11 @@ pub mod video {
 
 /// The `exporter` world: implement [`exporter::Guest`] and call [`exporter::export!`].
 ///
-/// Exporters have no network; their `log` and `config` imports are generated here
-/// ([`exporter::sceneintruder::plugin::log`], [`exporter::sceneintruder::plugin::config`]).
+/// An exporter declares the (kind, format) pairs it renders in `supported()`, parses the
+/// host's export input with [`exporter::document::ExportInput::from_json`] in `render()`, and
+/// writes its output through an [`exporter::Output`] (buffered, sent to the host in chunks).
+/// Attachments of the exported document (images, clips) are read with
+/// [`exporter::attachments`]. Exporters have no network and no filesystem.
 #[cfg(feature = "exporter")]
 pub mod exporter {
     wit_bindgen::generate!({
@@ -237,7 +251,91 @@ pub mod exporter {
         additional_derives: [PartialEq],
     });
 
-    pub use self::exports::sceneintruder::plugin::document_export::{
-        ExportError, ExportFile, ExporterInfo, Guest,
+    pub use self::exports::sceneintruder::plugin::renderer::{
+        ExportError, ExportRequest, FormatInfo, Guest,
     };
+    pub use self::sceneintruder::plugin::export_attachments as attachments;
+    pub use sceneintruder_export_document as document;
+
+    /// Bytes sent to the host per `export-output.write` call.
+    const CHUNK: usize = 64 * 1024;
+
+    /// The render's output: buffers writes and hands them to the host in 64 KiB chunks.
+    /// Call [`Output::finish`] at the end (dropping it without finishing loses the tail).
+    #[derive(Default)]
+    pub struct Output {
+        buffer: Vec<u8>,
+    }
+
+    impl Output {
+        pub fn new() -> Output {
+            Output::default()
+        }
+
+        /// Append text.
+        pub fn push_str(&mut self, text: &str) -> Result<(), ExportError> {
+            self.push(text.as_bytes())
+        }
+
+        /// Append bytes.
+        pub fn push(&mut self, bytes: &[u8]) -> Result<(), ExportError> {
+            self.buffer.extend_from_slice(bytes);
+            while self.buffer.len() >= CHUNK {
+                let rest = self.buffer.split_off(CHUNK);
+                let chunk = std::mem::replace(&mut self.buffer, rest);
+                send(&chunk)?;
+            }
+            Ok(())
+        }
+
+        /// Send what is still buffered.
+        pub fn finish(mut self) -> Result<(), ExportError> {
+            let tail = std::mem::take(&mut self.buffer);
+            if tail.is_empty() {
+                return Ok(());
+            }
+            send(&tail)
+        }
+    }
+
+    impl std::io::Write for Output {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.push(buf)
+                .map_err(|e| std::io::Error::other(format!("{e:?}")))?;
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn send(chunk: &[u8]) -> Result<(), ExportError> {
+        self::sceneintruder::plugin::export_output::write(chunk).map_err(ExportError::OutputRefused)
+    }
+
+    /// Write a whole rendered document.
+    pub fn write_all(bytes: &[u8]) -> Result<(), ExportError> {
+        let mut out = Output::new();
+        out.push(bytes)?;
+        out.finish()
+    }
+
+    /// Parse the request's export input, checking that the request is for a pair in
+    /// `supported` and that the schema is one this crate understands.
+    pub fn input(
+        req: &ExportRequest,
+        supported: &[FormatInfo],
+    ) -> Result<document::ExportInput, ExportError> {
+        if !supported
+            .iter()
+            .any(|f| f.kind == req.kind && f.format == req.format)
+        {
+            return Err(ExportError::Unsupported(format!(
+                "{}.{} is not rendered by this exporter",
+                req.kind, req.format
+            )));
+        }
+        document::ExportInput::from_json(&req.input_json).map_err(ExportError::InvalidInput)
+    }
 }

@@ -5,6 +5,7 @@ mod auth;
 pub mod chat;
 pub mod cors;
 pub mod envelope;
+mod exports;
 mod extract;
 pub mod guard;
 mod health;
@@ -78,6 +79,12 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(scenes::node_content),
         )
         .route("/api/scenes/{id}/aggregate", get(scenes::aggregate))
+        .route("/api/scenes/{id}/export/scene", get(exports::scene))
+        .route(
+            "/api/scenes/{id}/export/interactions",
+            get(exports::interactions),
+        )
+        .route("/api/exports/formats", get(exports::formats))
         .route(
             "/api/scenes/{id}/items",
             get(scenes::list_items).post(scenes::add_item),

@@ -26,7 +26,8 @@ pub fn model_json(m: &ModelInfo) -> Value {
     })
 }
 
-fn describe(runtime: &PluginRuntime, report: &PluginReport) -> Value {
+fn describe(state: &AppState, report: &PluginReport) -> Value {
+    let runtime: &PluginRuntime = &state.runtime;
     let mut value = serde_json::to_value(report).unwrap_or(Value::Null);
     let details = match runtime.description(&report.id) {
         Some(Description::Provider(info)) => json!({
@@ -34,14 +35,24 @@ fn describe(runtime: &PluginRuntime, report: &PluginReport) -> Value {
             "default_model": info.default_model,
             "models": info.models.iter().map(model_json).collect::<Vec<_>>(),
         }),
-        Some(Description::Exporter(info)) => json!({
-            "format": info.format,
-            "display_name": info.display_name,
-            "content_type": info.content_type,
-            "file_extension": info.file_extension,
-            "document_kinds": info.document_kinds,
-            "schema_version": info.schema_version,
-        }),
+        Some(Description::Exporter(formats)) => {
+            let (serves, lost) = state.exports.of_plugin(&report.id);
+            json!({
+                "formats": formats.iter().map(|f| json!({
+                    "kind": f.kind,
+                    "format": f.format,
+                    "display_name": f.display_name,
+                    "media_type": f.media_type,
+                    "file_extension": f.file_extension,
+                    "schema_version": f.schema_version,
+                })).collect::<Vec<_>>(),
+                "serves": serves,
+                "lost": lost.iter().map(|(pair, winner)| json!({
+                    "pair": pair,
+                    "served_by": winner,
+                })).collect::<Vec<_>>(),
+            })
+        }
         None => Value::Null,
     };
     if let Value::Object(map) = &mut value {
@@ -55,7 +66,7 @@ pub async fn list(State(state): State<Arc<AppState>>) -> ApiResult {
         .runtime
         .reports()
         .iter()
-        .map(|r| describe(&state.runtime, r))
+        .map(|r| describe(&state, r))
         .collect();
     Result::Ok(Ok::data(plugins))
 }
@@ -71,5 +82,5 @@ pub async fn show(State(state): State<Arc<AppState>>, Path(id): Path<String>) ->
             .ok_or(ServerError::NotFound {
                 resource: Resource::Plugin,
             })?;
-    Result::Ok(Ok::data(describe(&state.runtime, report)))
+    Result::Ok(Ok::data(describe(&state, report)))
 }

@@ -446,8 +446,9 @@ pub async fn list_items(
     scenes::load(&state.db, &identity, &id).await?;
     let all = scenes::items(&state.db, &id).await?;
     let total = all.len();
-    let (owned, scene_items): (Vec<Item>, Vec<Item>) =
-        all.into_iter().partition(Item::inventory_only);
+    let (owned, scene_items): (Vec<Item>, Vec<Item>) = all
+        .into_iter()
+        .partition(|item| scenes::inventory_only(item));
     Result::Ok(
         Ok::data(json!({"scene_items": scene_items, "owned_items": owned, "total": total}))
             .message("物品列表获取成功"),

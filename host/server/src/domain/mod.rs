@@ -4,6 +4,7 @@ pub mod aggregate;
 pub mod analysis;
 pub mod auth;
 pub mod chat;
+pub mod export;
 pub mod interactions;
 pub mod llm;
 pub mod locks;

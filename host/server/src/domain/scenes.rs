@@ -5,178 +5,23 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use sceneintruder_store::{Database, Job, JobCompletion, NewScene, SceneRow};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use crate::auth::Identity;
 use crate::error::{Resource, ServerError};
 use crate::time::rfc3339_nano_local;
 
-/// How an unset time is written (Go's zero time, as clients know it).
-pub const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+/// Items the player holds (or found through play) are listed apart from the scene's.
+pub fn inventory_only(item: &Item) -> bool {
+    item.is_owned || item.source == "STORY" || item.source == "EXPLORATION"
+}
+
+pub use sceneintruder_export_document::{
+    Character, Conversation, Item, Location, Scene, SceneSettings, ZERO_TIME,
+};
 /// Owner recorded in a scene document created by a guest.
 pub const ANONYMOUS: &str = "anonymous";
 /// Longest original segment, in characters.
 const SEGMENT_LIMIT: usize = 900;
-
-fn zero_time() -> String {
-    ZERO_TIME.to_string()
-}
-
-fn is_zero(n: &usize) -> bool {
-    *n == 0
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Location {
-    pub name: String,
-    #[serde(default)]
-    pub description: String,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Scene {
-    pub id: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub user_id: String,
-    #[serde(default)]
-    pub title: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub name: String,
-    #[serde(default)]
-    pub description: String,
-    #[serde(default)]
-    pub source: String,
-    #[serde(default = "zero_time")]
-    pub created_at: String,
-    #[serde(default = "zero_time")]
-    pub last_accessed: String,
-    #[serde(default = "zero_time")]
-    pub last_updated: String,
-    #[serde(default)]
-    pub summary: String,
-    pub locations: Option<Vec<Location>>,
-    pub themes: Option<Vec<String>>,
-    #[serde(default)]
-    pub era: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub atmosphere: String,
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub character_count: usize,
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub item_count: usize,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct SceneSettings {
-    pub scene_id: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub user_id: String,
-    #[serde(default)]
-    pub allow_free_chat: bool,
-    #[serde(default)]
-    pub allow_plot_twists: bool,
-    #[serde(default)]
-    pub creativity_level: f64,
-    #[serde(default)]
-    pub response_length: String,
-    #[serde(default)]
-    pub interaction_style: String,
-    #[serde(default)]
-    pub language_complexity: String,
-    #[serde(default = "zero_time")]
-    pub last_updated: String,
-    /// How far the scene's story has come, 0-100 (moved by interactions until the story
-    /// engine owns it).
-    #[serde(default)]
-    pub story_progress: u32,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Character {
-    pub id: String,
-    pub scene_id: String,
-    #[serde(default)]
-    pub name: String,
-    #[serde(default)]
-    pub role: String,
-    #[serde(default)]
-    pub description: String,
-    #[serde(default)]
-    pub novel: String,
-    #[serde(default)]
-    pub personality: String,
-    #[serde(default)]
-    pub background: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub speech_style: String,
-    pub relationships: Option<std::collections::BTreeMap<String, String>>,
-    pub knowledge: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub image_url: String,
-    #[serde(default = "zero_time")]
-    pub created_at: String,
-    #[serde(default = "zero_time")]
-    pub last_updated: String,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Item {
-    #[serde(default)]
-    pub id: String,
-    #[serde(default)]
-    pub scene_id: String,
-    #[serde(default)]
-    pub name: String,
-    #[serde(default)]
-    pub description: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub location: String,
-    #[serde(default)]
-    pub image_url: String,
-    #[serde(default, rename = "type")]
-    pub kind: String,
-    #[serde(default)]
-    pub properties: Option<Value>,
-    #[serde(default)]
-    pub usable_with: Option<Vec<String>>,
-    #[serde(default)]
-    pub is_owned: bool,
-    #[serde(default)]
-    pub source: String,
-    #[serde(default = "zero_time")]
-    pub found_at: String,
-    #[serde(default = "zero_time")]
-    pub created_at: String,
-    #[serde(default = "zero_time")]
-    pub last_updated: String,
-}
-
-impl Item {
-    /// Items the player holds (or found through play) are listed apart from the scene's.
-    pub fn inventory_only(&self) -> bool {
-        self.is_owned || self.source == "STORY" || self.source == "EXPLORATION"
-    }
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Conversation {
-    pub id: String,
-    pub scene_id: String,
-    pub speaker_id: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub node_id: String,
-    pub content: String,
-    pub timestamp: String,
-    /// Always empty (clients of the reference expect the keys).
-    #[serde(default)]
-    pub speaker: String,
-    #[serde(default)]
-    pub message: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub emotions: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
-    pub metadata: serde_json::Map<String, Value>,
-}
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Segment {

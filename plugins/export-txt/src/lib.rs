@@ -1,0 +1,87 @@
+//! The `txt` exporter: the scene export (spec story-export §8.7.4) and the interactions
+//! export (§8.8.4) as plain-text reports.
+//!
+//! The host sends one export input per export (with the statistics and the kind's summary
+//! already computed); this plugin only lays it out. Each kind has its own module, and
+//! [`text`] holds the pieces both share.
+
+use sceneintruder_plugin_sdk::exporter::document::{ExportInput, SCHEMA_VERSION};
+use sceneintruder_plugin_sdk::exporter::{self, ExportError, ExportRequest, FormatInfo, Guest};
+
+mod interactions;
+mod scene;
+mod text;
+
+/// The format id this plugin serves.
+const FORMAT: &str = "txt";
+
+struct Plugin;
+
+impl Guest for Plugin {
+    fn supported() -> Vec<FormatInfo> {
+        ["scene", "interactions"]
+            .into_iter()
+            .map(|kind| FormatInfo {
+                kind: kind.into(),
+                format: FORMAT.into(),
+                display_name: "Plain text".into(),
+                media_type: "text/plain; charset=utf-8".into(),
+                file_extension: "txt".into(),
+                schema_version: SCHEMA_VERSION,
+            })
+            .collect()
+    }
+
+    fn render(req: ExportRequest) -> Result<(), ExportError> {
+        let input = exporter::input(&req, &Self::supported())?;
+        let text = render(&req.kind, &input).ok_or_else(|| {
+            ExportError::Unsupported(format!("{}.{} is not rendered here", req.kind, req.format))
+        })?;
+        exporter::write_all(text.as_bytes())
+    }
+}
+
+/// The document of `kind` (`None` for a kind this plugin does not render).
+fn render(kind: &str, input: &ExportInput) -> Option<String> {
+    match kind {
+        "scene" => Some(scene::render(input)),
+        "interactions" => Some(interactions::render(input)),
+        _ => None,
+    }
+}
+
+exporter::export!(Plugin);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serves_txt_for_both_kinds() {
+        let formats = Plugin::supported();
+        let pairs: Vec<(&str, &str)> = formats
+            .iter()
+            .map(|f| (f.kind.as_str(), f.format.as_str()))
+            .collect();
+        assert_eq!(pairs, [("scene", "txt"), ("interactions", "txt")]);
+        for f in &formats {
+            assert_eq!(f.media_type, "text/plain; charset=utf-8");
+            assert_eq!(f.file_extension, "txt");
+            assert_eq!(f.schema_version, 1);
+        }
+    }
+
+    #[test]
+    fn an_unknown_kind_renders_nothing() {
+        assert_eq!(render("story", &ExportInput::default()), None);
+    }
+
+    #[test]
+    fn an_empty_input_renders_without_panicking() {
+        let input = ExportInput::default();
+        for kind in ["scene", "interactions"] {
+            let text = render(kind, &input).expect("rendered");
+            assert!(text.ends_with('\n'), "{kind}");
+        }
+    }
+}

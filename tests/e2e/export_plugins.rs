@@ -25,6 +25,11 @@ fn input(kind: &str, format: &str) -> String {
 async fn runtime(plugins: &[&str], limits: Limits) -> (RuntimeFixture, PluginRuntime) {
     let fixture = RuntimeFixture::new(plugins);
     let runtime = fixture.load(limits, BTreeMap::new()).await;
+    for report in runtime.reports() {
+        if let sceneintruder_runtime::PluginState::Failed { reason } = &report.state {
+            panic!("{} did not load: {reason}", report.id);
+        }
+    }
     (fixture, runtime)
 }
 
@@ -179,7 +184,17 @@ async fn exporters_built_for_an_older_wit_load_on_this_host() {
     std::fs::write(newer.join("plugin.toml"), manifest).expect("write");
 
     let runtime = fixture.load(Limits::default(), BTreeMap::new()).await;
-    let exporter = runtime.exporter("compat").expect("the 0.1.0 plugin loads");
+    let report = |id: &str| {
+        runtime
+            .reports()
+            .iter()
+            .find(|r| r.id == id)
+            .cloned()
+            .expect("reported")
+    };
+    let exporter = runtime
+        .exporter("compat")
+        .unwrap_or_else(|e| panic!("the 0.1.0 plugin loads: {e} {:?}", report("compat")));
     // Its `*` kind claims every kind for its one format.
     assert!(exporter.format("scene", "compat").is_some());
     let rendered = exporter
@@ -187,11 +202,7 @@ async fn exporters_built_for_an_older_wit_load_on_this_host() {
         .await
         .expect("render");
     assert_eq!(rendered.bytes, b"scene: {}");
-    let report = runtime
-        .reports()
-        .iter()
-        .find(|r| r.id == "compat-newer")
-        .expect("reported");
+    let report = report("compat-newer");
     assert!(
         matches!(&report.state, sceneintruder_runtime::PluginState::Failed { reason } if reason.contains("0.1.9")),
         "{report:?}"
@@ -248,7 +259,7 @@ async fn a_hostile_exporter_is_contained() {
     let listed = render("attachments", own.clone()).await.expect("render");
     assert_eq!(
         String::from_utf8_lossy(&listed.bytes),
-        "image_1 image/png 15 \u{fffd}PNG-own\n"
+        "image_1 image/png 14 \u{fffd}PNG-own\n"
     );
     // `peek` asks for the attachment named by the scene title (`The Harbor Fog`), which is
     // not one of this export's.

@@ -210,32 +210,31 @@ impl Exporter {
                             .call_render(&mut *store, &request)
                             .await
                     })
-                    .await?
+                    .await
             }
-            Pre::Legacy(pre) => {
-                let file = self
-                    .handle
-                    .run(cancel, async |store: &mut Store<HostState>| {
-                        let instance = pre.instantiate_async(&mut *store).await?;
-                        instance
-                            .sceneintruder_plugin_document_export()
-                            .call_export(&mut *store, kind, input_json, "{}")
-                            .await
-                    })
-                    .await?;
-                match file {
+            Pre::Legacy(pre) => self
+                .handle
+                .run(cancel, async |store: &mut Store<HostState>| {
+                    let instance = pre.instantiate_async(&mut *store).await?;
+                    instance
+                        .sceneintruder_plugin_document_export()
+                        .call_export(&mut *store, kind, input_json, "{}")
+                        .await
+                })
+                .await
+                .map(|file| match file {
                     Ok(file) => session
                         .write(&file.bytes)
                         .map_err(ExportError::OutputRefused),
                     Err(e) => Err(legacy_error(e)),
-                }
-            }
+                }),
         };
-        // A refused write fails the render even when the plugin ignored the refusal.
+        // A refused write fails the render whatever the plugin did next (ignored the
+        // refusal, trapped on the next write, returned success).
         let bytes = session
             .finish()
             .map_err(|m| self.export_error(ExportError::OutputRefused(m)))?;
-        outcome.map_err(|e| self.export_error(e))?;
+        outcome?.map_err(|e| self.export_error(e))?;
         Ok(Rendered {
             bytes,
             media_type: info.media_type,
@@ -288,7 +287,17 @@ impl HostState {
 
 impl export_output::Host for HostState {
     async fn write(&mut self, chunk: Vec<u8>) -> wasmtime::Result<Result<(), String>> {
-        Ok(self.export_session().and_then(|s| s.write(&chunk)))
+        let session = match self.export_session() {
+            Ok(s) => s,
+            Err(e) => return Ok(Err(e)),
+        };
+        // The first refusal is an answer; writing on after it ends the call.
+        if session.output().refused.is_some() {
+            return Err(wasmtime::Error::msg(
+                "the exporter kept writing after its output was refused",
+            ));
+        }
+        Ok(session.write(&chunk))
     }
 }
 

@@ -716,13 +716,19 @@ fn link(linkers: &Linkers, component: &Component, kind: PluginKind) -> wasmtime:
             linkers.video.instantiate_pre(component)?,
         )?),
         PluginKind::Exporter => {
-            match linkers.exporter.instantiate_pre(component) {
-                Ok(pre) => WorldPre::Exporter(bindings::exporter::ExporterPre::new(pre)?),
+            let current = linkers
+                .exporter
+                .instantiate_pre(component)
+                .and_then(bindings::exporter::ExporterPre::new);
+            match current {
+                Ok(pre) => WorldPre::Exporter(pre),
                 // Not today's exporter: perhaps one built against WIT 0.1.0 / 0.1.1.
-                Err(current) => match linkers.document_exporter.instantiate_pre(component) {
-                    Ok(pre) => WorldPre::DocumentExporter(
-                        bindings::document_exporter::DocumentExporterPre::new(pre)?,
-                    ),
+                Err(current) => match linkers
+                    .document_exporter
+                    .instantiate_pre(component)
+                    .and_then(bindings::document_exporter::DocumentExporterPre::new)
+                {
+                    Ok(pre) => WorldPre::DocumentExporter(pre),
                     Err(_) => return Err(current),
                 },
             }

@@ -95,8 +95,11 @@ fn location_chapter(input: &ExportInput, labels: &Labels, n: usize, location: &L
         .iter()
         .filter(|line| !needle.is_empty() && line.content.to_lowercase().contains(&needle))
         .collect();
-    body += &format!("<h2>{}</h2>\n", xml::text(labels.conversations));
-    body += &conversation(input, labels, &lines, labels.no_mentions);
+    // Without `include_conversations` the log is empty: say nothing rather than "no mentions".
+    if !input.context.conversations.is_empty() {
+        body += &format!("<h2>{}</h2>\n", xml::text(labels.conversations));
+        body += &conversation(input, labels, &lines, labels.no_mentions);
+    }
     body += "</section>\n";
     Page {
         id: format!("chapter-{n}"),
@@ -345,5 +348,15 @@ mod tests {
                 .body
                 .contains("No conversation mentions this place.")
         );
+    }
+
+    #[test]
+    fn without_the_log_a_location_has_no_conversation_section() {
+        let mut input = input();
+        input.context.conversations.clear();
+        let pages = pages(&input, &Meta::of(&input));
+        let pier = page(&pages, "chapter-1");
+        assert!(pier.body.contains("Wet planks"));
+        assert!(!pier.body.contains("Conversations"), "{}", pier.body);
     }
 }

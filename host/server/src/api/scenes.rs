@@ -448,7 +448,7 @@ pub async fn list_items(
     let total = all.len();
     let (owned, scene_items): (Vec<Item>, Vec<Item>) = all
         .into_iter()
-        .partition(|item| scenes::inventory_only(item));
+        .partition(scenes::inventory_only);
     Result::Ok(
         Ok::data(json!({"scene_items": scene_items, "owned_items": owned, "total": total}))
             .message("物品列表获取成功"),

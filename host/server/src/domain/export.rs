@@ -85,7 +85,7 @@ impl Catalog {
             runtime
                 .reports()
                 .iter()
-                .any(|r| r.id == id && r.trust.as_deref() == Some("bundled"))
+                .any(|r| r.id == id && r.trust == Some("bundled"))
         };
         let mut claims: BTreeMap<(String, String), Vec<(Exporter, FormatInfo)>> = BTreeMap::new();
         let mut warnings = Vec::new();

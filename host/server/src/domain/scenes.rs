@@ -605,8 +605,8 @@ mod tests {
             let mut expected = scene.clone();
             expected.character_count = c as usize;
             expected.item_count = i as usize;
-            let a: Value = serde_json::from_str(&spliced).unwrap();
-            let b: Value = serde_json::to_value(&expected).unwrap();
+            let a: serde_json::Value = serde_json::from_str(&spliced).unwrap();
+            let b: serde_json::Value = serde_json::to_value(&expected).unwrap();
             assert_eq!(a, b, "{spliced}");
         }
         assert_eq!(

@@ -7,8 +7,10 @@
 //!
 //! Environment: `LOADTEST_SECONDS` (per route, default 10), `LOADTEST_CONNECTIONS` (32),
 //! `LOADTEST_THREADS` (2), `LOADTEST_CONFIG` (appended to the server's config file, e.g.
-//! `[cache]\nmax_bytes = 0` to measure the uncached path), `SCENEINTRUDER_BIN` (the release
-//! binary, set by xtask).
+//! `[cache]\nmax_bytes = 0` to measure the uncached path), `LOADTEST_ROUTES` (only routes whose
+//! name contains one of these comma-separated strings, e.g. `GET /api/scenes ,aggregate`),
+//! `LOADTEST_WHO` (`guest` or `token` only), `SCENEINTRUDER_BIN` (the release binary, set by
+//! xtask).
 
 use std::process::Command;
 
@@ -283,7 +285,17 @@ fn main() {
                 format!("/api/scenes/{scene}/characters/{}", characters[1]),
             ),
         ];
+        let wanted = |name: &str| match std::env::var("LOADTEST_ROUTES") {
+            Ok(list) if !list.is_empty() => list.split(',').any(|w| name.contains(w)),
+            _ => true,
+        };
+        if std::env::var("LOADTEST_WHO").is_ok_and(|w| !w.is_empty() && w != who) {
+            continue;
+        }
         for (name, path) in routes {
+            if !wanted(&(name.clone() + " ")) {
+                continue;
+            }
             let outcome = wrk(&server.url(&path), token);
             println!(
                 "{:<40} {:>8} {:>12.0} {:>9.2} {:>9.2} {:>7}",

@@ -214,7 +214,11 @@ async fn broken_plugins_are_reported_and_the_rest_load() {
         // One plugin by id; ids are validated before anything is looked up.
         let (status, one) = server.get("/api/plugins/markdown").await;
         assert_eq!(status, 200);
-        assert_eq!(one["data"]["info"]["format"], "markdown");
+        assert_eq!(one["data"]["info"]["formats"][0]["format"], "markdown");
+        assert_eq!(
+            one["data"]["info"]["serves"],
+            json!(["interactions.markdown", "scene.markdown"])
+        );
         let (status, body) = server.get("/api/plugins/nope").await;
         assert_eq!(status, 404);
         assert_envelope_error(&body, "RESOURCE_NOT_FOUND");

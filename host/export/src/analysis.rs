@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use sceneintruder_export_document::Conversation;
-use sceneintruder_export_document::render::percent;
+use sceneintruder_export_document::render::{is_user_speaker, percent};
 
 /// Length of a message in characters (the spec's fix for the reference's byte counts).
 pub(crate) fn chars(text: &str) -> usize {
@@ -26,11 +26,6 @@ pub(crate) fn share(n: f64, d: f64) -> f64 {
     if d == 0.0 { 0.0 } else { percent(n, d) }
 }
 
-/// Whether a line's `speaker` names the user.
-pub(crate) fn is_user(speaker: &str) -> bool {
-    speaker == "user" || speaker == "用户"
-}
-
 /// The non-empty `speaker` other than the user with the most lines, and its count; among
 /// equal counts the one seen first.
 pub(crate) fn most_active_speaker(conversations: &[Conversation]) -> Option<(&str, usize)> {
@@ -38,7 +33,7 @@ pub(crate) fn most_active_speaker(conversations: &[Conversation]) -> Option<(&st
     let mut counts: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
     for (i, line) in conversations.iter().enumerate() {
         let speaker = line.speaker.as_str();
-        if speaker.is_empty() || is_user(speaker) {
+        if speaker.is_empty() || is_user_speaker(speaker) {
             continue;
         }
         counts.entry(speaker).or_insert((0, i)).0 += 1;

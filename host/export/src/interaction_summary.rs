@@ -3,13 +3,16 @@
 
 use std::collections::BTreeMap;
 
-use sceneintruder_export_document::render::{cut, interaction_id};
+use sceneintruder_export_document::lines::Lines;
+use sceneintruder_export_document::render::{
+    cut, interaction_id, is_user_speaker, messages_per_interaction,
+};
 use sceneintruder_export_document::time::{self, Pattern};
 use sceneintruder_export_document::{Conversation, ExportInput, InteractionStats};
 use serde_json::Value;
 
-use crate::analysis::{average_chars, chars, is_user, most_active_speaker, ratio, share};
-use crate::lines::Lines;
+use crate::analysis::{average_chars, chars, most_active_speaker, ratio, share};
+use crate::sections;
 use crate::words::frequencies;
 
 /// Messages longer than this many characters are "deep" (互动质量评估).
@@ -33,8 +36,8 @@ pub fn interaction_summary(input: &ExportInput) -> String {
         patterns(&mut out, lines);
     }
     characters(&mut out, input);
-    emotions(&mut out, stats);
-    keywords(&mut out, stats);
+    sections::emotions(&mut out, "### 情绪分布统计", stats);
+    sections::keywords(&mut out, "### 热门话题关键词", stats);
     // A JSON `null` story is no story.
     if let Some(story) = input.story.as_ref().filter(|s| !s.is_null()) {
         story_progress(&mut out, story);
@@ -99,7 +102,7 @@ fn overview(out: &mut Lines, lines: &[Conversation]) {
 fn split(lines: &[Conversation]) -> (usize, usize) {
     let (mut users, mut characters) = (0, 0);
     for line in lines {
-        let by_speaker = is_user(&line.speaker);
+        let by_speaker = is_user_speaker(&line.speaker);
         let user = match line.metadata.get("speaker_type").map(Value::as_str) {
             Some(Some("user")) => Some(true),
             Some(Some("character")) => Some(false),
@@ -263,33 +266,6 @@ fn characters(out: &mut Lines, input: &ExportInput) {
     out.blank();
 }
 
-fn emotions(out: &mut Lines, stats: &InteractionStats) {
-    if stats.emotion_distribution.is_empty() {
-        return;
-    }
-    out.line("### 情绪分布统计");
-    out.blank();
-    for (emotion, n) in &stats.emotion_distribution {
-        out.line(format!(
-            "- **{emotion}**: {n}次 ({:.1}%)",
-            share(*n as f64, stats.total_messages as f64)
-        ));
-    }
-    out.blank();
-}
-
-fn keywords(out: &mut Lines, stats: &InteractionStats) {
-    let Some(keywords) = stats.top_keywords.as_ref().filter(|k| !k.is_empty()) else {
-        return;
-    };
-    out.line("### 热门话题关键词");
-    out.blank();
-    for (i, keyword) in keywords.iter().take(10).enumerate() {
-        out.line(format!("{}. {keyword}", i + 1));
-    }
-    out.blank();
-}
-
 /// 故事进度, read defensively from the story JSON: a missing or mistyped field counts as
 /// 0 / empty.
 fn story_progress(out: &mut Lines, story: &Value) {
@@ -321,8 +297,7 @@ fn story_progress(out: &mut Lines, story: &Value) {
 fn activity(out: &mut Lines, stats: &InteractionStats) {
     out.line("### 交互活跃度分析");
     out.blank();
-    if stats.total_interactions > 0 {
-        let average = stats.total_messages as f64 / stats.total_interactions as f64;
+    if let Some(average) = messages_per_interaction(stats) {
         out.line(format!("- **平均每次交互消息数**: {average:.1}"));
         out.line(format!("- **活跃度评级**: {}", activity_level(average)));
     }
@@ -381,17 +356,11 @@ fn quality_level(score: f64) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{INTERACTIONS, at, fixture, line, with_emotions, with_meta};
+    use crate::testing::{
+        INTERACTIONS, at, fixture, has, line, no_nan, starts, with_emotions, with_meta,
+    };
     use sceneintruder_export_document::Character;
     use serde_json::json;
-
-    fn has(text: &str, wanted: &str) -> bool {
-        text.lines().any(|l| l == wanted)
-    }
-
-    fn starts(text: &str, prefix: &str) -> bool {
-        text.lines().any(|l| l.starts_with(prefix))
-    }
 
     /// An input with these conversations, consistent statistics and `n` characters.
     fn with_lines(lines: Vec<Conversation>, n: usize) -> ExportInput {
@@ -414,10 +383,6 @@ mod tests {
 
     fn summary(lines: Vec<Conversation>) -> String {
         interaction_summary(&with_lines(lines, 1))
-    }
-
-    fn no_nan(text: &str) {
-        assert!(!text.contains("NaN") && !text.contains("inf"), "{text}");
     }
 
     #[test]

@@ -11,8 +11,8 @@
 mod analysis;
 mod conversations;
 mod interaction_summary;
-mod lines;
 mod scene_summary;
+mod sections;
 mod stats;
 mod words;
 
@@ -75,5 +75,20 @@ pub(crate) mod testing {
     /// Minute `m` (0-59) of 2025-06-20 10:00 in +08:00.
     pub fn at(m: u32) -> String {
         format!("2025-06-20T10:{m:02}:00+08:00")
+    }
+
+    /// Whether `text` has the line `wanted`.
+    pub fn has(text: &str, wanted: &str) -> bool {
+        text.lines().any(|l| l == wanted)
+    }
+
+    /// Whether `text` has a line starting with `prefix`.
+    pub fn starts(text: &str, prefix: &str) -> bool {
+        text.lines().any(|l| l.starts_with(prefix))
+    }
+
+    /// Fail when `text` prints a ratio that is not a number.
+    pub fn no_nan(text: &str) {
+        assert!(!text.contains("NaN") && !text.contains("inf"), "{text}");
     }
 }

@@ -1,13 +1,14 @@
 //! The scene report in Markdown (spec §8.7.1), shared by every format of the scene export.
 
-use std::collections::BTreeMap;
-
-use sceneintruder_export_document::render::{completeness, scene_activity};
+use sceneintruder_export_document::lines::Lines;
+use sceneintruder_export_document::render::{
+    character_lines, completeness, is_user_speaker, messages_per_interaction, scene_activity,
+};
 use sceneintruder_export_document::time::{self, Pattern};
-use sceneintruder_export_document::{Conversation, ExportInput, InteractionStats, Scene};
+use sceneintruder_export_document::{Conversation, ExportInput, Scene};
 
-use crate::analysis::{average_chars, is_user, most_active_speaker, ratio, share};
-use crate::lines::Lines;
+use crate::analysis::{average_chars, most_active_speaker, ratio, share};
+use crate::sections;
 
 /// The scene report over `input.scene`, `input.characters`, `input.conversations` (the
 /// interaction conversations, empty unless `include_conversations`) and
@@ -29,8 +30,8 @@ pub fn scene_summary(input: &ExportInput) -> String {
     if !lines.is_empty() {
         elements(&mut out, input);
     }
-    emotions(&mut out, stats);
-    keywords(&mut out, stats);
+    sections::emotions(&mut out, "### 情绪分布", stats);
+    sections::keywords(&mut out, "### 热门关键词", stats);
     if !lines.is_empty() {
         activity(&mut out, input);
     }
@@ -137,7 +138,7 @@ fn content(out: &mut Lines, lines: &[Conversation]) {
 fn split(lines: &[Conversation]) -> (usize, usize) {
     let (mut users, mut characters) = (0, 0);
     for line in lines {
-        let by_speaker = is_user(&line.speaker);
+        let by_speaker = is_user_speaker(&line.speaker);
         let user = if line.metadata.is_empty() {
             Some(by_speaker)
         } else {
@@ -158,21 +159,10 @@ fn split(lines: &[Conversation]) -> (usize, usize) {
     (users, characters)
 }
 
-/// Lines per speaking character: distinct `speaker_id` other than empty and `user`.
-fn speaking_characters(lines: &[Conversation]) -> BTreeMap<&str, usize> {
-    let mut counts = BTreeMap::new();
-    for line in lines {
-        let id = line.speaker_id.as_str();
-        if !id.is_empty() && id != "user" {
-            *counts.entry(id).or_insert(0) += 1;
-        }
-    }
-    counts
-}
-
 /// 角色互动模式 (`lines` is not empty, the scene has more than one character).
 fn participation(out: &mut Lines, lines: &[Conversation], character_total: usize) {
-    let speaking = speaking_characters(lines);
+    // Most lines first.
+    let speaking = character_lines(lines);
     out.line("### 角色互动模式");
     out.blank();
     if !speaking.is_empty() {
@@ -182,10 +172,9 @@ fn participation(out: &mut Lines, lines: &[Conversation], character_total: usize
             "- **角色参与率**: {:.1}%",
             share(k as f64, character_total as f64)
         ));
-        if k > 1 {
-            let most = speaking.values().copied().max().unwrap_or(0);
-            let least = speaking.values().copied().min().unwrap_or(0);
-            let pct = share(least as f64, most as f64);
+        // Two speakers at least: the quietest one's lines as a share of the busiest one's.
+        if let [(_, most), .., (_, least)] = speaking.as_slice() {
+            let pct = share(*least as f64, *most as f64);
             out.line(format!("- **互动均衡性**: {} ({pct:.1}%)", balance(pct)));
         }
     }
@@ -230,45 +219,17 @@ fn elements(out: &mut Lines, input: &ExportInput) {
     out.blank();
 }
 
-fn emotions(out: &mut Lines, stats: &InteractionStats) {
-    if stats.emotion_distribution.is_empty() {
-        return;
-    }
-    out.line("### 情绪分布");
-    out.blank();
-    for (emotion, n) in &stats.emotion_distribution {
-        out.line(format!(
-            "- **{emotion}**: {n}次 ({:.1}%)",
-            share(*n as f64, stats.total_messages as f64)
-        ));
-    }
-    out.blank();
-}
-
-fn keywords(out: &mut Lines, stats: &InteractionStats) {
-    let Some(keywords) = stats.top_keywords.as_ref().filter(|k| !k.is_empty()) else {
-        return;
-    };
-    out.line("### 热门关键词");
-    out.blank();
-    for (i, keyword) in keywords.iter().take(10).enumerate() {
-        out.line(format!("{}. {keyword}", i + 1));
-    }
-    out.blank();
-}
-
 /// 场景活跃度评估 (`input.conversations` is not empty).
 fn activity(out: &mut Lines, input: &ExportInput) {
     let stats = &input.interaction_stats;
     out.line("### 场景活跃度评估");
     out.blank();
-    if stats.total_interactions > 0 {
-        let depth = stats.total_messages as f64 / stats.total_interactions as f64;
+    if let Some(depth) = messages_per_interaction(stats) {
         out.line(format!("- **平均交互深度**: {depth:.1} 消息/交互"));
         out.line(format!("- **活跃度评级**: {}", scene_activity(depth)));
     }
     if !input.characters.is_empty() {
-        let speaking = speaking_characters(&input.conversations).len();
+        let speaking = character_lines(&input.conversations).len();
         let pct = share(speaking as f64, input.characters.len() as f64);
         out.line(format!(
             "- **场景完整性**: {} ({pct:.1}%)",
@@ -301,17 +262,9 @@ fn balance(pct: f64) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{SCENE, at, fixture, line, with_meta};
+    use crate::testing::{SCENE, at, fixture, has, line, no_nan, starts, with_meta};
     use sceneintruder_export_document::{Character, Item, Location};
     use serde_json::json;
-
-    fn has(text: &str, wanted: &str) -> bool {
-        text.lines().any(|l| l == wanted)
-    }
-
-    fn starts(text: &str, prefix: &str) -> bool {
-        text.lines().any(|l| l.starts_with(prefix))
-    }
 
     fn characters(n: usize) -> Vec<Character> {
         (0..n)
@@ -334,10 +287,6 @@ mod tests {
         input.interaction_stats =
             crate::interaction_stats(crate::Kind::Scene, &input.conversations, n);
         input
-    }
-
-    fn no_nan(text: &str) {
-        assert!(!text.contains("NaN") && !text.contains("inf"), "{text}");
     }
 
     #[test]

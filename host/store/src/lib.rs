@@ -15,10 +15,37 @@ macro_rules! with_pool {
     };
 }
 
+/// Run a read on one connection: a reader beside the pool on SQLite (see `readers`), a
+/// pooled connection on PostgreSQL. `$conn` is a `&mut` connection in the body.
+macro_rules! with_reader {
+    ($db:expr, $conn:ident => $body:expr) => {
+        match (&$db.pool, &$db.readers) {
+            (_, Some(readers)) => {
+                let mut reader = readers.get().await?;
+                let $conn = reader.conn();
+                let out = $body;
+                reader.done();
+                out
+            }
+            ($crate::Pool::Sqlite(pool), None) => {
+                let mut pooled = pool.acquire().await?;
+                let $conn = &mut *pooled;
+                $body
+            }
+            ($crate::Pool::Postgres(pool), None) => {
+                let mut pooled = pool.acquire().await?;
+                let $conn = &mut *pooled;
+                $body
+            }
+        }
+    };
+}
+
 mod changes;
 mod documents;
 mod jobs;
 mod meta;
+mod readers;
 mod scenes;
 mod users;
 
@@ -37,6 +64,9 @@ pub use jobs::{Job, JobCompletion, JobRepo, JobState, NewJob};
 pub use meta::MetaRepo;
 pub use scenes::{NewScene, SceneRepo, SceneRow, SceneSummary, SceneView};
 pub use users::{User, UserRepo};
+
+/// SQLite reader connections beside the pool (see `readers`).
+const READERS: usize = 8;
 
 /// Errors of the store crate.
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +103,8 @@ pub(crate) enum Pool {
 #[derive(Debug, Clone)]
 pub struct Database {
     pub(crate) pool: Pool,
+    /// SQLite only: connections for the hot reads (see `readers`).
+    pub(crate) readers: Option<std::sync::Arc<readers::Readers>>,
     changes: std::sync::Arc<Changes>,
 }
 
@@ -100,10 +132,15 @@ impl Database {
             let pool = SqlitePoolOptions::new()
                 .max_connections(8)
                 .test_before_acquire(false)
-                .connect_with(options)
+                .connect_with(options.clone())
                 .await
                 .map_err(|e| StoreError::Connect(e.to_string()))?;
-            Ok(Database::new(Pool::Sqlite(pool)))
+            // One reader per core is enough: SQLite work is CPU-bound here.
+            let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+            let readers = readers::Readers::open(&options, cores.clamp(8, 8)).await?;
+            let mut db = Database::new(Pool::Sqlite(pool));
+            db.readers = Some(std::sync::Arc::new(readers));
+            Ok(db)
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let pool = PgPoolOptions::new()
                 .max_connections(16)
@@ -121,6 +158,7 @@ impl Database {
     fn new(pool: Pool) -> Database {
         Database {
             pool,
+            readers: None,
             changes: Default::default(),
         }
     }

@@ -198,8 +198,7 @@ impl<'a> SceneRepo<'a> {
             "SELECT document FROM scene_items WHERE scene_id = $1 ORDER BY created_at, id";
         const CONVERSATIONS: &str =
             "SELECT document FROM scene_conversations WHERE scene_id = $1 ORDER BY seq";
-        let found = with_pool!(self.db, pool => {
-            let mut conn = pool.acquire().await?;
+        let found = with_reader!(self.db, conn => {
             let row: Option<RowWithTwo> = sqlx::query_as(SCENE).bind(id)
                 .fetch_optional(&mut *conn).await?;
             match row {
@@ -232,8 +231,8 @@ impl<'a> SceneRepo<'a> {
     /// The stored version of scene `id` (`None`: no such scene).
     pub async fn version(&self, id: &str) -> Result<Option<i64>, StoreError> {
         const SQL: &str = "SELECT version FROM scenes WHERE id = $1";
-        let row: Option<(i64,)> = with_pool!(self.db, pool => {
-            sqlx::query_as(SQL).bind(id).fetch_optional(pool).await?
+        let row: Option<(i64,)> = with_reader!(self.db, conn => {
+            sqlx::query_as(SQL).bind(id).fetch_optional(&mut *conn).await?
         });
         Ok(row.map(|r| r.0))
     }
@@ -244,8 +243,8 @@ impl<'a> SceneRepo<'a> {
     pub async fn list_version(&self, owner: Option<&str>) -> Result<(i64, i64), StoreError> {
         const SQL: &str = "SELECT COUNT(*), COALESCE(MAX(version), 0) FROM scenes \
                            WHERE ($1 IS NULL OR owner = $1)";
-        let row: (i64, i64) = with_pool!(self.db, pool => {
-            sqlx::query_as(SQL).bind(owner).fetch_one(pool).await?
+        let row: (i64, i64) = with_reader!(self.db, conn => {
+            sqlx::query_as(SQL).bind(owner).fetch_one(&mut *conn).await?
         });
         Ok(row)
     }
@@ -258,8 +257,8 @@ impl<'a> SceneRepo<'a> {
              (SELECT COUNT(*) FROM scene_characters c WHERE c.scene_id = s.id) AS characters, \
              (SELECT COUNT(*) FROM scene_items i WHERE i.scene_id = s.id) AS items \
              FROM scenes s WHERE ($1 IS NULL OR owner = $1) ORDER BY created_at, id";
-        let rows: Vec<RowWithTwo> = with_pool!(self.db, pool => {
-            sqlx::query_as(sql).bind(owner).fetch_all(pool).await?
+        let rows: Vec<RowWithTwo> = with_reader!(self.db, conn => {
+            sqlx::query_as(sql).bind(owner).fetch_all(&mut *conn).await?
         });
         Ok(rows
             .into_iter()

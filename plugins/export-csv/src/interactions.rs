@@ -6,7 +6,7 @@
 //! `message` (the line's text) and `emotion`.
 
 use sceneintruder_plugin_sdk::exporter::document::{
-    Conversation, ExportInput,
+    Conversation, ExportInput, render,
     time::{self, Pattern},
 };
 use serde_json::Value;
@@ -64,10 +64,7 @@ fn target(input: &ExportInput, line: &Conversation) -> String {
     };
     ids.iter()
         .filter(|id| **id != line.speaker_id)
-        .map(|id| match input.character(id) {
-            Some(c) if !c.name.is_empty() => c.name.as_str(),
-            _ => id.as_str(),
-        })
+        .map(|id| render::name_or_id(input, id))
         .collect::<Vec<_>>()
         .join(LIST_SEPARATOR)
 }
@@ -98,13 +95,11 @@ fn text(value: &Value) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::golden;
+    use sceneintruder_plugin_sdk::exporter::document::golden;
     use serde_json::json;
 
-    const INPUT: &str = include_str!("../../../tests/golden/export/interactions.input.json");
-
     fn fixture() -> ExportInput {
-        ExportInput::from_json(INPUT).expect("fixture parses")
+        golden::input("interactions")
     }
 
     /// The rows of `input`, split on CRLF (only safe when no field holds a line break).

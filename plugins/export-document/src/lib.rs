@@ -12,12 +12,18 @@
 //!
 //! Times are RFC 3339 strings in the server's local offset; [`time`] formats them in the
 //! offset they carry. [`ZERO_TIME`] stands for "never".
+//!
+//! Exporters share [`render`] (rankings, counts, labels, escaping), [`lines`] (a line-by-line
+//! text builder) and, in their native tests, `golden` (golden-file comparison).
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+#[cfg(not(target_arch = "wasm32"))]
+pub mod golden;
+pub mod lines;
 pub mod render;
 pub mod time;
 
@@ -319,12 +325,12 @@ mod tests {
     use super::*;
 
     const SCENE: &str = include_str!("../../../tests/golden/export/scene.input.json");
-    const INTERACTIONS: &str = include_str!("../../../tests/golden/export/interactions.input.json");
 
     #[test]
     fn the_golden_inputs_parse() {
-        for text in [SCENE, INTERACTIONS] {
-            let input = ExportInput::from_json(text).expect("fixture parses");
+        for kind in KINDS {
+            let input = golden::input(kind);
+            assert_eq!(input.kind, kind);
             assert_eq!(input.scene.scene.id, "scene_harbor");
             assert_eq!(input.scene.items.len(), 2);
             assert_eq!(input.speaker_name(&input.conversations[0]), "Quill");

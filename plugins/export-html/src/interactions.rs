@@ -150,12 +150,11 @@ fn overview(page: &mut Page, input: &ExportInput) {
     page.stat(&stats.total_interactions.to_string(), "总交互次数");
     page.stat(&stats.total_messages.to_string(), "总消息数量");
     page.stat(&stats.character_count.to_string(), "参与角色数");
-    if stats.total_interactions > 0 {
-        let depth = stats.total_messages as f64 / stats.total_interactions as f64;
+    if let Some(depth) = render::messages_per_interaction(stats) {
         page.stat(&format!("{depth:.1}"), "平均消息/交互");
     }
     let range = &stats.date_range;
-    if !time::is_zero(&range.start_date) && !time::is_zero(&range.end_date) {
+    if render::has_dates(range) {
         let hours = time::seconds_between(&range.start_date, &range.end_date) / 3600.0;
         page.stat(&format!("{hours:.0}"), "总时长 (小时)");
     }
@@ -213,8 +212,7 @@ fn characters(page: &mut Page, input: &ExportInput) {
 /// emotion counts; then the dominant emotion and the diversity.
 fn emotions(page: &mut Page, input: &ExportInput) {
     let distribution = &input.interaction_stats.emotion_distribution;
-    let mut ranked: Vec<(&str, u64)> = distribution.iter().map(|(e, n)| (e.as_str(), *n)).collect();
-    ranked.sort_by_key(|&(_, n)| std::cmp::Reverse(n));
+    let ranked = render::ranked_emotions(distribution);
     let Some(&(dominant, top)) = ranked.first() else {
         return;
     };
@@ -247,11 +245,7 @@ fn emotions(page: &mut Page, input: &ExportInput) {
 }
 
 fn keywords(page: &mut Page, input: &ExportInput) {
-    let keywords = input
-        .interaction_stats
-        .top_keywords
-        .as_deref()
-        .unwrap_or_default();
+    let keywords = render::keywords(&input.interaction_stats);
     if keywords.is_empty() {
         return;
     }
@@ -293,8 +287,7 @@ fn conversations(page: &mut Page, input: &ExportInput) {
                 "开始时间",
                 &time::format(&first.timestamp, Pattern::DateTime),
             );
-            if let (true, Some(last)) = (lines.len() > 1, lines.last()) {
-                let minutes = time::seconds_between(&first.timestamp, &last.timestamp) / 60.0;
+            if let Some(minutes) = render::span_minutes(lines) {
                 page.field("持续时间", &format!("{minutes:.1} 分钟"));
             }
             page.field("消息数量", &format!("{} 条", lines.len()));
@@ -341,20 +334,19 @@ fn export_info(page: &mut Page, input: &ExportInput) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tests::{assert_well_formed, golden};
+    use crate::tests::assert_well_formed;
+    use sceneintruder_plugin_sdk::exporter::document::golden;
     use std::collections::BTreeMap;
 
-    const INPUT: &str = include_str!("../../../tests/golden/export/interactions.input.json");
-
     fn fixture() -> ExportInput {
-        ExportInput::from_json(INPUT).expect("fixture parses")
+        golden::input("interactions")
     }
 
     #[test]
     fn matches_the_golden_file() {
         let html = render(&fixture());
         assert_well_formed(&html);
-        golden("interactions.html", &html);
+        golden::check("interactions.html", &html);
     }
 
     #[test]

@@ -9,7 +9,7 @@
 //! balanced and escaped; each kind has its own module.
 
 use sceneintruder_plugin_sdk::exporter::document::{
-    Conversation, ExportInput, SCHEMA_VERSION,
+    Conversation, ExportInput, SCHEMA_VERSION, render,
     time::{self, Pattern},
 };
 use sceneintruder_plugin_sdk::exporter::{self, ExportError, ExportRequest, FormatInfo, Guest};
@@ -66,7 +66,7 @@ exporter::export!(Plugin);
 fn is_user(line: &Conversation) -> bool {
     match line.metadata.get("speaker_type") {
         Some(kind) => kind.as_str() == Some("user"),
-        None => line.speaker == "user" || line.speaker == "用户",
+        None => render::is_user_speaker(&line.speaker),
     }
 }
 
@@ -109,26 +109,7 @@ fn message(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sceneintruder_plugin_sdk::exporter::document::render::escape_html;
-    use std::path::PathBuf;
-
-    /// Compare `actual` with `tests/golden/export/<name>` byte for byte, or write it there
-    /// when `UPDATE_GOLDEN=1`.
-    pub fn golden(name: &str, actual: &str) {
-        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../../tests/golden/export")
-            .join(name);
-        if std::env::var("UPDATE_GOLDEN").as_deref() == Ok("1") {
-            std::fs::write(&path, actual).expect("golden file written");
-            return;
-        }
-        let expected = std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("{}: {e} (run with UPDATE_GOLDEN=1)", path.display()));
-        assert_eq!(
-            actual, expected,
-            "{name} differs from the golden file; run with UPDATE_GOLDEN=1 and review the diff"
-        );
-    }
+    use sceneintruder_plugin_sdk::exporter::document::{golden, render::escape_html};
 
     /// A small check that `html` is balanced: every `<` opens a tag, comment or doctype,
     /// every non-void element is closed in order, and `<style>`/`<script>` hold no tags.
@@ -215,14 +196,15 @@ mod tests {
     }
 
     fn hostile_input(kind: &str) -> ExportInput {
-        const INPUT: &str = include_str!("../../../tests/golden/export/scene.input.json");
-        let mut input = ExportInput::from_json(INPUT).expect("fixture parses");
+        let mut input = golden::input("scene");
         input.kind = kind.into();
         input.scene.scene.title = payload("TITLE");
         input.characters[0].name = payload("NAME");
         input.conversations[0].content = payload("CONTENT");
         if let Some(last) = input.context.conversations.last_mut() {
             last.content = payload("CONTEXT");
+            // Not a character of the scene, so the line's own speaker is shown.
+            last.speaker_id = "narrator".into();
             last.speaker = payload("SPEAKER");
         }
         input.conversations[0].emotions = Some(vec![payload("EMOTION")]);

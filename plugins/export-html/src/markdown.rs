@@ -11,9 +11,7 @@
 //!   (their text stays), so no `javascript:` or `data:` URL reaches an attribute.
 
 use pulldown_cmark::{CowStr, Event, Options, Parser, Tag, TagEnd, html};
-use sceneintruder_plugin_sdk::exporter::document::render::escape_html;
-
-use crate::page::safe_url;
+use sceneintruder_plugin_sdk::exporter::document::render::{escape_html, safe_url};
 
 /// What a link or image start became, so its end can follow suit.
 enum Opened {

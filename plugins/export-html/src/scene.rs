@@ -7,7 +7,7 @@ use sceneintruder_plugin_sdk::exporter::document::{
 };
 
 use crate::markdown;
-use crate::page::{Page, safe_url, yes_no};
+use crate::page::{Page, yes_no};
 
 /// The page's look (not part of the contract).
 const STYLE: &str = r#"body { font-family: -apple-system, "Segoe UI", "PingFang SC", "Microsoft YaHei", sans-serif; line-height: 1.6; color: #1f2937; background: #f3f4f6; margin: 0; padding: 20px; }
@@ -70,10 +70,9 @@ fn overview(page: &mut Page, input: &ExportInput) {
     if input.include_conversations {
         page.stat(&stats.total_messages.to_string(), "对话数量");
     }
-    if stats.total_interactions > 0 {
+    if let Some(depth) = render::messages_per_interaction(stats) {
         page.stat(&stats.total_interactions.to_string(), "交互次数");
         if stats.total_messages > 0 {
-            let depth = stats.total_messages as f64 / stats.total_interactions as f64;
             page.stat(&format!("{depth:.1}"), "平均消息/交互");
         }
     }
@@ -228,7 +227,7 @@ fn item(page: &mut Page, number: usize, item: &Item) {
     );
     // Not in the reference's HTML (its Markdown shows the picture): only a URL that cannot
     // run script (http(s) or relative) becomes an <img>.
-    if safe_url(&item.image_url) {
+    if render::safe_url(&item.image_url) {
         page.trusted(&format!(
             "<p><strong>图片:</strong> <img src=\"{}\" alt=\"{}\"></p>",
             escape_html(&item.image_url),
@@ -250,16 +249,13 @@ fn item(page: &mut Page, number: usize, item: &Item) {
 /// An item's extra properties as (key, value) text pairs, in map order; a string shows
 /// without quotes, anything else as JSON. A non-object value is one unnamed entry.
 fn properties(item: &Item) -> Vec<(String, String)> {
-    let text = |v: &serde_json::Value| match v {
-        serde_json::Value::String(s) => s.clone(),
-        other => other.to_string(),
-    };
     match &item.properties {
         None | Some(serde_json::Value::Null) => Vec::new(),
-        Some(serde_json::Value::Object(map)) => {
-            map.iter().map(|(k, v)| (k.clone(), text(v))).collect()
-        }
-        Some(other) => vec![(String::new(), text(other))],
+        Some(serde_json::Value::Object(map)) => map
+            .iter()
+            .map(|(k, v)| (k.clone(), render::plain(v)))
+            .collect(),
+        Some(other) => vec![(String::new(), render::plain(other))],
     }
 }
 
@@ -289,11 +285,11 @@ fn context(page: &mut Page, input: &ExportInput) {
         } else {
             format!("[{}] ", time::format(&line.timestamp, Pattern::HourMinutes))
         };
-        // The spec prints the line's own `speaker` here (not the resolved character name),
-        // as the plain-text export does. Truncated before escaping, so no entity is cut.
+        // The character's name: the line's own `speaker` (which the spec prints) is always
+        // empty in stored lines. Truncated before escaping, so no entity is cut.
         page.trusted(&format!(
             "<p>{at}<strong>{}:</strong> {}</p>",
-            escape_html(&line.speaker),
+            escape_html(input.speaker_name(line)),
             escape_html(&render::truncate(&line.content, 80))
         ));
     }
@@ -351,20 +347,18 @@ fn export_info(page: &mut Page, input: &ExportInput) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tests::{assert_well_formed, golden};
-    use sceneintruder_plugin_sdk::exporter::document::Conversation;
-
-    const INPUT: &str = include_str!("../../../tests/golden/export/scene.input.json");
+    use crate::tests::assert_well_formed;
+    use sceneintruder_plugin_sdk::exporter::document::{Conversation, golden};
 
     fn fixture() -> ExportInput {
-        ExportInput::from_json(INPUT).expect("fixture parses")
+        golden::input("scene")
     }
 
     #[test]
     fn matches_the_golden_file() {
         let html = render(&fixture());
         assert_well_formed(&html);
-        golden("scene.html", &html);
+        golden::check("scene.html", &html);
     }
 
     #[test]

@@ -68,13 +68,11 @@ fn document(input: &ExportInput) -> InteractionsDocument<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::golden;
+    use sceneintruder_plugin_sdk::exporter::document::golden;
     use serde_json::{Value, json};
 
-    const INPUT: &str = include_str!("../../../tests/golden/export/interactions.input.json");
-
     fn fixture() -> ExportInput {
-        ExportInput::from_json(INPUT).expect("fixture parses")
+        golden::input("interactions")
     }
 
     fn value(input: &ExportInput) -> Value {

@@ -70,30 +70,6 @@ fn pretty<T: Serialize>(value: &T) -> serde_json::Result<String> {
 
 exporter::export!(Plugin);
 
-/// Golden-file comparison for the module tests.
-#[cfg(test)]
-mod golden {
-    use std::path::PathBuf;
-
-    /// Compare `actual` with `tests/golden/export/<name>` byte for byte, or write it there
-    /// when `UPDATE_GOLDEN=1`.
-    pub fn check(name: &str, actual: &str) {
-        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../../tests/golden/export")
-            .join(name);
-        if std::env::var("UPDATE_GOLDEN").as_deref() == Ok("1") {
-            std::fs::write(&path, actual).expect("golden file written");
-            return;
-        }
-        let expected = std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("{}: {e} (run with UPDATE_GOLDEN=1)", path.display()));
-        assert_eq!(
-            actual, expected,
-            "{name} differs from the golden file; run with UPDATE_GOLDEN=1 and review the diff"
-        );
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

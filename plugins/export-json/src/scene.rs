@@ -114,13 +114,11 @@ fn document(input: &ExportInput) -> SceneDocument<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::golden;
+    use sceneintruder_plugin_sdk::exporter::document::golden;
     use serde_json::Value;
 
-    const INPUT: &str = include_str!("../../../tests/golden/export/scene.input.json");
-
     fn fixture() -> ExportInput {
-        ExportInput::from_json(INPUT).expect("fixture parses")
+        golden::input("scene")
     }
 
     fn value(input: &ExportInput) -> Value {

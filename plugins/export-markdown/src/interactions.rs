@@ -5,7 +5,7 @@ use sceneintruder_plugin_sdk::exporter::document::{
     time::{self, Pattern},
 };
 
-use crate::markdown::{self, Doc, Markers};
+use crate::markdown::{self, Doc, Markdown, Markers};
 
 /// The whole interactions document: a short report, then the full record. The interaction
 /// summary appears twice (once in each part), as the spec lays it out.
@@ -138,7 +138,10 @@ fn character(doc: &mut Doc, input: &ExportInput, number: usize, c: &Character) {
     if let Some(relationships) = c.relationships.as_ref().filter(|r| !r.is_empty()) {
         doc.line("- **人际关系**:");
         for (other, relation) in relationships {
-            doc.sub_item(format!("与{}: {relation}", name_or_id(input, other)));
+            doc.sub_item(format!(
+                "与{}: {relation}",
+                render::name_or_id(input, other)
+            ));
         }
     }
     doc.item(
@@ -156,15 +159,6 @@ fn character(doc: &mut Doc, input: &ExportInput, number: usize, c: &Character) {
     doc.blank();
 }
 
-/// The name of the scene character `id`, or `id` itself when there is none (or it has no
-/// name).
-fn name_or_id<'a>(input: &'a ExportInput, id: &'a str) -> &'a str {
-    match input.character(id) {
-        Some(c) if !c.name.is_empty() => &c.name,
-        _ => id,
-    }
-}
-
 fn statistics(doc: &mut Doc, input: &ExportInput) {
     let stats = &input.interaction_stats;
     let (i, m) = (stats.total_interactions, stats.total_messages);
@@ -176,7 +170,7 @@ fn statistics(doc: &mut Doc, input: &ExportInput) {
     doc.item("总消息数量", m.to_string());
     doc.item("参与角色数", stats.character_count.to_string());
     let range = &stats.date_range;
-    if markdown::has_dates(range) {
+    if render::has_dates(range) {
         doc.item(
             "交互时间范围",
             format!(
@@ -198,11 +192,8 @@ fn statistics(doc: &mut Doc, input: &ExportInput) {
             );
         }
     }
-    if i > 0 {
-        doc.item(
-            "平均每次交互消息数",
-            format!("{:.1}", markdown::ratio(m, i)),
-        );
+    if let Some(depth) = render::messages_per_interaction(stats) {
+        doc.item("平均每次交互消息数", format!("{depth:.1}"));
     }
     doc.blank();
 }
@@ -210,7 +201,7 @@ fn statistics(doc: &mut Doc, input: &ExportInput) {
 /// Every emotion, most frequent first, its share of all emotion counts, and the dominant one.
 fn emotions(doc: &mut Doc, input: &ExportInput) {
     let distribution = &input.interaction_stats.emotion_distribution;
-    let ranked = markdown::ranked_emotions(distribution);
+    let ranked = render::ranked_emotions(distribution);
     let Some(&(dominant, count)) = ranked.first() else {
         return;
     };
@@ -242,11 +233,7 @@ fn emotions(doc: &mut Doc, input: &ExportInput) {
 }
 
 fn keywords(doc: &mut Doc, input: &ExportInput) {
-    let keywords = input
-        .interaction_stats
-        .top_keywords
-        .as_deref()
-        .unwrap_or_default();
+    let keywords = render::keywords(&input.interaction_stats);
     if keywords.is_empty() {
         return;
     }
@@ -259,17 +246,9 @@ fn keywords(doc: &mut Doc, input: &ExportInput) {
     doc.heading(4, "话题分析洞察");
     doc.blank();
     doc.item("关键词总数", format!("{} 个", keywords.len()));
-    // Every keyword (not only the 15 listed), matched lower-cased, categories in the
-    // spec's order (its "unspecified order" made deterministic).
-    for category in ["情感相关", "行动相关", "对象相关", "描述相关"] {
-        let members: Vec<&str> = keywords
-            .iter()
-            .filter(|k| render::keyword_category(&k.to_lowercase()) == category)
-            .map(String::as_str)
-            .collect();
-        if !members.is_empty() {
-            doc.item(category, members.join(", "));
-        }
+    // Every keyword (not only the 15 listed).
+    for (category, members) in render::keywords_by_category(keywords) {
+        doc.item(category, members.join(", "));
     }
     doc.blank();
 }
@@ -285,10 +264,7 @@ fn conversations(doc: &mut Doc, input: &ExportInput) {
                 "**⏰ 开始时间**: {}",
                 time::format(&first.timestamp, Pattern::DateTime)
             ));
-            if lines.len() > 1
-                && let Some(last) = lines.last()
-            {
-                let minutes = time::seconds_between(&first.timestamp, &last.timestamp) / 60.0;
+            if let Some(minutes) = render::span_minutes(lines) {
                 doc.line(format!("**⏱️ 持续时间**: {minutes:.1} 分钟"));
             }
             doc.line(format!("**💭 消息数量**: {} 条", lines.len()));
@@ -318,7 +294,7 @@ fn message(doc: &mut Doc, input: &ExportInput, number: usize, line: &Conversatio
         doc.line(format!("*🎭 情绪: {}*", emotions.join(", ")));
     }
     if let Some(kind) = line.metadata.get("message_type").filter(|v| !v.is_null()) {
-        doc.line(format!("*📝 类型: {}*", markdown::plain(kind)));
+        doc.line(format!("*📝 类型: {}*", render::plain(kind)));
     }
     doc.blank();
 }
@@ -329,8 +305,9 @@ fn insights(doc: &mut Doc, input: &ExportInput) {
     doc.blank();
     doc.heading(3, "交互效率");
     doc.blank();
-    if stats.total_interactions > 0 && stats.total_messages > 0 {
-        let efficiency = markdown::ratio(stats.total_messages, stats.total_interactions);
+    if let Some(efficiency) =
+        render::messages_per_interaction(stats).filter(|_| stats.total_messages > 0)
+    {
         doc.item("交互效率", format!("{efficiency:.1} 消息/交互"));
         doc.item("效率评级", render::interaction_efficiency(efficiency));
     }
@@ -351,38 +328,27 @@ fn insights(doc: &mut Doc, input: &ExportInput) {
 /// How often each character spoke, most first (ties in order of first appearance), as a
 /// share of all character lines; nothing when no character spoke.
 fn participation(doc: &mut Doc, input: &ExportInput) {
-    let mut counts: Vec<(&str, usize)> = Vec::new();
-    for line in &input.conversations {
-        let id = line.speaker_id.as_str();
-        if id.is_empty() || id == "user" {
-            continue;
-        }
-        match counts.iter_mut().find(|(seen, _)| *seen == id) {
-            Some((_, n)) => *n += 1,
-            None => counts.push((id, 1)),
-        }
-    }
+    let counts = render::character_lines(&input.conversations);
     if counts.is_empty() {
         return;
     }
-    counts.sort_by_key(|entry| std::cmp::Reverse(entry.1));
     let total: usize = counts.iter().map(|(_, n)| n).sum();
     doc.line("| 角色 | 发言次数 | 参与度 |");
     doc.line("|------|----------|--------|");
     for (id, n) in counts {
         let pct = render::percent(n as f64, total as f64);
-        doc.row(&[name_or_id(input, id), &n.to_string(), &format!("{pct:.1}%")]);
+        doc.row(&[
+            render::name_or_id(input, id),
+            &n.to_string(),
+            &format!("{pct:.1}%"),
+        ]);
     }
 }
 
 /// Which of the scene's locations or items (`noun`) the conversations mention, in scene
 /// order; nothing when the scene has none or none is mentioned.
 fn usage(doc: &mut Doc, input: &ExportInput, noun: &str, names: &[&str]) {
-    let mentioned: Vec<(&str, usize)> = names
-        .iter()
-        .map(|name| (*name, render::mentions(name, &input.conversations)))
-        .filter(|(_, n)| *n > 0)
-        .collect();
+    let mentioned = render::mentioned(names, &input.conversations);
     if mentioned.is_empty() {
         return;
     }
@@ -426,14 +392,11 @@ fn export_info(doc: &mut Doc, input: &ExportInput) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::markdown::golden;
-    use sceneintruder_plugin_sdk::exporter::document::ExportInput;
+    use sceneintruder_plugin_sdk::exporter::document::golden;
     use serde_json::json;
 
-    const INPUT: &str = include_str!("../../../tests/golden/export/interactions.input.json");
-
     fn fixture() -> ExportInput {
-        ExportInput::from_json(INPUT).expect("fixture parses")
+        golden::input("interactions")
     }
 
     fn has_line(text: &str, line: &str) -> bool {

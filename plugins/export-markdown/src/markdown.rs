@@ -1,5 +1,5 @@
-//! Pieces both Markdown documents share: a line builder that keeps multi-line values inside
-//! the construct they belong to, and the emotion, keyword and date helpers.
+//! Pieces both Markdown documents share: the Markdown constructs on top of the line builder,
+//! which keep multi-line values inside the construct they belong to, and the keyword list.
 //!
 //! Values are written as they are (the output is a report, not HTML, and the spec escapes
 //! nothing). The only changes are to line breaks, and only where one would break the
@@ -7,65 +7,44 @@
 //! content column, quoted lines each get a `> `, and headings and table cells (which cannot
 //! span lines) get spaces instead of line breaks.
 
-use std::collections::BTreeMap;
+pub use sceneintruder_plugin_sdk::exporter::document::lines::Lines as Doc;
 
-use sceneintruder_plugin_sdk::exporter::document::{DateRange, time};
-use serde_json::Value;
-
-/// A Markdown document built line by line (every line ends in `\n`).
-#[derive(Debug, Default)]
-pub struct Doc(String);
-
-impl Doc {
-    /// Append one line as it is.
-    pub fn line(&mut self, line: impl AsRef<str>) {
-        self.0.push_str(line.as_ref());
-        self.0.push('\n');
-    }
-
-    /// Append an empty line.
-    pub fn blank(&mut self) {
-        self.0.push('\n');
-    }
-
+/// The Markdown constructs of the templates, written on a [`Doc`] (every line ends in `\n`).
+pub trait Markdown {
     /// `#`×`level` and the text on one line.
-    pub fn heading(&mut self, level: usize, text: &str) {
+    fn heading(&mut self, level: usize, text: &str);
+    /// `- **{label}**: {value}`.
+    fn item(&mut self, label: &str, value: impl AsRef<str>);
+    /// A second-level item, `  - {text}`.
+    fn sub_item(&mut self, text: impl AsRef<str>);
+    /// A table row, `| a | b | … |`.
+    fn row<S: AsRef<str>>(&mut self, cells: &[S]);
+    /// `text` as a quote: every line of it prefixed with `> `.
+    fn quote(&mut self, text: &str);
+}
+
+impl Markdown for Doc {
+    fn heading(&mut self, level: usize, text: &str) {
         self.line(format!("{} {}", "#".repeat(level), one_line(text)));
     }
 
-    /// `- **{label}**: {value}`.
-    pub fn item(&mut self, label: &str, value: impl AsRef<str>) {
+    fn item(&mut self, label: &str, value: impl AsRef<str>) {
         self.line(format!("- **{label}**: {}", hanging(value.as_ref(), 2)));
     }
 
-    /// A second-level item, `  - {text}`.
-    pub fn sub_item(&mut self, text: impl AsRef<str>) {
+    fn sub_item(&mut self, text: impl AsRef<str>) {
         self.line(format!("  - {}", hanging(text.as_ref(), 4)));
     }
 
-    /// A table row, `| a | b | … |`.
-    pub fn row<S: AsRef<str>>(&mut self, cells: &[S]) {
+    fn row<S: AsRef<str>>(&mut self, cells: &[S]) {
         let cells: Vec<String> = cells.iter().map(|c| one_line(c.as_ref())).collect();
         self.line(format!("| {} |", cells.join(" | ")));
     }
 
-    /// `text` as a quote: every line of it prefixed with `> `.
-    pub fn quote(&mut self, text: &str) {
+    fn quote(&mut self, text: &str) {
         for line in text.split('\n') {
             self.line(format!("> {line}"));
         }
-    }
-
-    /// A Markdown block embedded as it is (the summaries), then one blank line. The block's
-    /// own trailing line breaks are dropped first, so exactly one blank line follows it
-    /// however the host ended the summary.
-    pub fn block(&mut self, markdown: &str) {
-        self.line(markdown.trim_end_matches(['\n', '\r']));
-        self.blank();
-    }
-
-    pub fn finish(self) -> String {
-        self.0
     }
 }
 
@@ -119,58 +98,6 @@ pub fn keyword_lines(doc: &mut Doc, keywords: &[String], markers: Markers) {
     }
 }
 
-/// The emotions of a distribution, most frequent first (ties keep the map's key order).
-pub fn ranked_emotions(distribution: &BTreeMap<String, u64>) -> Vec<(&str, u64)> {
-    let mut ranked: Vec<(&str, u64)> = distribution
-        .iter()
-        .map(|(emotion, n)| (emotion.as_str(), *n))
-        .collect();
-    ranked.sort_by_key(|entry| std::cmp::Reverse(entry.1));
-    ranked
-}
-
-/// True when both ends of the range are real times.
-pub fn has_dates(range: &DateRange) -> bool {
-    !time::is_zero(&range.start_date) && !time::is_zero(&range.end_date)
-}
-
-/// `n / d` for the "per interaction" averages (callers check `d > 0`).
-pub fn ratio(n: u64, d: u64) -> f64 {
-    n as f64 / d as f64
-}
-
-/// A JSON value as the reference printed loose values: strings bare, anything else as JSON.
-pub fn plain(value: &Value) -> String {
-    match value {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
-/// Golden-file comparison for the module tests.
-#[cfg(test)]
-pub mod golden {
-    use std::path::PathBuf;
-
-    /// Compare `actual` with `tests/golden/export/<name>` byte for byte, or write it there
-    /// when `UPDATE_GOLDEN=1`.
-    pub fn check(name: &str, actual: &str) {
-        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../../tests/golden/export")
-            .join(name);
-        if std::env::var("UPDATE_GOLDEN").as_deref() == Ok("1") {
-            std::fs::write(&path, actual).expect("golden file written");
-            return;
-        }
-        let expected = std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("{}: {e} (run with UPDATE_GOLDEN=1)", path.display()));
-        assert_eq!(
-            actual, expected,
-            "{name} differs from the golden file; run with UPDATE_GOLDEN=1 and review the diff"
-        );
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -200,15 +127,6 @@ mod tests {
     }
 
     #[test]
-    fn a_block_ends_with_exactly_one_blank_line() {
-        for summary in ["## a\nb", "## a\nb\n", "## a\nb\n\n\n"] {
-            let mut doc = Doc::default();
-            doc.block(summary);
-            assert_eq!(doc.finish(), "## a\nb\n\n", "{summary:?}");
-        }
-    }
-
-    #[test]
     fn keyword_markers_by_rank_and_kind() {
         let scene: Vec<&str> = (1..=15)
             .map(|r| keyword_marker(r, Markers::Scene))
@@ -228,14 +146,5 @@ mod tests {
         assert_eq!(lines[14], "• **k15**");
         // Every marker is valid UTF-8 by construction; the medals are whole characters.
         assert!(text.contains("🥉 **k3**"));
-    }
-
-    #[test]
-    fn emotions_rank_by_count_then_key() {
-        let dist: BTreeMap<String, u64> = [("b", 1), ("c", 2), ("a", 1)]
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
-            .collect();
-        assert_eq!(ranked_emotions(&dist), [("c", 2), ("a", 1), ("b", 1)]);
     }
 }

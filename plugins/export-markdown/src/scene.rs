@@ -5,7 +5,7 @@ use sceneintruder_plugin_sdk::exporter::document::{
     time::{self, Pattern},
 };
 
-use crate::markdown::{self, Doc, Markers};
+use crate::markdown::{self, Doc, Markdown, Markers};
 
 /// The whole scene document.
 pub fn render(input: &ExportInput) -> String {
@@ -39,7 +39,7 @@ fn overview(doc: &mut Doc, input: &ExportInput) {
     doc.item("总消息数", format!("{} 条", stats.total_messages));
     doc.item("交互次数", format!("{} 次", stats.total_interactions));
     let range = &stats.date_range;
-    if markdown::has_dates(range) {
+    if render::has_dates(range) {
         doc.item(
             "活动时间跨度",
             format!(
@@ -51,8 +51,7 @@ fn overview(doc: &mut Doc, input: &ExportInput) {
         let hours = time::seconds_between(&range.start_date, &range.end_date) / 3600.0;
         doc.item("总活动时长", format!("{hours:.1} 小时"));
     }
-    if stats.total_interactions > 0 {
-        let depth = markdown::ratio(stats.total_messages, stats.total_interactions);
+    if let Some(depth) = render::messages_per_interaction(stats) {
         doc.item("平均互动深度", format!("{depth:.1} 消息/交互"));
     }
     doc.blank();
@@ -69,7 +68,7 @@ fn emotions(doc: &mut Doc, input: &ExportInput) {
     doc.line("| 情绪类型 | 出现次数 | 占比 |");
     doc.line("|---------|----------|------|");
     let total: u64 = distribution.values().sum();
-    for (emotion, n) in markdown::ranked_emotions(distribution) {
+    for (emotion, n) in render::ranked_emotions(distribution) {
         let pct = render::percent(n as f64, total as f64);
         doc.row(&[emotion, &n.to_string(), &format!("{pct:.1}%")]);
     }
@@ -77,11 +76,7 @@ fn emotions(doc: &mut Doc, input: &ExportInput) {
 }
 
 fn keywords(doc: &mut Doc, input: &ExportInput) {
-    let keywords = input
-        .interaction_stats
-        .top_keywords
-        .as_deref()
-        .unwrap_or_default();
+    let keywords = render::keywords(&input.interaction_stats);
     if keywords.is_empty() {
         return;
     }
@@ -188,7 +183,8 @@ fn item(doc: &mut Doc, number: usize, item: &Item) {
     } else {
         "**状态**: ⭕ 未拥有"
     });
-    if !item.image_url.is_empty() {
+    // Only a URL that cannot run script (http(s) or relative), as on the HTML page.
+    if render::safe_url(&item.image_url) {
         doc.line(format!("**图片**: ![{}]({})", item.name, item.image_url));
     }
     let usable_with = item.usable_with.as_deref().unwrap_or_default();
@@ -213,7 +209,7 @@ fn item(doc: &mut Doc, number: usize, item: &Item) {
         let mut entries: Vec<_> = properties.iter().collect();
         entries.sort_by_key(|(key, _)| key.as_str());
         for (key, value) in entries {
-            doc.sub_item(format!("{key}: {}", markdown::plain(value)));
+            doc.sub_item(format!("{key}: {}", render::plain(value)));
         }
     }
     doc.blank();
@@ -336,19 +332,17 @@ fn activity(doc: &mut Doc, input: &ExportInput) {
     }
     doc.heading(2, "📈 场景活跃度分析");
     doc.blank();
-    if stats.total_interactions > 0 {
-        let depth = markdown::ratio(stats.total_messages, stats.total_interactions);
+    if let Some(depth) = render::messages_per_interaction(stats) {
         doc.item("活跃度评级", render::scene_activity(depth));
         doc.item("平均互动深度", format!("{depth:.1} 消息/交互"));
     }
-    // The spec's k counts *messages* spoken by scene characters, not distinct characters
-    // (a reference quirk the spec keeps without a recommended fix), so the share can pass
-    // 100%. k > 0 implies the scene has characters, so there is no division by zero.
+    // k counts the distinct scene characters who spoke (the reference counted their
+    // messages, so the share could pass 100%). k > 0 implies the scene has characters, so
+    // there is no division by zero.
     let cast = input.characters.len();
-    let k = input
-        .conversations
+    let k = render::character_lines(&input.conversations)
         .iter()
-        .filter(|l| input.character(&l.speaker_id).is_some())
+        .filter(|(id, _)| input.character(id).is_some())
         .count();
     if k > 0 {
         let pct = render::percent(k as f64, cast as f64);
@@ -423,7 +417,7 @@ fn export_info(doc: &mut Doc, input: &ExportInput) {
             format!("{} 种不同情绪", stats.emotion_distribution.len()),
         );
     }
-    let keywords = stats.top_keywords.as_deref().unwrap_or_default();
+    let keywords = render::keywords(stats);
     if !keywords.is_empty() {
         doc.item("关键词数量", format!("{} 个热门词汇", keywords.len()));
     }
@@ -432,13 +426,10 @@ fn export_info(doc: &mut Doc, input: &ExportInput) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::markdown::golden;
-    use sceneintruder_plugin_sdk::exporter::document::{Conversation, ExportInput};
-
-    const INPUT: &str = include_str!("../../../tests/golden/export/scene.input.json");
+    use sceneintruder_plugin_sdk::exporter::document::{Conversation, ExportInput, golden};
 
     fn fixture() -> ExportInput {
-        ExportInput::from_json(INPUT).expect("fixture parses")
+        golden::input("scene")
     }
 
     fn has_line(text: &str, line: &str) -> bool {
@@ -556,6 +547,38 @@ mod tests {
         assert!(has_line(&text, "- **主要发言者**: 丁 (3), 乙 (2), 甲 (1)"));
         // No times on these lines: no span.
         assert!(!text.contains("小时)"));
+    }
+
+    #[test]
+    fn character_use_counts_distinct_scene_characters() {
+        let mut input = fixture();
+        // Three lines of one character, one of the user, one of an id not in the scene.
+        for (line, id) in input.conversations.iter_mut().zip([
+            "char_quill",
+            "char_quill",
+            "user",
+            "char_gone",
+            "char_quill",
+        ]) {
+            line.speaker_id = id.into();
+        }
+        input.conversations.truncate(5);
+        let text = render(&input);
+        assert!(has_line(&text, "- **角色利用率**: 33.3% (1/3 角色参与)"));
+        assert!(has_line(
+            &text,
+            "- **整体利用度**: 待提升 - 许多场景要素未被利用 (33.3%)"
+        ));
+    }
+
+    #[test]
+    fn item_images_need_a_safe_url() {
+        let mut input = fixture();
+        input.scene.items[0].image_url = "img/ledger.png".into();
+        input.scene.items[1].image_url = "javascript:alert(1)".into();
+        let text = render(&input);
+        assert!(has_line(&text, "**图片**: ![Ledger](img/ledger.png)"));
+        assert!(!text.contains("javascript:"));
     }
 
     #[test]

@@ -4,7 +4,6 @@ use sceneintruder_plugin_sdk::exporter::document::{
     Character, Conversation, ExportInput, Location, render,
     time::{self, Pattern},
 };
-use serde_json::Value;
 
 use crate::text::{self, Text};
 
@@ -155,7 +154,10 @@ fn character(out: &mut Text, input: &ExportInput, number: usize, c: &Character) 
     if let Some(relationships) = c.relationships.as_ref().filter(|r| !r.is_empty()) {
         out.line("   人际关系:");
         for (other, relation) in relationships {
-            out.line(format!("     - 与{}: {relation}", name_or_id(input, other)));
+            out.line(format!(
+                "     - 与{}: {relation}",
+                render::name_or_id(input, other)
+            ));
         }
     }
     out.line(format!(
@@ -172,15 +174,6 @@ fn character(out: &mut Text, input: &ExportInput, number: usize, c: &Character) 
     out.blank();
 }
 
-/// The name of the scene character `id`, or `id` itself when there is none (or it has no
-/// name).
-fn name_or_id<'a>(input: &'a ExportInput, id: &'a str) -> &'a str {
-    match input.character(id) {
-        Some(c) if !c.name.is_empty() => &c.name,
-        _ => id,
-    }
-}
-
 fn statistics(out: &mut Text, input: &ExportInput) {
     let stats = &input.interaction_stats;
     let (i, m) = (stats.total_interactions, stats.total_messages);
@@ -191,7 +184,7 @@ fn statistics(out: &mut Text, input: &ExportInput) {
     out.line(format!("  总消息数量: {m}"));
     out.line(format!("  参与角色数: {}", stats.character_count));
     let range = &stats.date_range;
-    if text::has_dates(range) {
+    if render::has_dates(range) {
         out.line(format!(
             "  交互时间范围: {} 至 {}",
             time::format(&range.start_date, Pattern::DateTime),
@@ -210,8 +203,7 @@ fn statistics(out: &mut Text, input: &ExportInput) {
             ));
         }
     }
-    if i > 0 {
-        let depth = text::ratio(m, i);
+    if let Some(depth) = render::messages_per_interaction(stats) {
         out.line(format!("  平均每次交互消息数: {depth:.1}"));
         out.line(format!(
             "  交互效率评级: {}",
@@ -224,7 +216,7 @@ fn statistics(out: &mut Text, input: &ExportInput) {
 /// The ten most frequent emotions (share of all emotion counts) and the dominant one.
 fn emotions(out: &mut Text, input: &ExportInput) {
     let distribution = &input.interaction_stats.emotion_distribution;
-    let ranked = text::ranked_emotions(distribution);
+    let ranked = render::ranked_emotions(distribution);
     let Some(&(dominant, count)) = ranked.first() else {
         return;
     };
@@ -246,11 +238,7 @@ fn emotions(out: &mut Text, input: &ExportInput) {
 }
 
 fn keywords(out: &mut Text, input: &ExportInput) {
-    let keywords = input
-        .interaction_stats
-        .top_keywords
-        .as_deref()
-        .unwrap_or_default();
+    let keywords = render::keywords(&input.interaction_stats);
     if keywords.is_empty() {
         return;
     }
@@ -260,15 +248,9 @@ fn keywords(out: &mut Text, input: &ExportInput) {
     out.blank();
     out.line("关键词分析洞察:");
     out.line(format!("  关键词总数: {}个", keywords.len()));
-    // Counted over every keyword (not only the 15 listed), lower-cased as the reference does.
-    for category in ["情感相关", "行动相关", "对象相关", "描述相关"] {
-        let n = keywords
-            .iter()
-            .filter(|k| render::keyword_category(&k.to_lowercase()) == category)
-            .count();
-        if n > 0 {
-            out.line(format!("  {category}词汇: {n}个"));
-        }
+    // Counted over every keyword (not only the 15 listed).
+    for (category, members) in render::keywords_by_category(keywords) {
+        out.line(format!("  {category}词汇: {}个", members.len()));
     }
     out.blank();
 }
@@ -286,10 +268,7 @@ fn conversations(out: &mut Text, input: &ExportInput) {
                 "开始时间: {}",
                 time::format(&first.timestamp, Pattern::DateTime)
             ));
-            if lines.len() > 1
-                && let Some(last) = lines.last()
-            {
-                let minutes = time::seconds_between(&first.timestamp, &last.timestamp) / 60.0;
+            if let Some(minutes) = render::span_minutes(lines) {
                 out.line(format!("持续时间: {minutes:.1} 分钟"));
             }
             out.line(format!("消息数量: {} 条", lines.len()));
@@ -322,11 +301,7 @@ fn message(out: &mut Text, input: &ExportInput, number: usize, line: &Conversati
         out.line(format!("    [情绪: {}]", emotions.join(", ")));
     }
     if let Some(kind) = line.metadata.get("message_type") {
-        let kind = match kind {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        };
-        out.line(format!("    [类型: {kind}]"));
+        out.line(format!("    [类型: {}]", render::plain(kind)));
     }
     out.blank();
 }
@@ -335,8 +310,9 @@ fn insights(out: &mut Text, input: &ExportInput) {
     let stats = &input.interaction_stats;
     out.line("总结与洞察");
     out.rule('-', 30);
-    if stats.total_interactions > 0 && stats.total_messages > 0 {
-        let efficiency = text::ratio(stats.total_messages, stats.total_interactions);
+    if let Some(efficiency) =
+        render::messages_per_interaction(stats).filter(|_| stats.total_messages > 0)
+    {
         out.line(format!("交互效率: {efficiency:.1} 消息/交互"));
         out.line(format!(
             "效率评级: {}",
@@ -356,21 +332,10 @@ fn insights(out: &mut Text, input: &ExportInput) {
 /// How often each character spoke, most first (ties in order of first appearance), as a
 /// share of all character lines.
 fn participation(out: &mut Text, input: &ExportInput) {
-    let mut counts: Vec<(&str, usize)> = Vec::new();
-    for line in &input.conversations {
-        let id = line.speaker_id.as_str();
-        if id.is_empty() || id == "user" {
-            continue;
-        }
-        match counts.iter_mut().find(|(seen, _)| *seen == id) {
-            Some((_, n)) => *n += 1,
-            None => counts.push((id, 1)),
-        }
-    }
+    let counts = render::character_lines(&input.conversations);
     if counts.is_empty() {
         return;
     }
-    counts.sort_by_key(|&(_, n)| std::cmp::Reverse(n));
     let total: usize = counts.iter().map(|(_, n)| n).sum();
     out.blank();
     out.line("角色参与度:");
@@ -378,7 +343,7 @@ fn participation(out: &mut Text, input: &ExportInput) {
         let pct = render::percent(n as f64, total as f64);
         out.line(format!(
             "  {}: {n}次发言 ({pct:.1}%)",
-            name_or_id(input, id)
+            render::name_or_id(input, id)
         ));
     }
 }
@@ -389,11 +354,7 @@ fn usage(out: &mut Text, input: &ExportInput, noun: &str, names: &[&str]) {
     if names.is_empty() {
         return;
     }
-    let mentioned: Vec<(&str, usize)> = names
-        .iter()
-        .map(|name| (*name, render::mentions(name, &input.conversations)))
-        .filter(|(_, n)| *n > 0)
-        .collect();
+    let mentioned = render::mentioned(names, &input.conversations);
     if mentioned.is_empty() {
         out.line(format!("  {noun}利用情况: 无明确{noun}提及"));
         return;
@@ -440,12 +401,10 @@ fn export_info(out: &mut Text, input: &ExportInput) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::text::golden;
-
-    const INPUT: &str = include_str!("../../../tests/golden/export/interactions.input.json");
+    use sceneintruder_plugin_sdk::exporter::document::golden;
 
     fn fixture() -> ExportInput {
-        ExportInput::from_json(INPUT).expect("fixture parses")
+        golden::input("interactions")
     }
 
     fn has_line(text: &str, line: &str) -> bool {

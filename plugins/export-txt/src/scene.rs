@@ -1,7 +1,5 @@
 //! The scene export as plain text (spec story-export §8.7.4).
 
-use std::collections::BTreeSet;
-
 use sceneintruder_plugin_sdk::exporter::document::{
     Character, ExportInput, render,
     time::{self, Pattern},
@@ -53,7 +51,7 @@ fn overview(out: &mut Text, input: &ExportInput) {
     out.line(format!("总消息数: {} 条", stats.total_messages));
     out.line(format!("交互次数: {} 次", stats.total_interactions));
     let range = &stats.date_range;
-    if text::has_dates(range) {
+    if render::has_dates(range) {
         out.line(format!(
             "活动时间跨度: {} 至 {}",
             time::format(&range.start_date, Pattern::DateMinutes),
@@ -62,8 +60,7 @@ fn overview(out: &mut Text, input: &ExportInput) {
         let hours = time::seconds_between(&range.start_date, &range.end_date) / 3600.0;
         out.line(format!("总活动时长: {hours:.1} 小时"));
     }
-    if stats.total_interactions > 0 {
-        let depth = text::ratio(stats.total_messages, stats.total_interactions);
+    if let Some(depth) = render::messages_per_interaction(stats) {
         out.line(format!("平均互动深度: {depth:.1} 消息/交互"));
         out.line(format!("效率评级: {}", render::efficiency_word(depth)));
     }
@@ -79,18 +76,14 @@ fn emotions(out: &mut Text, input: &ExportInput) {
     out.line("情绪分布分析");
     out.rule('-', 20);
     let total = distribution.values().sum();
-    for (emotion, n) in text::ranked_emotions(distribution) {
+    for (emotion, n) in render::ranked_emotions(distribution) {
         out.line(text::emotion_line(emotion, n, total));
     }
     out.blank();
 }
 
 fn keywords(out: &mut Text, input: &ExportInput) {
-    let keywords = input
-        .interaction_stats
-        .top_keywords
-        .as_deref()
-        .unwrap_or_default();
+    let keywords = render::keywords(&input.interaction_stats);
     if keywords.is_empty() {
         return;
     }
@@ -214,11 +207,12 @@ fn context(out: &mut Text, input: &ExportInput) {
     out.line("最近活动:");
     let recent = &context.conversations[context.conversations.len().saturating_sub(3)..];
     for (k, line) in recent.iter().enumerate() {
-        // The spec prints the line's own `speaker` here (not the resolved character name).
+        // The character's name: the line's own `speaker` (which the spec prints) is always
+        // empty in stored lines.
         out.line(format!(
             "  {}. {}: {}",
             k + 1,
-            line.speaker,
+            input.speaker_name(line),
             render::truncate(&line.content, 40)
         ));
     }
@@ -231,26 +225,19 @@ fn activity(out: &mut Text, input: &ExportInput) {
         return;
     }
     heading(out, "场景活跃度分析");
-    if stats.total_interactions > 0 {
-        let depth = text::ratio(stats.total_messages, stats.total_interactions);
+    if let Some(depth) = render::messages_per_interaction(stats) {
         out.line(format!("活跃度评级: {}", render::scene_activity(depth)));
         out.line(format!("平均互动深度: {depth:.1} 消息/交互"));
     }
     // Characters who spoke at least once (an empty id or the user is no character). Like the
     // reference, the two lines only appear when someone spoke and the scene has characters
     // (no 0/0 share).
-    let speakers: BTreeSet<&str> = input
-        .conversations
-        .iter()
-        .map(|c| c.speaker_id.as_str())
-        .filter(|id| !id.is_empty() && *id != "user")
-        .collect();
+    let speakers = render::character_lines(&input.conversations).len();
     let cast = input.characters.len();
-    if !speakers.is_empty() && cast > 0 {
-        let pct = render::percent(speakers.len() as f64, cast as f64);
+    if speakers > 0 && cast > 0 {
+        let pct = render::percent(speakers as f64, cast as f64);
         out.line(format!(
-            "角色利用率: {pct:.1}% ({}/{cast} 角色参与)",
-            speakers.len()
+            "角色利用率: {pct:.1}% ({speakers}/{cast} 角色参与)"
         ));
         out.line(format!("整体利用度: {}", render::completeness(pct)));
     }
@@ -311,7 +298,7 @@ fn export_info(out: &mut Text, input: &ExportInput) {
             stats.emotion_distribution.len()
         ));
     }
-    let keywords = stats.top_keywords.as_deref().unwrap_or_default();
+    let keywords = render::keywords(stats);
     if !keywords.is_empty() {
         out.line(format!("关键词数量: {} 个热门词汇", keywords.len()));
     }
@@ -320,13 +307,10 @@ fn export_info(out: &mut Text, input: &ExportInput) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::text::golden;
-    use sceneintruder_plugin_sdk::exporter::document::{Conversation, ExportInput};
-
-    const INPUT: &str = include_str!("../../../tests/golden/export/scene.input.json");
+    use sceneintruder_plugin_sdk::exporter::document::{Conversation, ExportInput, golden};
 
     fn fixture() -> ExportInput {
-        ExportInput::from_json(INPUT).expect("fixture parses")
+        golden::input("scene")
     }
 
     fn has_line(text: &str, line: &str) -> bool {

@@ -5,7 +5,7 @@
 //! from the export input goes through [`xml::text`] or [`xml::lines`].
 
 use sceneintruder_plugin_sdk::exporter::document::time::{self, Pattern};
-use sceneintruder_plugin_sdk::exporter::document::{Conversation, ExportInput, Location};
+use sceneintruder_plugin_sdk::exporter::document::{Conversation, ExportInput, Location, render};
 
 use crate::book::{Labels, Meta};
 use crate::xml;
@@ -204,7 +204,7 @@ fn characters(input: &ExportInput, labels: &Labels) -> Page {
             body += &format!("<p><b>{}</b></p>\n<ul>\n", xml::text(labels.relationships));
             // BTreeMap: key order, so the output is the same on every run.
             for (other, relation) in relationships {
-                let other = input.character(other).map_or(other.as_str(), |c| &c.name);
+                let other = render::name_or_id(input, other);
                 body += &format!(
                     "<li><b>{}</b>: {}</li>\n",
                     xml::text(other),

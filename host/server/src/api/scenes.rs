@@ -446,9 +446,8 @@ pub async fn list_items(
     scenes::load(&state.db, &identity, &id).await?;
     let all = scenes::items(&state.db, &id).await?;
     let total = all.len();
-    let (owned, scene_items): (Vec<Item>, Vec<Item>) = all
-        .into_iter()
-        .partition(scenes::inventory_only);
+    let (owned, scene_items): (Vec<Item>, Vec<Item>) =
+        all.into_iter().partition(scenes::inventory_only);
     Result::Ok(
         Ok::data(json!({"scene_items": scene_items, "owned_items": owned, "total": total}))
             .message("物品列表获取成功"),

@@ -123,23 +123,17 @@ async fn fixture(server: &Server, token: Option<&str>) -> (Vec<String>, Vec<Stri
 }
 
 /// Every bundled plugin (as `cargo xtask run` installs them).
+/// Every plugin `plugins/bundled.toml` lists, as `cargo xtask run` installs them.
 fn bundled_plugins(mut builder: ServerBuilder) -> ServerBuilder {
-    for id in [
-        "openai",
-        "anthropic",
-        "google",
-        "deepseek",
-        "qwen",
-        "mistral",
-        "grok",
-        "glm",
-        "githubmodels",
-        "openrouter",
-        "nvidia",
-        "ollama",
-        "openai-compatible",
-        "markdown",
-    ] {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let list = std::fs::read_to_string(root.join("plugins/bundled.toml")).expect("bundled.toml");
+    let list: toml::Value = toml::from_str(&list).expect("bundled.toml is TOML");
+    let crates = list["crates"].as_array().expect("crates");
+    for dir in crates.iter().filter_map(|c| c.as_str()) {
+        let manifest =
+            std::fs::read_to_string(root.join(dir).join("plugin.toml")).expect("manifest");
+        let manifest: toml::Value = toml::from_str(&manifest).expect("manifest is TOML");
+        let id = manifest["id"].as_str().expect("id");
         builder = builder.plugin(id);
     }
     builder

@@ -288,6 +288,42 @@ async fn every_format_of_both_kinds_renders_a_scene_made_through_the_api() {
     }
 }
 
+/// A title and an item written by a user, full of markup, come out escaped in every HTML
+/// export and in the download's headers nothing of them appears.
+#[tokio::test]
+async fn html_exports_escape_a_hostile_title() {
+    let vendor = model(None, None).await;
+    let server = exporting_server(Backend::Sqlite, &vendor, "").await;
+    let (status, body) = server
+        .post("/api/scenes/shell", &json!({"title": HOSTILE}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let scene = body["data"]["id"].as_str().expect("id").to_string();
+    let (status, body) = server
+        .post(
+            &format!("/api/scenes/{scene}/items"),
+            &json!({"name": HOSTILE, "description": HOSTILE}),
+        )
+        .await;
+    assert!(status == 200 || status == 201, "{body}");
+    for kind in ["scene", "interactions"] {
+        let d = download(
+            &server,
+            &format!("/api/scenes/{scene}/export/{kind}?format=html"),
+        )
+        .await;
+        assert_eq!(d.status, 200, "{}", String::from_utf8_lossy(&d.bytes));
+        let html = text(&d);
+        assert!(!html.contains("<script>alert"), "{kind}: {html}");
+        assert!(!html.contains("</textarea>"), "{kind}: {html}");
+        assert!(
+            html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+            "{kind}: {html}"
+        );
+        assert!(!d.disposition.contains('<') && !d.disposition.contains("alert"));
+    }
+}
+
 #[tokio::test]
 async fn bad_requests_get_the_envelope_errors() {
     let vendor = model(None, None).await;

@@ -5,7 +5,6 @@
 //! this plugin only lays them out. [`interactions`] chooses the columns, [`record`] encodes
 //! fields (RFC 4180 quoting plus a guard against spreadsheet formula injection).
 
-use sceneintruder_plugin_sdk::exporter::document::SCHEMA_VERSION;
 use sceneintruder_plugin_sdk::exporter::{self, ExportError, ExportRequest, FormatInfo, Guest};
 
 mod interactions;
@@ -18,20 +17,21 @@ struct Plugin;
 
 impl Guest for Plugin {
     fn supported() -> Vec<FormatInfo> {
-        vec![FormatInfo {
-            kind: "interactions".into(),
-            format: FORMAT.into(),
-            display_name: "CSV".into(),
-            media_type: "text/csv; charset=utf-8".into(),
-            file_extension: "csv".into(),
-            schema_version: SCHEMA_VERSION,
-        }]
+        exporter::pairs(
+            &["interactions"],
+            FORMAT,
+            "CSV",
+            "text/csv; charset=utf-8",
+            "csv",
+        )
     }
 
     fn render(req: ExportRequest) -> Result<(), ExportError> {
-        // `input` refuses every pair but (interactions, csv), so there is nothing to dispatch.
-        let input = exporter::input(&req, &Self::supported())?;
-        exporter::write_all(interactions::render(&input).as_bytes())
+        // Every pair but (interactions, csv) is refused before rendering, so the kind needs
+        // no dispatch.
+        exporter::render_text(&req, &Self::supported(), |_kind, input| {
+            Some(interactions::render(input))
+        })
     }
 }
 

@@ -9,7 +9,7 @@
 //! balanced and escaped; each kind has its own module.
 
 use sceneintruder_plugin_sdk::exporter::document::{
-    Conversation, ExportInput, SCHEMA_VERSION, render,
+    Conversation, ExportInput, render,
     time::{self, Pattern},
 };
 use sceneintruder_plugin_sdk::exporter::{self, ExportError, ExportRequest, FormatInfo, Guest};
@@ -24,29 +24,18 @@ mod scene;
 /// The format id this plugin serves.
 const FORMAT: &str = "html";
 
+/// The kinds it serves that format for.
+const KINDS: &[&str] = &["scene", "interactions"];
+
 struct Plugin;
 
 impl Guest for Plugin {
     fn supported() -> Vec<FormatInfo> {
-        ["scene", "interactions"]
-            .into_iter()
-            .map(|kind| FormatInfo {
-                kind: kind.into(),
-                format: FORMAT.into(),
-                display_name: "HTML".into(),
-                media_type: "text/html; charset=utf-8".into(),
-                file_extension: "html".into(),
-                schema_version: SCHEMA_VERSION,
-            })
-            .collect()
+        exporter::pairs(KINDS, FORMAT, "HTML", "text/html; charset=utf-8", "html")
     }
 
     fn render(req: ExportRequest) -> Result<(), ExportError> {
-        let input = exporter::input(&req, &Self::supported())?;
-        let html = render(&req.kind, &input).ok_or_else(|| {
-            ExportError::Unsupported(format!("{}.{} is not rendered here", req.kind, req.format))
-        })?;
-        exporter::write_all(html.as_bytes())
+        exporter::render_text(&req, &Self::supported(), render)
     }
 }
 

@@ -7,7 +7,7 @@
 //! reference's Go maps marshal), and nested values (characters, conversations, settings,
 //! statistics) serialise exactly as the document types do.
 
-use sceneintruder_plugin_sdk::exporter::document::{ExportInput, SCHEMA_VERSION};
+use sceneintruder_plugin_sdk::exporter::document::ExportInput;
 use sceneintruder_plugin_sdk::exporter::{self, ExportError, ExportRequest, FormatInfo, Guest};
 use serde::Serialize;
 
@@ -17,6 +17,9 @@ mod scene;
 /// The format id this plugin serves.
 const FORMAT: &str = "json";
 
+/// The kinds it serves that format for.
+const KINDS: &[&str] = &["scene", "interactions"];
+
 /// `export_info.version` of every document (the reference's constant).
 const DOCUMENT_VERSION: &str = "1.0";
 
@@ -24,32 +27,24 @@ struct Plugin;
 
 impl Guest for Plugin {
     fn supported() -> Vec<FormatInfo> {
-        ["scene", "interactions"]
-            .into_iter()
-            .map(|kind| FormatInfo {
-                kind: kind.into(),
-                format: FORMAT.into(),
-                display_name: "JSON".into(),
-                media_type: "application/json; charset=utf-8".into(),
-                file_extension: "json".into(),
-                schema_version: SCHEMA_VERSION,
-            })
-            .collect()
+        exporter::pairs(
+            KINDS,
+            FORMAT,
+            "JSON",
+            "application/json; charset=utf-8",
+            "json",
+        )
     }
 
     fn render(req: ExportRequest) -> Result<(), ExportError> {
-        let input = exporter::input(&req, &Self::supported())?;
-        let text = match render(&req.kind, &input) {
-            Some(Ok(text)) => text,
-            Some(Err(e)) => return Err(ExportError::Failed(format!("JSON encoding failed: {e}"))),
-            None => {
-                return Err(ExportError::Unsupported(format!(
-                    "{}.{} is not rendered here",
-                    req.kind, req.format
-                )));
-            }
-        };
-        exporter::write_all(text.as_bytes())
+        // `render_text` takes text or nothing, so an encoding error is kept aside and
+        // reported as `failed` rather than as the `unsupported` that its `None` becomes.
+        let mut encoding = Ok(());
+        let written = exporter::render_text(&req, &Self::supported(), |kind, input| {
+            render(kind, input)?.map_err(|e| encoding = Err(e)).ok()
+        });
+        encoding.map_err(|e| ExportError::Failed(format!("JSON encoding failed: {e}")))?;
+        written
     }
 }
 

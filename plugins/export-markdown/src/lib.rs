@@ -5,7 +5,7 @@
 //! already computed); this plugin only lays it out. Each kind has its own module, and
 //! [`markdown`] holds the pieces both share.
 
-use sceneintruder_plugin_sdk::exporter::document::{ExportInput, SCHEMA_VERSION};
+use sceneintruder_plugin_sdk::exporter::document::ExportInput;
 use sceneintruder_plugin_sdk::exporter::{self, ExportError, ExportRequest, FormatInfo, Guest};
 
 mod interactions;
@@ -15,29 +15,24 @@ mod scene;
 /// The format id this plugin serves.
 const FORMAT: &str = "markdown";
 
+/// The kinds it serves that format for.
+const KINDS: &[&str] = &["scene", "interactions"];
+
 struct Plugin;
 
 impl Guest for Plugin {
     fn supported() -> Vec<FormatInfo> {
-        ["scene", "interactions"]
-            .into_iter()
-            .map(|kind| FormatInfo {
-                kind: kind.into(),
-                format: FORMAT.into(),
-                display_name: "Markdown".into(),
-                media_type: "text/markdown; charset=utf-8".into(),
-                file_extension: "markdown".into(),
-                schema_version: SCHEMA_VERSION,
-            })
-            .collect()
+        exporter::pairs(
+            KINDS,
+            FORMAT,
+            "Markdown",
+            "text/markdown; charset=utf-8",
+            "markdown",
+        )
     }
 
     fn render(req: ExportRequest) -> Result<(), ExportError> {
-        let input = exporter::input(&req, &Self::supported())?;
-        let text = render(&req.kind, &input).ok_or_else(|| {
-            ExportError::Unsupported(format!("{}.{} is not rendered here", req.kind, req.format))
-        })?;
-        exporter::write_all(text.as_bytes())
+        exporter::render_text(&req, &Self::supported(), render)
     }
 }
 

@@ -5,7 +5,7 @@
 //! already computed); this plugin only lays it out. Each kind has its own module, and
 //! [`text`] holds the pieces both share.
 
-use sceneintruder_plugin_sdk::exporter::document::{ExportInput, SCHEMA_VERSION};
+use sceneintruder_plugin_sdk::exporter::document::ExportInput;
 use sceneintruder_plugin_sdk::exporter::{self, ExportError, ExportRequest, FormatInfo, Guest};
 
 mod interactions;
@@ -15,29 +15,24 @@ mod text;
 /// The format id this plugin serves.
 const FORMAT: &str = "txt";
 
+/// The kinds it serves that format for.
+const KINDS: &[&str] = &["scene", "interactions"];
+
 struct Plugin;
 
 impl Guest for Plugin {
     fn supported() -> Vec<FormatInfo> {
-        ["scene", "interactions"]
-            .into_iter()
-            .map(|kind| FormatInfo {
-                kind: kind.into(),
-                format: FORMAT.into(),
-                display_name: "Plain text".into(),
-                media_type: "text/plain; charset=utf-8".into(),
-                file_extension: "txt".into(),
-                schema_version: SCHEMA_VERSION,
-            })
-            .collect()
+        exporter::pairs(
+            KINDS,
+            FORMAT,
+            "Plain text",
+            "text/plain; charset=utf-8",
+            "txt",
+        )
     }
 
     fn render(req: ExportRequest) -> Result<(), ExportError> {
-        let input = exporter::input(&req, &Self::supported())?;
-        let text = render(&req.kind, &input).ok_or_else(|| {
-            ExportError::Unsupported(format!("{}.{} is not rendered here", req.kind, req.format))
-        })?;
-        exporter::write_all(text.as_bytes())
+        exporter::render_text(&req, &Self::supported(), render)
     }
 }
 

@@ -87,29 +87,36 @@
 //!
 //! # Writing an exporter
 //!
-//! See `docs/plugins/exporter.md` for the whole story. In short:
+//! See `docs/plugins/exporter.md` for the whole story. In short, for a text format:
 //!
 //! ```ignore
-//! use sceneintruder_plugin_sdk::exporter::{self, ExportError, ExportRequest, FormatInfo, Guest, Output};
+//! use sceneintruder_plugin_sdk::exporter::document::ExportInput;
+//! use sceneintruder_plugin_sdk::exporter::{self, ExportError, ExportRequest, FormatInfo, Guest};
 //!
 //! struct Plugin;
 //! impl Guest for Plugin {
 //!     fn supported() -> Vec<FormatInfo> {
-//!         vec![FormatInfo {
-//!             kind: "scene".into(), format: "yaml".into(), display_name: "YAML".into(),
-//!             media_type: "application/yaml; charset=utf-8".into(),
-//!             file_extension: "yaml".into(), schema_version: 1,
-//!         }]
+//!         // One (kind, format) pair per kind, all with this name, media type and extension.
+//!         exporter::pairs(&["scene"], "yaml", "YAML", "application/yaml; charset=utf-8", "yaml")
 //!     }
 //!     fn render(req: ExportRequest) -> Result<(), ExportError> {
-//!         let input = exporter::input(&req, &Self::supported())?;
-//!         let mut out = Output::new();
-//!         out.push_str(&format!("title: {}\n", input.scene.scene.title))?;
-//!         out.finish()
+//!         // Checks the pair, parses the input, renders it and writes the text.
+//!         exporter::render_text(&req, &Self::supported(), |kind, input| match kind {
+//!             "scene" => Some(scene(input)),
+//!             _ => None,
+//!         })
 //!     }
 //! }
 //! exporter::export!(Plugin);
+//!
+//! /// Pure, so it can be tested natively.
+//! fn scene(input: &ExportInput) -> String {
+//!     format!("title: {}\n", input.scene.scene.title)
+//! }
 //! ```
+//!
+//! For binary output, or output written piece by piece, `render()` calls
+//! `exporter::input` and writes through an `exporter::Output` instead.
 
 // Lets the generated bindings and the exported macros name this crate by the same absolute
 // path from inside and outside the crate.
@@ -235,9 +242,10 @@ pub mod video {
 
 /// The `exporter` world: implement [`exporter::Guest`] and call [`exporter::export!`].
 ///
-/// An exporter declares the (kind, format) pairs it renders in `supported()`, parses the
-/// host's export input with [`exporter::document::ExportInput::from_json`] in `render()`, and
-/// writes its output through an [`exporter::Output`] (buffered, sent to the host in chunks).
+/// An exporter declares the (kind, format) pairs it renders in `supported()` (one format for
+/// several kinds: [`exporter::pairs`]), reads the host's export input with [`exporter::input`]
+/// in `render()`, and writes its output through an [`exporter::Output`] (buffered, sent to the
+/// host in chunks). A text format does all of `render()` with [`exporter::render_text`].
 /// Attachments of the exported document (images, clips) are read with
 /// [`exporter::attachments`]. Exporters have no network and no filesystem.
 #[cfg(feature = "exporter")]
@@ -321,6 +329,64 @@ pub mod exporter {
         out.finish()
     }
 
+    /// The `supported()` list of a plugin that renders one format for several kinds: one
+    /// [`FormatInfo`] per kind, in the order given, all with the same format, display name,
+    /// media type and file extension, and the export-input schema this SDK understands
+    /// ([`document::SCHEMA_VERSION`]).
+    ///
+    /// ```ignore
+    /// fn supported() -> Vec<FormatInfo> {
+    ///     let kinds = &["scene", "interactions"];
+    ///     exporter::pairs(kinds, "txt", "Plain text", "text/plain; charset=utf-8", "txt")
+    /// }
+    /// ```
+    pub fn pairs(
+        kinds: &[&str],
+        format: &str,
+        display_name: &str,
+        media_type: &str,
+        file_extension: &str,
+    ) -> Vec<FormatInfo> {
+        kinds
+            .iter()
+            .map(|kind| FormatInfo {
+                kind: (*kind).into(),
+                format: format.into(),
+                display_name: display_name.into(),
+                media_type: media_type.into(),
+                file_extension: file_extension.into(),
+                schema_version: document::SCHEMA_VERSION,
+            })
+            .collect()
+    }
+
+    /// The whole `render()` of a text exporter: [`input`] (which checks the pair against
+    /// `supported` and parses the export input), then `render(kind, &input)`, then
+    /// [`write_all`] of the text it returns. `render` returns `None` for a kind it does not
+    /// render, which fails the export as `unsupported`. For binary output, or output
+    /// written piece by piece, call [`input`] yourself and write through an [`Output`].
+    ///
+    /// ```ignore
+    /// fn render(req: ExportRequest) -> Result<(), ExportError> {
+    ///     exporter::render_text(&req, &Self::supported(), |kind, input| match kind {
+    ///         "scene" => Some(scene::render(input)),
+    ///         "interactions" => Some(interactions::render(input)),
+    ///         _ => None,
+    ///     })
+    /// }
+    /// ```
+    pub fn render_text(
+        req: &ExportRequest,
+        supported: &[FormatInfo],
+        render: impl FnOnce(&str, &document::ExportInput) -> Option<String>,
+    ) -> Result<(), ExportError> {
+        let input = input(req, supported)?;
+        let text = render(&req.kind, &input).ok_or_else(|| {
+            ExportError::Unsupported(format!("{}.{} is not rendered here", req.kind, req.format))
+        })?;
+        write_all(text.as_bytes())
+    }
+
     /// Parse the request's export input, checking that the request is for a pair in
     /// `supported` and that the schema is one this crate understands.
     pub fn input(
@@ -337,5 +403,90 @@ pub mod exporter {
             )));
         }
         document::ExportInput::from_json(&req.input_json).map_err(ExportError::InvalidInput)
+    }
+
+    // Natively, only the paths that fail before writing can run: the host's `export-output`
+    // exists only inside the server.
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        fn served() -> Vec<FormatInfo> {
+            pairs(
+                &["scene", "interactions"],
+                "txt",
+                "Plain text",
+                "text/plain; charset=utf-8",
+                "txt",
+            )
+        }
+
+        fn request(kind: &str, format: &str) -> ExportRequest {
+            let input = document::ExportInput {
+                schema_version: document::SCHEMA_VERSION,
+                kind: kind.into(),
+                format: format.into(),
+                ..Default::default()
+            };
+            ExportRequest {
+                kind: kind.into(),
+                format: format.into(),
+                input_json: serde_json::to_string(&input).expect("encodes"),
+            }
+        }
+
+        #[test]
+        fn pairs_declares_one_pair_per_kind_in_order() {
+            let formats = served();
+            let kinds: Vec<&str> = formats.iter().map(|f| f.kind.as_str()).collect();
+            assert_eq!(kinds, ["scene", "interactions"]);
+            for f in &formats {
+                assert_eq!(f.format, "txt");
+                assert_eq!(f.display_name, "Plain text");
+                assert_eq!(f.media_type, "text/plain; charset=utf-8");
+                assert_eq!(f.file_extension, "txt");
+                assert_eq!(f.schema_version, document::SCHEMA_VERSION);
+            }
+        }
+
+        #[test]
+        fn render_text_refuses_a_pair_not_supported_without_rendering() {
+            let result = render_text(&request("story", "txt"), &served(), |_, _| {
+                panic!("must not render")
+            });
+            assert_eq!(
+                result,
+                Err(ExportError::Unsupported(
+                    "story.txt is not rendered by this exporter".into()
+                ))
+            );
+        }
+
+        #[test]
+        fn render_text_reports_a_kind_the_render_skips() {
+            let mut asked = None;
+            let result = render_text(&request("interactions", "txt"), &served(), |kind, _| {
+                asked = Some(kind.to_owned());
+                None
+            });
+            assert_eq!(asked.as_deref(), Some("interactions"));
+            assert_eq!(
+                result,
+                Err(ExportError::Unsupported(
+                    "interactions.txt is not rendered here".into()
+                ))
+            );
+        }
+
+        #[test]
+        fn render_text_passes_on_an_unreadable_input() {
+            let mut req = request("scene", "txt");
+            req.input_json = "{".into();
+            let result = render_text(&req, &served(), |_, _| panic!("must not render"));
+            assert!(
+                matches!(result, Err(ExportError::InvalidInput(_))),
+                "{result:?}"
+            );
+        }
     }
 }

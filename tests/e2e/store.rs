@@ -1,6 +1,6 @@
 //! Store repositories on SQLite and PostgreSQL (the same suite on both).
 
-use sceneintruder_store::{Backend as StoreBackend, Database};
+use sceneintruder_store::{Backend as StoreBackend, Database, NewScene, Part, SceneRow, StoryRows};
 use sceneintruder_tests::{Backend, PgDatabase, backends};
 
 #[tokio::test]
@@ -207,6 +207,129 @@ async fn job_repository_rules_on_every_backend() {
             .expect("complete")
             .expect("running");
         assert_eq!((done.state, done.progress), (JobState::Completed, 100));
+        db.close().await;
+    }
+}
+
+/// A database of `backend`, migrated; the guard keeps a PostgreSQL database alive.
+async fn migrated(backend: &Backend, dir: &std::path::Path) -> (Database, Option<PgDatabase>) {
+    let (url, pg) = match backend {
+        Backend::Sqlite => (
+            format!("sqlite://{}", dir.join("db.sqlite").display()),
+            None,
+        ),
+        Backend::Postgres(admin) => {
+            let pg = PgDatabase::create(admin).await;
+            (pg.url.clone(), Some(pg))
+        }
+    };
+    let db = Database::connect(&url).await.expect("connect");
+    db.migrate().await.expect("migrate");
+    (db, pg)
+}
+
+fn part(group: &str, id: &str, link: Option<&str>) -> Part {
+    Part {
+        group: group.into(),
+        id: id.into(),
+        link: link.map(String::from),
+        document: format!("{{\"id\":\"{id}\"}}"),
+    }
+}
+
+/// Stories: parts kept in order with their links, a write that lost the race changes
+/// nothing, and deleting the scene deletes its story.
+#[tokio::test]
+async fn story_repository_on_every_backend() {
+    for backend in backends() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (db, _pg) = migrated(&backend, dir.path()).await;
+        let row = SceneRow {
+            id: "scene_s".into(),
+            owner: "alice".into(),
+            document: "{}".into(),
+            settings: "{}".into(),
+            original_text: None,
+            segments: None,
+            created_at: 1,
+        };
+        db.scenes()
+            .create(NewScene {
+                row: &row,
+                characters: &[],
+                items: &[],
+            })
+            .await
+            .expect("scene");
+        let stories = db.stories();
+        assert_eq!(stories.get("scene_s").await.expect("get"), None);
+        let first = StoryRows {
+            document: "{\"progress\":0}".into(),
+            // Ids out of alphabetical order: the stored order is the story's.
+            nodes: vec![part("", "node_2", None), part("", "node_1", Some("node_2"))],
+            choices: vec![
+                part("node_2", "choice_b", Some("node_1")),
+                part("node_2", "choice_a", None),
+                // The same choice id under another node is another choice.
+                part("node_1", "choice_a", None),
+            ],
+            tasks: vec![part("", "task_1", None)],
+            objectives: vec![part("task_1", "obj_2", None), part("task_1", "obj_1", None)],
+            locations: vec![part("", "loc_1", None)],
+        };
+        let version_before = db.scenes().version("scene_s").await.expect("v");
+        assert!(stories.create("scene_s", &first).await.expect("create"));
+        assert!(
+            !stories.create("scene_s", &first).await.expect("again"),
+            "a second story for one scene is refused"
+        );
+        let stored = stories.get("scene_s").await.expect("get").expect("story");
+        assert_eq!(stored.version, 1);
+        assert_eq!(stored.rows, first);
+        assert!(
+            db.scenes().version("scene_s").await.expect("v") > version_before,
+            "a story write bumps the scene's version (cached views embed the story)"
+        );
+
+        // Two writers read version 1; the first wins, the second changes nothing.
+        let mut second = first.clone();
+        second.document = "{\"progress\":5}".into();
+        second.nodes.push(part("", "node_3", Some("node_1")));
+        second.choices[1].link = Some("node_3".into());
+        let mut stale = first.clone();
+        stale.document = "{\"progress\":99}".into();
+        assert_eq!(
+            stories
+                .replace("scene_s", 1, &second)
+                .await
+                .expect("replace"),
+            Some(2)
+        );
+        assert_eq!(
+            stories.replace("scene_s", 1, &stale).await.expect("stale"),
+            None
+        );
+        let stored = stories.get("scene_s").await.expect("get").expect("story");
+        assert_eq!((stored.version, &stored.rows), (2, &second));
+        assert_eq!(
+            stories
+                .replace("scene_missing", 1, &second)
+                .await
+                .expect("missing"),
+            None
+        );
+
+        // Deleting the scene deletes its story and every part.
+        assert!(db.scenes().delete("scene_s").await.expect("delete"));
+        assert_eq!(stories.get("scene_s").await.expect("get"), None);
+        assert!(stories.create("scene_s", &first).await.expect("recreate"));
+        assert_eq!(
+            stories.get("scene_s").await.expect("get").map(|s| s.rows),
+            Some(first.clone()),
+            "no part of the old story survived"
+        );
+        assert!(stories.delete("scene_s").await.expect("delete story"));
+        assert!(!stories.delete("scene_s").await.expect("twice"));
         db.close().await;
     }
 }

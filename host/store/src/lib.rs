@@ -47,6 +47,7 @@ mod jobs;
 mod meta;
 mod readers;
 mod scenes;
+mod stories;
 mod users;
 
 use std::path::Path;
@@ -63,6 +64,7 @@ pub use documents::{Document, DocumentRepo};
 pub use jobs::{Job, JobCompletion, JobRepo, JobState, NewJob};
 pub use meta::MetaRepo;
 pub use scenes::{NewScene, SceneRepo, SceneRow, SceneSummary, SceneView};
+pub use stories::{Part, StoredStory, StoryRepo, StoryRows};
 pub use users::{User, UserRepo};
 
 /// SQLite reader connections beside the pool (see `readers`).
@@ -213,6 +215,11 @@ impl Database {
     /// Scenes, their characters, items and conversations.
     pub fn scenes(&self) -> SceneRepo<'_> {
         SceneRepo::new(self)
+    }
+
+    /// Stories of scenes: header, nodes, choices, tasks, objectives, locations.
+    pub fn stories(&self) -> StoryRepo<'_> {
+        StoryRepo::new(self)
     }
 
     /// Server settings documents.

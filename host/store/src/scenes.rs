@@ -49,6 +49,18 @@ pub struct NewScene<'a> {
     pub items: &'a [(String, String, i64)],
 }
 
+/// The statement that bumps scene `$1`'s version and sets its change time to `$2`.
+pub(crate) fn touch_sql(backend: crate::Backend) -> &'static str {
+    match backend {
+        crate::Backend::Sqlite => {
+            "UPDATE scenes SET version = version + 1, updated_at = $2 WHERE id = $1"
+        }
+        crate::Backend::Postgres => {
+            "UPDATE scenes SET version = nextval('scene_versions'), updated_at = $2 WHERE id = $1"
+        }
+    }
+}
+
 pub struct SceneRepo<'a> {
     db: &'a Database,
 }
@@ -83,7 +95,7 @@ fn split(r: RowWithTwo) -> (SceneRow, i64, i64) {
 }
 
 /// Unix milliseconds now.
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
@@ -98,15 +110,7 @@ impl<'a> SceneRepo<'a> {
     /// The statement every write of a scene runs in its transaction: a new version (from
     /// one sequence on PostgreSQL, so versions grow across servers) and the change time.
     fn touch(&self) -> &'static str {
-        match self.db.backend() {
-            crate::Backend::Sqlite => {
-                "UPDATE scenes SET version = version + 1, updated_at = $2 WHERE id = $1"
-            }
-            crate::Backend::Postgres => {
-                "UPDATE scenes SET version = nextval('scene_versions'), updated_at = $2 \
-                 WHERE id = $1"
-            }
-        }
+        touch_sql(self.db.backend())
     }
 
     /// Store a scene with its characters and items, all or nothing.
@@ -316,6 +320,12 @@ impl<'a> SceneRepo<'a> {
         let rows = with_pool!(self.db, pool => {
             let mut tx = pool.begin().await?;
             for sql in [
+                "DELETE FROM story_nodes WHERE scene_id = $1",
+                "DELETE FROM story_choices WHERE scene_id = $1",
+                "DELETE FROM story_tasks WHERE scene_id = $1",
+                "DELETE FROM story_objectives WHERE scene_id = $1",
+                "DELETE FROM story_locations WHERE scene_id = $1",
+                "DELETE FROM stories WHERE scene_id = $1",
                 "DELETE FROM scene_conversations WHERE scene_id = $1",
                 "DELETE FROM scene_items WHERE scene_id = $1",
                 "DELETE FROM scene_characters WHERE scene_id = $1",

@@ -25,7 +25,10 @@ use serde_json::Value;
 pub mod golden;
 pub mod lines;
 pub mod render;
+pub mod story;
 pub mod time;
+
+pub use story::{Objective, StoryChoice, StoryData, StoryLocation, StoryNode, Task};
 
 /// Version of the export input schema this crate describes.
 pub const SCHEMA_VERSION: u32 = 1;

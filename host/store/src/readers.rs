@@ -84,3 +84,33 @@ impl Reader<'_> {
         self.slot.suspect = false;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::str::FromStr;
+
+    #[tokio::test]
+    async fn an_abandoned_read_is_checked_before_the_reader_is_used_again() {
+        let dir = std::env::temp_dir().join(format!("readers-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let url = format!("sqlite://{}", dir.join("db.sqlite").display());
+        let options = SqliteConnectOptions::from_str(&url)
+            .expect("url")
+            .create_if_missing(true);
+        let readers = Readers::open(&options, 1).await.expect("open");
+        // A read dropped half-way (no `done`) leaves the reader suspect.
+        drop(readers.get().await.expect("reader"));
+        assert!(readers.slots[0].lock().await.suspect);
+        // The next user gets a checked, working connection; a finished read clears the flag.
+        let mut reader = readers.get().await.expect("reader");
+        let one: (i64,) = sqlx::query_as("SELECT 1")
+            .fetch_one(reader.conn())
+            .await
+            .expect("query");
+        assert_eq!(one.0, 1);
+        reader.done();
+        assert!(!readers.slots[0].lock().await.suspect);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -49,6 +49,9 @@ pub enum ServerError {
     CharacterNotFound { id: String },
     #[error("story node not found")]
     StoryNodeNotFound { details: String },
+    /// No story for the scene and none can be made (or the scene is not the caller's).
+    #[error("story not found")]
+    StoryNotFound,
     /// No LLM provider can be called (status text in details).
     #[error("LLM not ready")]
     LlmNotReady { details: String },
@@ -133,7 +136,8 @@ impl ServerError {
             ServerError::TaskNotFound
             | ServerError::SceneNotFound { .. }
             | ServerError::CharacterNotFound { .. }
-            | ServerError::StoryNodeNotFound { .. } => StatusCode::NOT_FOUND,
+            | ServerError::StoryNodeNotFound { .. }
+            | ServerError::StoryNotFound => StatusCode::NOT_FOUND,
             ServerError::LlmNotReady { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ServerError::Conflict { .. } => StatusCode::CONFLICT,
             ServerError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -169,7 +173,9 @@ impl ServerError {
             ServerError::TaskNotFound => "TASK_NOT_FOUND",
             ServerError::SceneNotFound { .. } => "SCENE_NOT_FOUND",
             ServerError::CharacterNotFound { .. } => "CHARACTER_NOT_FOUND",
-            ServerError::StoryNodeNotFound { .. } => "RESOURCE_NOT_FOUND",
+            ServerError::StoryNodeNotFound { .. } | ServerError::StoryNotFound => {
+                "RESOURCE_NOT_FOUND"
+            }
             ServerError::LlmNotReady { .. } => "LLM_NOT_READY",
             ServerError::Conflict { .. } => "CONFLICT",
             ServerError::RateLimited { .. } => "RATE_LIMIT_EXCEEDED",
@@ -214,6 +220,7 @@ impl ServerError {
             ServerError::SceneNotFound { .. } => "场景不存在".into(),
             ServerError::CharacterNotFound { .. } => "角色不存在".into(),
             ServerError::StoryNodeNotFound { .. } => "故事节点不存在".into(),
+            ServerError::StoryNotFound => "故事数据不存在".into(),
             ServerError::LlmNotReady { .. } => "LLM服务未配置或未就绪".into(),
             ServerError::Forbidden => "无权执行此操作".into(),
             ServerError::ForbiddenWith { message } => message.clone(),
@@ -258,6 +265,7 @@ impl ServerError {
                 details.clone()
             }
             ServerError::NotFound { .. } => String::new(),
+            ServerError::StoryNotFound => "故事数据不存在".into(),
             ServerError::PayloadTooLarge => "the request body exceeds body_limit_bytes".into(),
             ServerError::TaskNotFound
             | ServerError::Forbidden

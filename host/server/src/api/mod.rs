@@ -79,6 +79,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(scenes::node_content),
         )
         .route("/api/scenes/{id}/aggregate", get(scenes::aggregate))
+        .route("/api/scenes/{id}/story", get(scenes::story))
         .route("/api/scenes/{id}/export/scene", get(exports::scene))
         .route(
             "/api/scenes/{id}/export/interactions",

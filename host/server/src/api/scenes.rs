@@ -431,11 +431,50 @@ pub async fn node_content(
     Path((id, node_id)): Path<(String, String)>,
 ) -> ApiResult {
     scenes::load(&state.db, &identity, &id).await?;
-    let _ = node_id;
-    // No story has been generated for any scene yet (the story engine comes later).
-    Err(ServerError::StoryNodeNotFound {
-        details: "加载故事数据失败: 故事数据不存在".into(),
-    })
+    // Node content never creates a story (§5.2).
+    let story = crate::domain::story::stored(&state.db, &id)
+        .await?
+        .ok_or_else(|| ServerError::StoryNodeNotFound {
+            details: "加载故事数据失败: 故事数据不存在".into(),
+        })?;
+    let node = story
+        .nodes
+        .into_iter()
+        .find(|n| n.id == node_id)
+        .ok_or_else(|| ServerError::StoryNodeNotFound {
+            details: format!(
+                "未找到指定的故事节点: {}",
+                node_id.chars().take(128).collect::<String>()
+            ),
+        })?;
+    // Real triggers live in the metadata; the field of the same name is filled from it.
+    let triggers = node
+        .metadata
+        .as_ref()
+        .and_then(|m| m.get("interaction_triggers").cloned())
+        .filter(|_| node.interaction_triggers.is_empty());
+    Result::Ok(
+        Ok::data(json!({
+            "content": node.content,
+            "original_content": node.original_content,
+            "related_item_ids": node.related_item_ids,
+            "metadata": node.metadata,
+            "character_links": Value::Null,
+            "interaction_triggers": triggers,
+            "node": node,
+        }))
+        .message("故事节点内容获取成功"),
+    )
+}
+
+/// `GET /api/scenes/{id}/story`: the scene's story, made on first use (§5.1).
+pub async fn story(
+    State(state): State<Arc<AppState>>,
+    identity: Identity,
+    Path(id): Path<String>,
+) -> ApiResult {
+    let story = crate::domain::story::load_or_create(&state.db, &identity, &id).await?;
+    Result::Ok(Ok::data(crate::domain::story::shown(story)).message("故事数据获取成功"))
 }
 
 pub async fn list_items(

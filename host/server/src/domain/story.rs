@@ -401,6 +401,61 @@ pub fn from_rows(rows: &StoryRows) -> Result<StoryData, ServerError> {
     Ok(story)
 }
 
+/// Longest `original_content` `GET …/story` shows, in characters (§5.1).
+const SHOWN_ORIGINAL: usize = 600;
+
+/// The story of the scene `id` that `identity` may see, made now (without the LLM) when it has
+/// none. Two first requests at once both build one and the store keeps the first; both then
+/// answer with the stored one.
+pub async fn load_or_create(
+    db: &sceneintruder_store::Database,
+    identity: &crate::auth::Identity,
+    id: &str,
+) -> Result<StoryData, ServerError> {
+    let row = crate::domain::scenes::load(db, identity, id)
+        .await
+        .map_err(|_| ServerError::StoryNotFound)?;
+    if let Some(stored) = stored(db, id).await? {
+        return Ok(stored);
+    }
+    let scene = crate::domain::scenes::scene_of(&row)?;
+    let segments = crate::domain::scenes::segments(db, &row).await?;
+    let now = crate::time::rfc3339_nano_local();
+    let story = initial_story(&scene, &segments, &now).ok_or(ServerError::StoryNotFound)?;
+    if db
+        .stories()
+        .create(id, &to_rows(&story)?)
+        .await
+        .map_err(ServerError::internal)?
+    {
+        return Ok(story);
+    }
+    stored(db, id).await?.ok_or(ServerError::StoryNotFound)
+}
+
+/// The stored story of scene `id`, if it has one (no initialisation).
+pub async fn stored(
+    db: &sceneintruder_store::Database,
+    id: &str,
+) -> Result<Option<StoryData>, ServerError> {
+    match db.stories().get(id).await.map_err(ServerError::internal)? {
+        Some(found) => Ok(Some(from_rows(&found.rows)?)),
+        None => Ok(None),
+    }
+}
+
+/// The story as `GET …/story` shows it: original passages trimmed and cut (§5.1).
+pub fn shown(mut story: StoryData) -> StoryData {
+    for node in &mut story.nodes {
+        let trimmed = node.original_content.trim();
+        node.original_content = match trimmed.char_indices().nth(SHOWN_ORIGINAL) {
+            Some((cut, _)) => format!("{}...", &trimmed[..cut]),
+            None => trimmed.to_string(),
+        };
+    }
+    story
+}
+
 #[cfg(test)]
 mod tests {
     use sceneintruder_export_document::Location;

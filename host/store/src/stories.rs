@@ -166,38 +166,7 @@ impl<'a> StoryRepo<'a> {
     /// Store a new story for `scene_id` at version 1; `false` (and nothing written) when the
     /// scene already has one.
     pub async fn create(&self, scene_id: &str, rows: &StoryRows) -> Result<bool, StoreError> {
-        const SQL: &str = "INSERT INTO stories (scene_id, document, version, updated_at) \
-                           VALUES ($1, $2, 1, $3) ON CONFLICT (scene_id) DO NOTHING";
-        let now = now_ms();
-        let created = with_pool!(self.db, pool => {
-            let mut tx = pool.begin().await?;
-            let inserted = sqlx::query(SQL).bind(scene_id).bind(&rows.document).bind(now)
-                .execute(&mut *tx).await?.rows_affected() == 1;
-            if inserted {
-                for (table, parts) in TABLES.iter().zip(rows.parts()) {
-                    let sql = table.insert();
-                    for (position, part) in parts.iter().enumerate() {
-                        let mut query = sqlx::query(&sql).bind(scene_id);
-                        if table.group.is_some() {
-                            query = query.bind(&part.group);
-                        }
-                        query = query.bind(&part.id);
-                        if table.link.is_some() {
-                            query = query.bind(&part.link);
-                        }
-                        query.bind(position as i64).bind(&part.document)
-                            .execute(&mut *tx).await?;
-                    }
-                }
-                sqlx::query(self.touch()).bind(scene_id).bind(now).execute(&mut *tx).await?;
-                tx.commit().await?;
-            }
-            inserted
-        });
-        if created {
-            self.db.changes().scene_changed(scene_id);
-        }
-        Ok(created)
+        self.write(scene_id, None, rows).await
     }
 
     /// Replace the story of `scene_id` read at `version` with `rows`: the new version, or
@@ -208,13 +177,31 @@ impl<'a> StoryRepo<'a> {
         version: i64,
         rows: &StoryRows,
     ) -> Result<Option<i64>, StoreError> {
-        const SQL: &str = "UPDATE stories SET document = $2, version = version + 1, \
-                           updated_at = $3 WHERE scene_id = $1 AND version = $4";
+        let written = self.write(scene_id, Some(version), rows).await?;
+        Ok(written.then_some(version + 1))
+    }
+
+    /// Write the header (new, or over `version`) and, if that won, every part, in one
+    /// transaction.
+    async fn write(
+        &self,
+        scene_id: &str,
+        version: Option<i64>,
+        rows: &StoryRows,
+    ) -> Result<bool, StoreError> {
+        const CREATE: &str = "INSERT INTO stories (scene_id, document, version, updated_at) \
+                              VALUES ($1, $2, 1, $3) ON CONFLICT (scene_id) DO NOTHING";
+        const REPLACE: &str = "UPDATE stories SET document = $2, version = version + 1, \
+                               updated_at = $3 WHERE scene_id = $1 AND version = $4";
         let now = now_ms();
-        let written = with_pool!(self.db, pool => {
+        let won = with_pool!(self.db, pool => {
             let mut tx = pool.begin().await?;
-            let won = sqlx::query(SQL).bind(scene_id).bind(&rows.document).bind(now).bind(version)
-                .execute(&mut *tx).await?.rows_affected() == 1;
+            let header = match version {
+                None => sqlx::query(CREATE).bind(scene_id).bind(&rows.document).bind(now),
+                Some(v) => sqlx::query(REPLACE).bind(scene_id).bind(&rows.document).bind(now)
+                    .bind(v),
+            };
+            let won = header.execute(&mut *tx).await?.rows_affected() == 1;
             if won {
                 for (table, parts) in TABLES.iter().zip(rows.parts()) {
                     sqlx::query(&table.delete()).bind(scene_id).execute(&mut *tx).await?;
@@ -237,10 +224,10 @@ impl<'a> StoryRepo<'a> {
             }
             won
         });
-        if written {
+        if won {
             self.db.changes().scene_changed(scene_id);
         }
-        Ok(written.then_some(version + 1))
+        Ok(won)
     }
 
     /// Delete the story of `scene_id` with all its parts; `false` when there was none.

@@ -42,6 +42,9 @@ pub enum ServerError {
     ConnectionTestFailed { details: String },
     #[error("internal error")]
     Internal { details: String },
+    /// A 500 worded for the route (`生成回应失败`, `执行故事选择失败`, ...), the cause in details.
+    #[error("{message}")]
+    Failed { message: String, details: String },
     /// An unknown scene, or one the caller may not see (the answer does not tell which).
     #[error("scene not found")]
     SceneNotFound { id: String },
@@ -105,9 +108,7 @@ impl ServerError {
             sceneintruder_llm::LlmError::NotReady(status) => {
                 ServerError::LlmNotReady { details: status }
             }
-            other => ServerError::Internal {
-                details: format!("{what}: {other}"),
-            },
+            other => ServerError::failed(what, other),
         }
     }
 
@@ -115,6 +116,14 @@ impl ServerError {
         ServerError::BadRequest {
             message: message.into(),
             details: details.into(),
+        }
+    }
+
+    /// A 500 with the route's own message and the cause in details.
+    pub fn failed(message: &str, details: impl std::fmt::Display) -> Self {
+        ServerError::Failed {
+            message: message.to_string(),
+            details: details.to_string(),
         }
     }
 
@@ -151,7 +160,9 @@ impl ServerError {
             ServerError::LlmNotConfigured { .. }
             | ServerError::ConnectionFailed { .. }
             | ServerError::ConnectionTestFailed { .. } => StatusCode::SERVICE_UNAVAILABLE,
-            ServerError::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+            ServerError::Internal { .. } | ServerError::Failed { .. } => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
             ServerError::Export(failure) => match failure {
                 ExportFailure::FormatInvalid { .. } => StatusCode::BAD_REQUEST,
                 ExportFailure::Timeout => StatusCode::REQUEST_TIMEOUT,
@@ -191,7 +202,7 @@ impl ServerError {
             ServerError::LlmNotConfigured { .. } => "LLM_NOT_CONFIGURED",
             ServerError::ConnectionFailed { .. } => "CONNECTION_FAILED",
             ServerError::ConnectionTestFailed { .. } => "CONNECTION_TEST_FAILED",
-            ServerError::Internal { .. } => "INTERNAL_ERROR",
+            ServerError::Internal { .. } | ServerError::Failed { .. } => "INTERNAL_ERROR",
             ServerError::Export(failure) => match failure {
                 ExportFailure::FormatInvalid { .. } => "EXPORT_FORMAT_INVALID",
                 ExportFailure::Timeout => "EXPORT_TIMEOUT",
@@ -237,6 +248,7 @@ impl ServerError {
             ServerError::ConnectionFailed { .. } => "LLM service not ready".into(),
             ServerError::ConnectionTestFailed { .. } => "连接测试失败".into(),
             ServerError::Internal { .. } => "服务器内部错误".into(),
+            ServerError::Failed { message, .. } => message.clone(),
             ServerError::Export(failure) => match failure {
                 ExportFailure::FormatInvalid { .. } => "不支持的导出格式".into(),
                 ExportFailure::Timeout => "Export operation timed out".into(),
@@ -257,7 +269,8 @@ impl ServerError {
             | ServerError::LlmNotConfigured { details }
             | ServerError::ConnectionFailed { details }
             | ServerError::ConnectionTestFailed { details }
-            | ServerError::Internal { details } => details.clone(),
+            | ServerError::Internal { details }
+            | ServerError::Failed { details, .. } => details.clone(),
             ServerError::RouteNotFound { path } => path.clone(),
             ServerError::SceneNotFound { id } => format!("场景ID: {id}"),
             ServerError::CharacterNotFound { id } => format!("角色ID: {id}"),

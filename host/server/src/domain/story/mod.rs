@@ -444,6 +444,15 @@ pub async fn stored(
     }
 }
 
+/// The stored story of scene `id` as players see it: reveals recorded in the conversation log
+/// merged in (§1.10). `None` when the scene has no story; never makes one.
+pub async fn view(
+    db: &sceneintruder_store::Database,
+    id: &str,
+) -> Result<Option<StoryData>, ServerError> {
+    stored(db, id).await
+}
+
 /// The story as `GET …/story` shows it: original passages trimmed and cut (§5.1).
 pub fn shown(mut story: StoryData) -> StoryData {
     for node in &mut story.nodes {

@@ -5,9 +5,10 @@
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
+use sceneintruder_tests::failing_model::{self, VENDOR_FAILURE};
 use sceneintruder_tests::sse::SseReader;
 use sceneintruder_tests::story_model::{harbour_scene, model, server};
-use sceneintruder_tests::{Backend, ServerBuilder, backends};
+use sceneintruder_tests::{Backend, ServerBuilder, backends, error_details};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -269,6 +270,13 @@ async fn chat_errors() {
             let (got, out) = server.post(path, &body).await;
             assert_eq!(got, status, "{path} {body}: {out}");
             assert_eq!(out["error"]["code"], code, "{path} {body}");
+            if got == 500 {
+                assert_eq!(out["error"]["message"], "生成回应失败", "{path}: {out}");
+                assert!(
+                    error_details(&out).contains("The server had an error"),
+                    "{path}: {out}"
+                );
+            }
         }
     }
     // Nothing was stored by the failed turns.
@@ -289,4 +297,78 @@ async fn chat_errors() {
         .await;
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["error"]["code"], "LLM_NOT_READY");
+}
+
+/// A model call that fails answers `500 INTERNAL_ERROR` `生成回应失败` with the cause in
+/// details, whatever the cause: the vendor failing, an answer that is not the JSON asked for,
+/// no answer in time. A streamed turn and a turn over the scene's socket say the same.
+/// Nothing is stored.
+#[tokio::test]
+async fn failed_model_calls_say_the_reply_failed_and_why() {
+    let vendor = failing_model::model().await;
+    for backend in backends() {
+        let server = failing_model::server(backend.clone(), &vendor.base).await;
+        let (scene_id, lin, _) = harbour_scene(&server).await;
+        for (path, message, cause) in [
+            ("/api/chat", "BREAK now", VENDOR_FAILURE),
+            ("/api/chat", "SLOW now", "did not answer within 2 s"),
+            ("/api/chat/emotion", "BREAK now", VENDOR_FAILURE),
+            ("/api/chat/emotion", "SLOW now", "did not answer within 2 s"),
+            ("/api/chat/emotion", "GARBLE now", "情感分析失败"),
+        ] {
+            let request = json!({"scene_id": scene_id, "character_id": lin, "message": message});
+            let (status, body) = server.post(path, &request).await;
+            let what = format!("{} {path} {message}: {body}", backend.name());
+            assert_eq!(status, 500, "{what}");
+            assert_eq!(body["error"]["code"], "INTERNAL_ERROR", "{what}");
+            assert_eq!(body["error"]["message"], "生成回应失败", "{what}");
+            assert!(error_details(&body).contains(cause), "{what}");
+        }
+        let (_, body) = server
+            .post(
+                "/api/chat/emotion",
+                &json!({"scene_id": scene_id, "character_id": lin, "message": "GARBLE again"}),
+            )
+            .await;
+        assert!(error_details(&body).contains("not valid JSON"), "{body}");
+
+        let response = server
+            .http
+            .post(server.url("/api/chat"))
+            .header("accept", "text/event-stream")
+            .json(&json!({"scene_id": scene_id, "character_id": lin, "message": "BREAK now"}))
+            .send()
+            .await
+            .expect("chat");
+        let (status, body) = sceneintruder_tests::decode(response).await;
+        assert_eq!(status, 500, "{body}");
+        assert_eq!(body["error"]["message"], "生成回应失败", "{body}");
+        assert!(error_details(&body).contains(VENDOR_FAILURE), "{body}");
+
+        let (mut socket, _) =
+            tokio_tungstenite::connect_async(server.ws_url(&format!("/ws/scene/{scene_id}")))
+                .await
+                .expect("websocket");
+        socket
+            .send(Message::Text(
+                json!({"type": "character_interaction", "character_id": lin, "message": "BREAK now"})
+                    .to_string()
+                    .into(),
+            ))
+            .await
+            .expect("send");
+        let mut error = next_json(&mut socket).await;
+        while error["type"] != "error" {
+            error = next_json(&mut socket).await;
+        }
+        let text = error["error"].as_str().unwrap_or_default();
+        assert!(text.starts_with("生成回应失败: "), "{error}");
+        assert!(text.contains(VENDOR_FAILURE), "{error}");
+        assert!(!text.contains("生成回应失败: 生成回应失败"), "{error}");
+
+        let (_, body) = server
+            .get(&format!("/api/scenes/{scene_id}/conversations"))
+            .await;
+        assert_eq!(body["data"], json!([]), "{body}");
+    }
 }

@@ -52,6 +52,11 @@ async fn every_bundled_format_matches_its_golden_file() {
         ("html", "scene", "html", "text/html"),
         ("html", "interactions", "html", "text/html"),
         ("csv", "interactions", "csv", "text/csv"),
+        ("json", "story", "json", "application/json"),
+        ("markdown", "story", "markdown", "text/markdown"),
+        ("txt", "story", "txt", "text/plain"),
+        ("html", "story", "html", "text/html"),
+        ("csv", "story", "csv", "text/csv"),
     ];
     for (plugin, kind, format, media) in cases {
         let exporter = runtime.exporter(plugin).expect("loaded");

@@ -1,12 +1,12 @@
 //! Exports through the real binary and real exporter plugins (spec story-export §8): every
-//! format of the scene and interactions kinds from a scene made through the API, on SQLite
-//! and PostgreSQL; the export input the host sends validated against the published JSON
-//! Schemas; the operator's choice between two plugins claiming one pair; and hostile
-//! exporters failing cleanly while the server keeps serving.
+//! format of the scene, interactions and story kinds from a scene made through the API, on
+//! SQLite and PostgreSQL; exports never making a story; the export input the host sends
+//! validated against the published JSON Schemas; the operator's choice between two plugins
+//! claiming one pair; and hostile exporters failing cleanly while the server keeps serving.
 
 use sceneintruder_export_document::ExportInput;
 use sceneintruder_tests::fake::FakeVendor;
-use sceneintruder_tests::story_model::{harbour_scene, model};
+use sceneintruder_tests::story_model::{HARBOUR, harbour_scene, model};
 use sceneintruder_tests::{Backend, Server, ServerBuilder, backends};
 use serde_json::{Value, json};
 
@@ -488,6 +488,281 @@ async fn hostile_exporters_fail_the_export_and_nothing_else() {
     assert_eq!(d.status, 200);
 }
 
+fn assert_story_missing(status: u16, body: &Value) {
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(body["error"]["code"], "EXPORT_DATA_EMPTY", "{body}");
+    assert_eq!(body["error"]["message"], "没有可导出的故事数据", "{body}");
+    assert_eq!(body["error"]["details"], "场景中没有故事记录", "{body}");
+}
+
+/// The story export (spec §8.9) never makes a story: a scene without one answers
+/// `404 EXPORT_DATA_EMPTY` (and still has none afterwards); once `GET …/story` made it,
+/// every format renders it, and the interactions summary gains its story section.
+#[tokio::test]
+async fn the_story_export_renders_the_stored_story_and_never_makes_one() {
+    for backend in backends() {
+        let vendor = model(None, None).await;
+        let server = exporting_server(backend, &vendor, "").await;
+        let scene = scene_with_interactions(&server).await;
+        let node = format!("/api/scenes/{scene}/nodes/node_{scene}_1/content");
+
+        for format in ["json", "markdown", "html", "txt", "csv"] {
+            let (status, body) = server
+                .get(&format!("/api/scenes/{scene}/export/story?format={format}"))
+                .await;
+            assert_story_missing(status, &body);
+        }
+        // The interactions export reads the story without making one either.
+        let (status, body) = server
+            .get(&format!(
+                "/api/scenes/{scene}/export/interactions?format=json"
+            ))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let summary = body["data"]["summary"].as_str().expect("summary");
+        assert!(!summary.contains("### 故事进度"), "{summary}");
+        // Still no story: the first node of the story it would have made does not exist,
+        // and the export still finds nothing.
+        let (status, body) = server.get(&node).await;
+        assert_eq!(status, 404, "{body}");
+        assert_eq!(body["error"]["message"], "故事节点不存在", "{body}");
+        let (status, body) = server
+            .get(&format!("/api/scenes/{scene}/export/story"))
+            .await;
+        assert_story_missing(status, &body);
+
+        // Validation comes first: an unknown format is 400 even without a story.
+        let (status, body) = server
+            .get(&format!("/api/scenes/{scene}/export/story?format=pdf"))
+            .await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(body["error"]["code"], "EXPORT_FORMAT_INVALID");
+        assert_eq!(body["error"]["message"], "不支持的导出格式");
+        let details = body["error"]["details"].as_str().expect("details");
+        assert!(details.starts_with("支持的格式: "), "{details}");
+        for format in ["csv", "html", "json", "markdown", "txt"] {
+            assert!(details.contains(format), "{details}");
+        }
+        assert!(!details.contains("epub"), "{details}");
+        // epub renders scenes only.
+        let (status, body) = server
+            .get(&format!("/api/scenes/{scene}/export/story?format=epub"))
+            .await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(body["error"]["code"], "EXPORT_FORMAT_INVALID");
+
+        // `GET …/story` makes the story; now every format exports it.
+        let (status, body) = server.get(&format!("/api/scenes/{scene}/story")).await;
+        assert_eq!(status, 200, "{body}");
+        let (status, _) = server.get(&node).await;
+        assert_eq!(status, 200);
+
+        for (format, media, ext) in [
+            ("markdown", "text/markdown; charset=utf-8", "markdown"),
+            ("txt", "text/plain; charset=utf-8", "txt"),
+            ("html", "text/html; charset=utf-8", "html"),
+            ("csv", "text/csv; charset=utf-8", "csv"),
+            ("HTML", "text/html; charset=utf-8", "html"),
+        ] {
+            let d = download(
+                &server,
+                &format!("/api/scenes/{scene}/export/story?format={format}"),
+            )
+            .await;
+            assert_eq!(
+                d.status,
+                200,
+                "{format}: {}",
+                String::from_utf8_lossy(&d.bytes)
+            );
+            assert_eq!(d.content_type, media);
+            assert_file_name(&d.disposition, &scene, "story_document", ext);
+            let body = text(&d);
+            match ext {
+                "markdown" => {
+                    assert!(body.starts_with("# Harbour - 完整故事文档\n"), "{body}");
+                    assert!(body.contains("## Harbour - 故事文档报告"), "{body}");
+                    assert!(body.contains(&format!("节点: node_{scene}_1\n")), "{body}");
+                }
+                "txt" => {
+                    assert!(body.contains("    Harbour - 完整故事文档\n"), "{body}");
+                    assert!(body.contains("故事节点详情"), "{body}");
+                }
+                "html" => {
+                    assert!(body.contains("<title>Harbour - 故事文档</title>"), "{body}");
+                    assert!(body.contains("<h2>📚 故事节点</h2>"), "{body}");
+                }
+                _ => {
+                    let mut rows = body.split("\r\n");
+                    assert_eq!(
+                        rows.next(),
+                        Some(
+                            "id,type,parent_id,revealed,created_at,content,choices,selected_choices"
+                        )
+                    );
+                    let first = rows.next().expect("a node");
+                    assert!(first.starts_with(&format!("node_{scene}_1,")), "{first}");
+                }
+            }
+        }
+
+        // The json form: the ExportResult with the whole story.
+        let (status, body) = server
+            .get(&format!("/api/scenes/{scene}/export/story?format=json"))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["message"], "导出成功");
+        let data = &body["data"];
+        assert_eq!(data["scene_id"], scene.as_str());
+        assert_eq!(data["title"], "Harbour - 故事文档");
+        assert_eq!(data["format"], "json");
+        assert_eq!(data["export_type"], "story");
+        assert_eq!(data["conversations"], Value::Null);
+        assert_eq!(data["summary"], "");
+        assert!(data.get("stats").is_none(), "{data}");
+        assert_eq!(data["scene_metadata"]["id"], scene.as_str());
+        assert_eq!(data["scene_metadata"]["name"], "Harbour");
+        assert_eq!(data["scene_metadata"]["character_count"], 2);
+        assert_eq!(data["characters"].as_array().map(Vec::len), Some(2));
+        let file = data["file_path"].as_str().expect("file_path");
+        assert!(
+            file.starts_with(&format!("{scene}_story_document_")) && file.ends_with(".json"),
+            "{file}"
+        );
+        let story = &data["story_data"];
+        assert_eq!(story["scene_id"], scene.as_str());
+        let nodes = story["nodes"].as_array().expect("nodes");
+        assert!(!nodes.is_empty(), "{story}");
+        assert_eq!(nodes[0]["id"], format!("node_{scene}_1"));
+        assert_eq!(nodes[0]["is_revealed"], true);
+        let content = data["content"].as_str().expect("content");
+        assert_eq!(data["file_size"].as_u64(), Some(content.len() as u64));
+        let document: Value = serde_json::from_str(content).expect("the document is JSON");
+        let keys: Vec<&str> = document
+            .as_object()
+            .map(|o| o.keys().map(String::as_str).collect())
+            .unwrap_or_default();
+        assert_eq!(
+            keys,
+            [
+                "characters",
+                "export_info",
+                "scene_info",
+                "statistics",
+                "story_data",
+                "summary"
+            ]
+        );
+        assert_eq!(document["export_info"]["export_type"], "story");
+        assert_eq!(document["export_info"]["format"], "json");
+        assert_eq!(document["scene_info"]["title"], "Harbour");
+        let statistics = &document["statistics"];
+        let in_document = document["story_data"]["nodes"].as_array().expect("nodes");
+        assert_eq!(statistics["total_nodes"], in_document.len());
+        assert!(
+            statistics["revealed_nodes"]
+                .as_u64()
+                .is_some_and(|n| n >= 1)
+        );
+        assert!(statistics["completion_rate"].is_number(), "{statistics}");
+        assert!(
+            document["summary"]
+                .as_str()
+                .is_some_and(|s| s.starts_with("## Harbour - 故事文档报告\n")),
+            "{document}"
+        );
+
+        // The interactions summary now shows the story's progress.
+        let (_, body) = server
+            .get(&format!(
+                "/api/scenes/{scene}/export/interactions?format=json"
+            ))
+            .await;
+        let summary = body["data"]["summary"].as_str().expect("summary");
+        assert!(
+            summary.contains("### 故事进度\n\n- **当前进度**: "),
+            "{summary}"
+        );
+
+        // What the host sends for a story validates against the published schema.
+        let d = download(
+            &server,
+            &format!("/api/scenes/{scene}/export/story?format=echo"),
+        )
+        .await;
+        assert_eq!(d.status, 200, "{}", String::from_utf8_lossy(&d.bytes));
+        let sent: Value = serde_json::from_slice(&d.bytes).expect("json");
+        let validator =
+            jsonschema::validator_for(&published_schema("story")).expect("a valid schema");
+        let errors: Vec<String> = validator
+            .iter_errors(&sent)
+            .map(|e| e.to_string())
+            .collect();
+        assert!(errors.is_empty(), "story: {errors:?}\n{sent}");
+        let parsed = ExportInput::from_json(&sent.to_string()).expect("parses");
+        assert_eq!(parsed.kind, "story");
+        assert!(parsed.conversations.is_empty() && parsed.context.conversations.is_empty());
+        let story = parsed.story.expect("the story");
+        let stats = parsed.story_stats.expect("its statistics");
+        assert_eq!(stats.total_nodes, story.nodes.len() as u64);
+        assert!(
+            parsed
+                .summary_markdown
+                .starts_with("## Harbour - 故事文档报告")
+        );
+
+        // Someone else's scene is not found, story or not.
+        let token = server.new_user_token("mallory").await;
+        let (status, body) = server
+            .send_as(
+                Some(&token),
+                reqwest::Method::GET,
+                &format!("/api/scenes/{scene}/export/story?format=json"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 404, "{body}");
+        assert_eq!(body["error"]["code"], "SCENE_NOT_FOUND", "{body}");
+        for id in ["scene_missing", "bad.id"] {
+            let (status, body) = server
+                .get(&format!("/api/scenes/{id}/export/story?format=json"))
+                .await;
+            assert_eq!(status, 404, "{id}: {body}");
+            assert_eq!(body["error"]["code"], "SCENE_NOT_FOUND", "{id}: {body}");
+        }
+    }
+}
+
+/// A scene title full of markup comes out escaped in the story's HTML page, and nothing of
+/// it reaches the download's headers.
+#[tokio::test]
+async fn the_story_html_escapes_a_hostile_title() {
+    let vendor = model(None, None).await;
+    let server = exporting_server(Backend::Sqlite, &vendor, "").await;
+    let (status, body) = server
+        .post("/api/scenes", &json!({"title": HOSTILE, "text": HARBOUR}))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let scene = body["data"]["id"].as_str().expect("id").to_string();
+    let (status, body) = server.get(&format!("/api/scenes/{scene}/story")).await;
+    assert_eq!(status, 200, "{body}");
+    let d = download(
+        &server,
+        &format!("/api/scenes/{scene}/export/story?format=html"),
+    )
+    .await;
+    assert_eq!(d.status, 200, "{}", String::from_utf8_lossy(&d.bytes));
+    let html = text(&d);
+    assert!(!html.contains("<script>alert"), "{html}");
+    assert!(!html.contains("</textarea>"), "{html}");
+    assert!(
+        html.contains("<title>&lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;quotes&quot;"),
+        "{html}"
+    );
+    assert!(!d.disposition.contains('<') && !d.disposition.contains("alert"));
+    assert_file_name(&d.disposition, &scene, "story_document", "html");
+}
+
 fn published_schema(kind: &str) -> Value {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("..")
@@ -501,7 +776,7 @@ fn published_schema(kind: &str) -> Value {
 /// `UPDATE_SCHEMAS=1 cargo xtask test -- --test exports`).
 #[test]
 fn published_schemas_match_the_document_types() {
-    for kind in ["scene", "interactions"] {
+    for kind in sceneintruder_export_document::KINDS {
         let generated = schema_of(kind);
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("..")

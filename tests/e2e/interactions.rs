@@ -5,8 +5,9 @@
 use std::time::Duration;
 
 use futures::StreamExt;
+use sceneintruder_tests::failing_model::{self, VENDOR_FAILURE};
 use sceneintruder_tests::story_model::{harbour_scene, model, server};
-use sceneintruder_tests::{Backend, backends};
+use sceneintruder_tests::{Backend, backends, error_details};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -337,5 +338,88 @@ async fn aggregate_answers_moves_the_story_and_never_deadlocks() {
             .await;
         assert_eq!(status, 400);
         assert_eq!(body["error"]["message"], "至少需要选择一个角色");
+    }
+}
+
+/// A model call that fails answers `500 INTERNAL_ERROR` with the route's message
+/// (`生成角色互动失败`, `模拟角色对话失败`, `处理交互失败`) and the cause in details: the
+/// vendor failing, an answer that is not the JSON asked for, a speaker who is not in the
+/// scene. Nothing is stored or broadcast.
+#[tokio::test]
+async fn failed_model_calls_carry_the_routes_message() {
+    let vendor = failing_model::model().await;
+    for backend in backends() {
+        let server = failing_model::server(backend.clone(), &vendor.base).await;
+        let (scene_id, lin, su) = harbour_scene(&server).await;
+        let trigger =
+            |topic: &str| json!({"scene_id": scene_id, "character_ids": [lin, su], "topic": topic});
+        let simulate = |situation: &str| json!({"scene_id": scene_id, "character_ids": [lin, su], "initial_situation": situation});
+        let aggregate = |message: &str| json!({"scene_id": scene_id, "character_ids": [lin, su], "message": message});
+        for (path, request, message, cause) in [
+            (
+                "/api/interactions/trigger",
+                trigger("BREAK"),
+                "生成角色互动失败",
+                VENDOR_FAILURE,
+            ),
+            (
+                "/api/interactions/trigger",
+                trigger("GARBLE"),
+                "生成角色互动失败",
+                "not valid JSON",
+            ),
+            (
+                "/api/interactions/trigger",
+                trigger("GHOST"),
+                "生成角色互动失败",
+                "无法找到匹配的角色: Ghost",
+            ),
+            (
+                "/api/interactions/simulate",
+                simulate("BREAK"),
+                "模拟角色对话失败",
+                VENDOR_FAILURE,
+            ),
+            (
+                "/api/interactions/simulate",
+                simulate("GARBLE"),
+                "模拟角色对话失败",
+                "not valid JSON",
+            ),
+            (
+                "/api/interactions/aggregate",
+                aggregate("BREAK"),
+                "处理交互失败",
+                VENDOR_FAILURE,
+            ),
+            (
+                "/api/interactions/aggregate",
+                aggregate("GARBLE"),
+                "处理交互失败",
+                "not valid JSON",
+            ),
+        ] {
+            let (status, body) = server.post(path, &request).await;
+            let what = format!("{} {path} {request}: {body}", backend.name());
+            assert_eq!(status, 500, "{what}");
+            assert_eq!(body["error"]["code"], "INTERNAL_ERROR", "{what}");
+            assert_eq!(body["error"]["message"], message, "{what}");
+            assert!(error_details(&body).contains(cause), "{what}");
+        }
+        // Every character's failure is named when all of them fail.
+        let (_, body) = server
+            .post("/api/interactions/aggregate", &aggregate("BREAK"))
+            .await;
+        let details = error_details(&body);
+        assert!(details.starts_with("所有角色响应生成都失败了"), "{body}");
+        assert!(
+            details.contains("角色 Lin Chen 响应生成失败")
+                && details.contains("角色 Su Wan 响应生成失败"),
+            "{body}"
+        );
+        let (_, body) = server.get(&format!("/api/interactions/{scene_id}")).await;
+        assert_eq!(body["data"], json!([]), "{body}");
+        let (_, body) = server.get(&format!("/api/scenes/{scene_id}")).await;
+        assert_eq!(body["data"]["settings"]["story_progress"], 0, "{body}");
     }
 }

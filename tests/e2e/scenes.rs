@@ -11,8 +11,9 @@ use std::time::Duration;
 
 use reqwest::Method;
 use reqwest::multipart::{Form, Part};
+use sceneintruder_tests::failing_model::{self, VENDOR_FAILURE};
 use sceneintruder_tests::story_model::{model, server};
-use sceneintruder_tests::{Backend, Server, ServerBuilder, backends, decode};
+use sceneintruder_tests::{Backend, Server, ServerBuilder, backends, decode, error_details};
 use serde_json::{Value, json};
 
 const STORY: &str = "Fog came in over the harbour. Lin Chen counted crates while Su Wan watched.\n\n\
@@ -592,4 +593,31 @@ fn zip_of(entries: &[(&str, &str)]) -> Vec<u8> {
     }
     zip.finish().expect("zip");
     out.into_inner()
+}
+
+/// A synchronous analysis whose model call fails answers `500 INTERNAL_ERROR` `创建场景失败`
+/// with the cause in details (the vendor failing, an answer that is not the JSON asked
+/// for), and stores nothing.
+#[tokio::test]
+async fn failed_synchronous_analysis_says_the_scene_was_not_created_and_why() {
+    let vendor = failing_model::model().await;
+    for backend in backends() {
+        let server = failing_model::server(backend.clone(), &vendor.base).await;
+        for (text, cause) in [
+            ("Lin Chen waits. BREAK", VENDOR_FAILURE),
+            ("Lin Chen waits. GARBLE", "not valid JSON"),
+        ] {
+            let (status, body) = server
+                .post("/api/scenes", &json!({"title": "Doomed", "text": text}))
+                .await;
+            let what = format!("{} {text}: {body}", backend.name());
+            assert_eq!(status, 500, "{what}");
+            assert_eq!(body["error"]["code"], "INTERNAL_ERROR", "{what}");
+            assert_eq!(body["error"]["message"], "创建场景失败", "{what}");
+            let details = error_details(&body);
+            assert!(details.starts_with("分析文本失败: "), "{what}");
+            assert!(details.contains(cause), "{what}");
+        }
+        assert!(scene_ids(&server).await.is_empty());
+    }
 }

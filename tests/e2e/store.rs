@@ -1,6 +1,8 @@
 //! Store repositories on SQLite and PostgreSQL (the same suite on both).
 
-use sceneintruder_store::{Backend as StoreBackend, Database, NewScene, Part, SceneRow, StoryRows};
+use sceneintruder_store::{
+    Backend as StoreBackend, Database, Line, LogChange, NewScene, Part, SceneRow, StoryRows,
+};
 use sceneintruder_tests::{Backend, PgDatabase, backends};
 
 #[tokio::test]
@@ -300,23 +302,98 @@ async fn story_repository_on_every_backend() {
         stale.document = "{\"progress\":99}".into();
         assert_eq!(
             stories
-                .replace("scene_s", 1, &second)
+                .replace("scene_s", 1, &second, &LogChange::default())
                 .await
                 .expect("replace"),
             Some(2)
         );
         assert_eq!(
-            stories.replace("scene_s", 1, &stale).await.expect("stale"),
+            stories
+                .replace("scene_s", 1, &stale, &LogChange::default())
+                .await
+                .expect("stale"),
             None
         );
         let stored = stories.get("scene_s").await.expect("get").expect("story");
         assert_eq!((stored.version, &stored.rows), (2, &second));
         assert_eq!(
             stories
-                .replace("scene_missing", 1, &second)
+                .replace("scene_missing", 1, &second, &LogChange::default())
                 .await
                 .expect("missing"),
             None
+        );
+
+        // Story lines reveal their nodes; a write removes and adds lines with the story.
+        let line = |id: &str, node: Option<&str>, story: bool| Line {
+            id: id.into(),
+            document: format!("{{\"id\":\"{id}\"}}"),
+            node_id: node.map(String::from),
+            story,
+        };
+        db.scenes()
+            .append_conversations(
+                "scene_s",
+                &[
+                    line("chat", Some("node_3"), false),
+                    line("l1", Some("node_1"), true),
+                    line("l2", None, true),
+                    line("l3", Some("node_3"), true),
+                    line("l4", None, true),
+                ],
+            )
+            .await
+            .expect("lines");
+        let mut revealed = stories
+            .get("scene_s")
+            .await
+            .expect("get")
+            .expect("story")
+            .revealed;
+        revealed.sort();
+        assert_eq!(revealed, ["node_1", "node_3"], "chat lines reveal nothing");
+        let change = LogChange {
+            append: vec![line("l5", Some("node_2"), true)],
+            forget_nodes: vec!["node_3".into()],
+            forget_unlinked_after: Some("node_1".into()),
+            forget_all: false,
+        };
+        assert_eq!(
+            stories
+                .replace("scene_s", 2, &second, &change)
+                .await
+                .expect("log"),
+            Some(3)
+        );
+        let (log, _) = db
+            .scenes()
+            .conversations("scene_s", 100, 0)
+            .await
+            .expect("log");
+        let ids: Vec<String> = log
+            .iter()
+            .map(|d| serde_json::from_str::<serde_json::Value>(d).expect("json")["id"].to_string())
+            .collect();
+        assert_eq!(ids, ["\"chat\"", "\"l1\"", "\"l5\""], "{ids:?}");
+        let stale_change = LogChange {
+            forget_all: true,
+            ..LogChange::default()
+        };
+        assert_eq!(
+            stories
+                .replace("scene_s", 2, &second, &stale_change)
+                .await
+                .expect("stale"),
+            None
+        );
+        assert_eq!(
+            db.scenes()
+                .conversations("scene_s", 100, 0)
+                .await
+                .expect("log")
+                .1,
+            3,
+            "a lost write changes no line"
         );
 
         // Deleting the scene deletes its story and every part.

@@ -4,6 +4,7 @@
 //! Plugins come from `$SCENEINTRUDER_PLUGIN_DIST` (laid out by `cargo xtask test`), the
 //! binary from the workspace target directory.
 
+pub mod failing_model;
 pub mod fake;
 pub mod sse;
 pub mod story_model;

@@ -83,6 +83,9 @@ pub async fn model(fail_on: Option<&'static str>, slow: Option<Arc<AtomicBool>>)
                 chunk_delay: Duration::from_secs(30),
             };
         }
+        if let Some(reply) = story_answer(system, user, body["stream"] == true) {
+            return reply;
+        }
         if system.contains("Stay in character for the") {
             let reply = format!("{} says: I saw nothing at the lighthouse.", speaker(system));
             if body["stream"] == true {
@@ -128,6 +131,85 @@ pub async fn model(fail_on: Option<&'static str>, slow: Option<Arc<AtomicBool>>)
         }
     })
     .await
+}
+
+/// Marker the story fake puts in a next-node answer when the user prompt contains it: the
+/// answer is then unusable JSON (to test that a bad answer writes nothing).
+pub const BROKEN_NEXT: &str = "[broken]";
+
+/// What the model says to the story engine's prompts (spec story-export §4), or `None` for
+/// other prompts. Answers quote the input so tests can see what was sent.
+pub fn story_answer(system: &str, user: &str, stream: bool) -> Option<Reply> {
+    let text = |reply: &str| {
+        if stream {
+            stream_reply(reply)
+        } else {
+            completion(reply)
+        }
+    };
+    if system.contains("turn one passage of a source text") {
+        let passage = user
+            .split("The passage to retell:")
+            .nth(1)
+            .unwrap_or("")
+            .trim();
+        let first: String = passage.chars().take(40).collect();
+        return Some(completion(
+            &json!({"content": format!("Enriched: {first}"), "type": "main",
+                    "choices": [{"text": "Follow the fog", "consequence": "Risky", "next_node_hint": "the lighthouse"},
+                                {"text": "", "consequence": "skipped"},
+                                {"text": "Stay put", "consequence": "Safe", "next_node_hint": "the pier"}]})
+            .to_string(),
+        ));
+    }
+    if system.contains("write the next scene of an interactive branching story") {
+        if user.contains(BROKEN_NEXT) {
+            return Some(completion("{\"content\": \"half a node"));
+        }
+        let chose = user
+            .lines()
+            .find_map(|l| l.strip_prefix("The player chose: "))
+            .unwrap_or("?");
+        return Some(completion(
+            &json!({"content": format!("After \"{chose}\" the fog thickens."), "type": "event",
+                    "choices": [{"text": format!("Go on from {chose}"), "consequence": "More fog", "next_node_hint": "lighthouse"},
+                                {"text": "Turn back", "consequence": "Safety", "next_node_hint": "pier"}],
+                    "new_task": {"title": "", "description": "blank titles are skipped"},
+                    "new_location": {"name": "Lighthouse", "description": "Tall and dark", "accessible": false},
+                    "new_item": {"name": "Lantern", "description": "Still warm", "type": "tool"},
+                    "character_interactions": [{"trigger_condition": "when the lantern is lit", "character_ids": ["c1"],
+                                                "topic": "the light", "context_description": "they argue"}]})
+            .to_string(),
+        ));
+    }
+    if system.contains("describe what a player finds when exploring") {
+        return Some(completion(
+            &json!({"description": "Behind the crates a drawer has been forced.",
+                    "found_item": {"name": "Torn receipt", "description": "Half a receipt", "type": "document"},
+                    "story_event": {"content": "Footsteps approach the drawer.", "type": "encounter",
+                                    "choices": [{"text": "Hide", "consequence": "You may overhear a name."}]},
+                    "new_clue": "The initial matches the quartermaster."})
+            .to_string(),
+        ));
+    }
+    if system.contains("Write the next short paragraph") {
+        let nodes = user.matches("[NODE ").count();
+        return Some(text(&format!("The story moves on ({nodes} scenes known).")));
+    }
+    if system.contains("narrator and host of the interactive story") {
+        let input = user.split("user_new_message:").nth(1).unwrap_or("").trim();
+        return Some(text(
+            &json!({"narration": format!("You act: {input}. The lantern flickers."),
+                    "choices": [{"text": "Open the drawer", "consequence": "Noise", "next_hint": "watchers", "impact": 2},
+                                {"text": "Wait in the dark", "consequence": "Patience", "impact": "low"}]})
+            .to_string(),
+        ));
+    }
+    if system.contains("in an interactive story") || system.contains("of an interactive story") {
+        let input = user.lines().last().unwrap_or("");
+        return Some(text(&format!("The host answers: {input}")));
+    }
+    None
 }
 
 /// The character a persona prompt is about (`You are <name>, ...` / `You play <name>, ...`).

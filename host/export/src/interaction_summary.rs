@@ -8,7 +8,7 @@ use sceneintruder_export_document::render::{
     cut, interaction_id, is_user_speaker, messages_per_interaction,
 };
 use sceneintruder_export_document::time::{self, Pattern};
-use sceneintruder_export_document::{Conversation, ExportInput, InteractionStats};
+use sceneintruder_export_document::{Conversation, ExportInput, InteractionStats, StoryData};
 use serde_json::Value;
 
 use crate::analysis::{average_chars, chars, most_active_speaker, ratio, share};
@@ -38,8 +38,7 @@ pub fn interaction_summary(input: &ExportInput) -> String {
     characters(&mut out, input);
     sections::emotions(&mut out, "### 情绪分布统计", stats);
     sections::keywords(&mut out, "### 热门话题关键词", stats);
-    // A JSON `null` story is no story.
-    if let Some(story) = input.story.as_ref().filter(|s| !s.is_null()) {
+    if let Some(story) = &input.story {
         story_progress(&mut out, story);
     }
     activity(&mut out, stats);
@@ -266,31 +265,17 @@ fn characters(out: &mut Lines, input: &ExportInput) {
     out.blank();
 }
 
-/// 故事进度, read defensively from the story JSON: a missing or mistyped field counts as
-/// 0 / empty.
-fn story_progress(out: &mut Lines, story: &Value) {
-    let progress = story.get("progress").map_or(0, |p| {
-        p.as_i64()
-            .or_else(|| p.as_f64().filter(|f| f.is_finite()).map(|f| f as i64))
-            .unwrap_or(0)
-    });
-    let state = story
-        .get("current_state")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    let tasks = story
-        .get("tasks")
-        .and_then(Value::as_array)
-        .map_or(&[][..], Vec::as_slice);
-    let completed = tasks
-        .iter()
-        .filter(|t| t.get("completed").and_then(Value::as_bool) == Some(true))
-        .count();
+/// 故事进度 of the scene's stored story.
+fn story_progress(out: &mut Lines, story: &StoryData) {
+    let completed = story.tasks.iter().filter(|t| t.completed).count();
     out.line("### 故事进度");
     out.blank();
-    out.line(format!("- **当前进度**: {progress}%"));
-    out.line(format!("- **当前状态**: {state}"));
-    out.line(format!("- **已完成任务**: {completed} / {}", tasks.len()));
+    out.line(format!("- **当前进度**: {}%", story.progress));
+    out.line(format!("- **当前状态**: {}", story.current_state));
+    out.line(format!(
+        "- **已完成任务**: {completed} / {}",
+        story.tasks.len()
+    ));
     out.blank();
 }
 
@@ -710,13 +695,17 @@ mod tests {
     fn story_section_only_with_a_story() {
         let mut input = fixture(INTERACTIONS);
         assert!(!has(&interaction_summary(&input), "### 故事进度"));
-        input.story = Some(Value::Null);
-        assert!(!has(&interaction_summary(&input), "### 故事进度"));
-        input.story = Some(json!({
-            "progress": 35,
-            "current_state": "冲突",
-            "tasks": [{"completed": true}, {"completed": false}, {"title": "x"}]
-        }));
+        let task = |completed| sceneintruder_export_document::Task {
+            id: "t".into(),
+            completed,
+            ..Default::default()
+        };
+        input.story = Some(StoryData {
+            progress: 35,
+            current_state: "冲突".into(),
+            tasks: vec![task(true), task(false), task(false)],
+            ..StoryData::default()
+        });
         let text = interaction_summary(&input);
         assert!(
             text.contains(
@@ -724,11 +713,9 @@ mod tests {
             ),
             "{text}"
         );
-        input.story = Some(json!({"progress": "lots", "current_state": 7, "tasks": {}}));
+        input.story = Some(StoryData::default());
         let text = interaction_summary(&input);
         assert!(text.contains("- **当前进度**: 0%\n- **当前状态**: \n- **已完成任务**: 0 / 0\n"));
-        input.story = Some(json!({"progress": 12.9}));
-        assert!(has(&interaction_summary(&input), "- **当前进度**: 12%"));
     }
 
     #[test]

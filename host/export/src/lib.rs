@@ -1,6 +1,6 @@
 //! The parts of an export input that every format of a kind shares (spec story-export
-//! §8.6-§8.8): the interaction conversations, their statistics, and the kind's summary in
-//! Markdown. The host computes them once per export and puts them in the
+//! §8.6-§8.9): the interaction conversations, their statistics, the story's statistics, and
+//! the kind's summary in Markdown. The host computes them once per export and puts them in the
 //! [`ExportInput`](sceneintruder_export_document::ExportInput); the plugins only render.
 //!
 //! Where the spec notes a "Reference quirk" with a recommended fix, the fix is built:
@@ -14,12 +14,14 @@ mod interaction_summary;
 mod scene_summary;
 mod sections;
 mod stats;
+mod story;
 mod words;
 
 pub use conversations::{MAX_CONVERSATIONS, interaction_conversations};
 pub use interaction_summary::interaction_summary;
 pub use scene_summary::scene_summary;
 pub use stats::interaction_stats;
+pub use story::{story_stats, story_summary};
 pub use words::MAX_DISTINCT_WORDS;
 
 /// Which export the shared parts are for: the two kinds compute their statistics slightly
@@ -41,6 +43,7 @@ pub(crate) mod testing {
     pub const SCENE: &str = include_str!("../../../tests/golden/export/scene.input.json");
     pub const INTERACTIONS: &str =
         include_str!("../../../tests/golden/export/interactions.input.json");
+    pub const STORY: &str = include_str!("../../../tests/golden/export/story.input.json");
 
     pub fn fixture(text: &str) -> ExportInput {
         ExportInput::from_json(text).expect("the golden input parses")

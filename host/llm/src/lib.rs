@@ -405,6 +405,14 @@ impl LlmService {
         }
     }
 
+    /// Model names the active provider lists (empty when none can be called).
+    pub fn models(&self) -> Vec<String> {
+        match self.callable() {
+            Ok((client, _)) => client.info().models.iter().map(|m| m.id.clone()).collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
     pub fn usage(&self) -> UsageReport {
         match self.usage.0.lock() {
             Ok(guard) => guard.clone(),

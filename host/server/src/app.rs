@@ -44,6 +44,8 @@ pub struct AppState {
     pub settings: Arc<crate::domain::settings::Settings>,
     /// Every feature's way to the active LLM provider.
     pub llm: Arc<sceneintruder_llm::LlmService>,
+    /// The one story service of the process (§7.2).
+    pub stories: Arc<crate::domain::story::engine::Stories>,
     pub guest_mode: bool,
     /// Cancelled when the server starts shutting down (ends SSE streams and sockets).
     pub shutdown: CancellationToken,
@@ -138,15 +140,27 @@ pub async fn build(config: Config) -> anyhow::Result<Arc<AppState>> {
         }
     }
     let bus: Arc<dyn EventBus> = Arc::new(LocalBus::new(4096));
-    let mut handlers: Vec<Arc<dyn JobHandler>> = vec![Arc::new(crate::jobs::analyze::Analyze {
-        llm: llm.clone(),
-        config: config.analysis.clone(),
-    })];
+    let stories = Arc::new(crate::domain::story::engine::Stories::new(
+        db.clone(),
+        llm.clone(),
+    ));
+    let mut handlers: Vec<Arc<dyn JobHandler>> = vec![
+        Arc::new(crate::jobs::analyze::Analyze {
+            llm: llm.clone(),
+            config: config.analysis.clone(),
+        }),
+        Arc::new(crate::jobs::story_enrich::Enrich {
+            stories: stories.clone(),
+        }),
+    ];
     if config.jobs.diagnostics {
         handlers.push(Arc::new(Countdown { resumable: false }));
         handlers.push(Arc::new(Countdown { resumable: true }));
     }
     let jobs = JobEngine::new(db.clone(), bus.clone(), config.jobs.clone(), handlers);
+    stories.set_jobs(Arc::new(crate::jobs::story_enrich::EnrichSubmitter(
+        Arc::downgrade(&jobs),
+    )));
     // Jobs left running by a server that died are resumed or failed before new work starts.
     jobs.reclaim_expired().await?;
     jobs.start();
@@ -193,11 +207,15 @@ pub async fn build(config: Config) -> anyhow::Result<Arc<AppState>> {
         locks: Default::default(),
         settings,
         llm,
+        stories,
         started: Instant::now(),
     });
     state
         .hub
         .set_chat(Arc::new(crate::api::chat::WsChat(Arc::downgrade(&state))));
+    state
+        .hub
+        .set_story(Arc::new(crate::api::story::WsStory(Arc::downgrade(&state))));
     if state.db.backend() == sceneintruder_store::Backend::Postgres {
         tokio::spawn(watch_settings(state.clone()));
     }

@@ -42,6 +42,9 @@ pub enum ServerError {
     ConnectionTestFailed { details: String },
     #[error("internal error")]
     Internal { details: String },
+    /// A model-backed action that ran past its deadline (408, worded for the route).
+    #[error("{message}")]
+    RequestTimeout { message: String, details: String },
     /// A 500 worded for the route (`生成回应失败`, `执行故事选择失败`, ...), the cause in details.
     #[error("{message}")]
     Failed { message: String, details: String },
@@ -82,7 +85,9 @@ pub enum ExportFailure {
     /// No loaded exporter renders the requested format of this kind.
     FormatInvalid { available: Vec<String> },
     /// The render ran past its deadline.
-    Timeout,
+    Timeout { kind: ExportKind },
+    /// Nothing to export: the scene has no story (exports never make one).
+    DataEmpty { kind: ExportKind },
     /// The output went past `[limits] export_max_bytes`.
     TooLarge { details: String },
     /// The plugin failed (trap, memory, its own error).
@@ -163,9 +168,11 @@ impl ServerError {
             ServerError::Internal { .. } | ServerError::Failed { .. } => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
+            ServerError::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             ServerError::Export(failure) => match failure {
                 ExportFailure::FormatInvalid { .. } => StatusCode::BAD_REQUEST,
-                ExportFailure::Timeout => StatusCode::REQUEST_TIMEOUT,
+                ExportFailure::Timeout { .. } => StatusCode::REQUEST_TIMEOUT,
+                ExportFailure::DataEmpty { .. } => StatusCode::NOT_FOUND,
                 ExportFailure::TooLarge { .. } | ExportFailure::Failed { .. } => {
                     StatusCode::INTERNAL_SERVER_ERROR
                 }
@@ -203,13 +210,15 @@ impl ServerError {
             ServerError::ConnectionFailed { .. } => "CONNECTION_FAILED",
             ServerError::ConnectionTestFailed { .. } => "CONNECTION_TEST_FAILED",
             ServerError::Internal { .. } | ServerError::Failed { .. } => "INTERNAL_ERROR",
+            ServerError::RequestTimeout { .. } => "REQUEST_TIMEOUT",
             ServerError::Export(failure) => match failure {
                 ExportFailure::FormatInvalid { .. } => "EXPORT_FORMAT_INVALID",
-                ExportFailure::Timeout => "EXPORT_TIMEOUT",
+                ExportFailure::Timeout { .. } => "EXPORT_TIMEOUT",
+                ExportFailure::DataEmpty { .. } => "EXPORT_DATA_EMPTY",
                 ExportFailure::TooLarge { .. } => "EXPORT_TOO_LARGE",
                 ExportFailure::Failed { kind, .. } => match kind {
                     ExportKind::Scene => "INTERNAL_ERROR",
-                    ExportKind::Interactions => "EXPORT_FAILED",
+                    ExportKind::Interactions | ExportKind::Story => "EXPORT_FAILED",
                 },
             },
         }
@@ -248,14 +257,26 @@ impl ServerError {
             ServerError::ConnectionFailed { .. } => "LLM service not ready".into(),
             ServerError::ConnectionTestFailed { .. } => "连接测试失败".into(),
             ServerError::Internal { .. } => "服务器内部错误".into(),
-            ServerError::Failed { message, .. } => message.clone(),
+            ServerError::Failed { message, .. } | ServerError::RequestTimeout { message, .. } => {
+                message.clone()
+            }
             ServerError::Export(failure) => match failure {
                 ExportFailure::FormatInvalid { .. } => "不支持的导出格式".into(),
-                ExportFailure::Timeout => "Export operation timed out".into(),
+                ExportFailure::Timeout { kind } => match kind {
+                    ExportKind::Story => "导出操作超时".into(),
+                    ExportKind::Scene | ExportKind::Interactions => {
+                        "Export operation timed out".into()
+                    }
+                },
+                ExportFailure::DataEmpty { kind } => match kind {
+                    ExportKind::Story => "没有可导出的故事数据".into(),
+                    ExportKind::Scene | ExportKind::Interactions => "没有可导出的数据".into(),
+                },
                 ExportFailure::TooLarge { .. } => "导出结果过大".into(),
                 ExportFailure::Failed { kind, .. } => match kind {
                     ExportKind::Scene => "Failed to export scene data".into(),
                     ExportKind::Interactions => "导出互动摘要失败".into(),
+                    ExportKind::Story => "导出故事文档失败".into(),
                 },
             },
         }
@@ -270,7 +291,8 @@ impl ServerError {
             | ServerError::ConnectionFailed { details }
             | ServerError::ConnectionTestFailed { details }
             | ServerError::Internal { details }
-            | ServerError::Failed { details, .. } => details.clone(),
+            | ServerError::Failed { details, .. }
+            | ServerError::RequestTimeout { details, .. } => details.clone(),
             ServerError::RouteNotFound { path } => path.clone(),
             ServerError::SceneNotFound { id } => format!("场景ID: {id}"),
             ServerError::CharacterNotFound { id } => format!("角色ID: {id}"),
@@ -301,9 +323,16 @@ impl ServerError {
                 ExportFailure::FormatInvalid { available } => {
                     format!("支持的格式: {}", available.join("/"))
                 }
-                ExportFailure::Timeout => {
-                    "Please try again later or contact the administrator.".into()
-                }
+                ExportFailure::Timeout { kind } => match kind {
+                    ExportKind::Story => "故事文档较大，请稍后重试".into(),
+                    ExportKind::Scene | ExportKind::Interactions => {
+                        "Please try again later or contact the administrator.".into()
+                    }
+                },
+                ExportFailure::DataEmpty { kind } => match kind {
+                    ExportKind::Story => "场景中没有故事记录".into(),
+                    ExportKind::Scene | ExportKind::Interactions => "场景中没有互动记录".into(),
+                },
                 ExportFailure::TooLarge { details } | ExportFailure::Failed { details, .. } => {
                     details.clone()
                 }

@@ -63,8 +63,8 @@ pub use changes::Changes;
 pub use documents::{Document, DocumentRepo};
 pub use jobs::{Job, JobCompletion, JobRepo, JobState, NewJob};
 pub use meta::MetaRepo;
-pub use scenes::{NewScene, SceneRepo, SceneRow, SceneSummary, SceneView};
-pub use stories::{Part, StoredStory, StoryRepo, StoryRows};
+pub use scenes::{Line, NewScene, SceneRepo, SceneRow, SceneSummary, SceneView};
+pub use stories::{LogChange, Part, StoredStory, StoryRepo, StoryRows};
 pub use users::{User, UserRepo};
 
 /// SQLite reader connections beside the pool (see `readers`).

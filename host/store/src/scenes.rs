@@ -411,16 +411,13 @@ impl<'a> SceneRepo<'a> {
     pub async fn append_conversations(
         &self,
         scene_id: &str,
-        lines: &[(String, String)],
+        lines: &[Line],
     ) -> Result<(), StoreError> {
-        const SQL: &str =
-            "INSERT INTO scene_conversations (scene_id, id, document) VALUES ($1, $2, $3)";
         let touch = self.touch();
         with_pool!(self.db, pool => {
             let mut tx = pool.begin().await?;
-            for (id, document) in lines {
-                sqlx::query(SQL).bind(scene_id).bind(id).bind(document)
-                    .execute(&mut *tx).await?;
+            for line in lines {
+                insert_line!(&mut *tx, scene_id, line);
             }
             sqlx::query(touch).bind(scene_id).bind(now_ms()).execute(&mut *tx).await?;
             tx.commit().await?;
@@ -450,3 +447,32 @@ impl<'a> SceneRepo<'a> {
         Ok((rows.into_iter().map(|r| r.0).collect(), total.0))
     }
 }
+
+/// One conversation line to append: its id and document, the story node it is about, and
+/// whether it is a story line (which reveals that node).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Line {
+    pub id: String,
+    pub document: String,
+    pub node_id: Option<String>,
+    pub story: bool,
+}
+
+/// Insert one conversation line on `$conn` (a `&mut` connection of either backend).
+macro_rules! insert_line {
+    ($conn:expr, $scene_id:expr, $line:expr) => {{
+        let line: &$crate::scenes::Line = $line;
+        sqlx::query(
+            "INSERT INTO scene_conversations (scene_id, id, document, node_id, story) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind($scene_id)
+        .bind(&line.id)
+        .bind(&line.document)
+        .bind(&line.node_id)
+        .bind(i32::from(line.story))
+        .execute($conn)
+        .await?;
+    }};
+}
+pub(crate) use insert_line;

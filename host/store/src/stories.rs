@@ -39,6 +39,22 @@ pub struct StoryRows {
 pub struct StoredStory {
     pub version: i64,
     pub rows: StoryRows,
+    /// Nodes revealed by story lines of the conversation log, each once.
+    pub revealed: Vec<String>,
+}
+
+/// Conversation-log changes written in the same transaction as a story.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogChange {
+    /// Lines to append, in order.
+    pub append: Vec<crate::Line>,
+    /// Remove the story lines about these nodes.
+    pub forget_nodes: Vec<String>,
+    /// Remove the story lines about no node that came after the last line about this node
+    /// (all of them when it has none).
+    pub forget_unlinked_after: Option<String>,
+    /// Remove every story line (character chats stay).
+    pub forget_all: bool,
 }
 
 /// A part table: its name and which columns carry `group` and `link`.
@@ -140,6 +156,8 @@ impl<'a> StoryRepo<'a> {
     /// The story of `scene_id`, if it has one.
     pub async fn get(&self, scene_id: &str) -> Result<Option<StoredStory>, StoreError> {
         const HEADER: &str = "SELECT document, version FROM stories WHERE scene_id = $1";
+        const REVEALED: &str = "SELECT DISTINCT node_id FROM scene_conversations \
+                                WHERE scene_id = $1 AND story = 1 AND node_id IS NOT NULL";
         let selects: Vec<String> = TABLES.iter().map(Table::select).collect();
         let found = with_reader!(self.db, conn => {
             let header: Option<(String, i64)> = sqlx::query_as(HEADER).bind(scene_id)
@@ -156,7 +174,10 @@ impl<'a> StoryRepo<'a> {
                             .map(|(group, id, link, document)| Part { group, id, link, document })
                             .collect();
                     }
-                    Some(StoredStory { version, rows })
+                    let revealed: Vec<(String,)> = sqlx::query_as(REVEALED).bind(scene_id)
+                        .fetch_all(&mut *conn).await?;
+                    let revealed = revealed.into_iter().map(|r| r.0).collect();
+                    Some(StoredStory { version, rows, revealed })
                 }
             }
         });
@@ -166,7 +187,8 @@ impl<'a> StoryRepo<'a> {
     /// Store a new story for `scene_id` at version 1; `false` (and nothing written) when the
     /// scene already has one.
     pub async fn create(&self, scene_id: &str, rows: &StoryRows) -> Result<bool, StoreError> {
-        self.write(scene_id, None, rows).await
+        self.write(scene_id, None, rows, &LogChange::default())
+            .await
     }
 
     /// Replace the story of `scene_id` read at `version` with `rows`: the new version, or
@@ -176,19 +198,36 @@ impl<'a> StoryRepo<'a> {
         scene_id: &str,
         version: i64,
         rows: &StoryRows,
+        log: &LogChange,
     ) -> Result<Option<i64>, StoreError> {
-        let written = self.write(scene_id, Some(version), rows).await?;
+        let written = self.write(scene_id, Some(version), rows, log).await?;
         Ok(written.then_some(version + 1))
     }
 
-    /// Write the header (new, or over `version`) and, if that won, every part, in one
-    /// transaction.
+    /// Write the header (new, or over `version`) and, if that won, every part and the log
+    /// change, in one transaction.
     async fn write(
         &self,
         scene_id: &str,
         version: Option<i64>,
         rows: &StoryRows,
+        log: &LogChange,
     ) -> Result<bool, StoreError> {
+        const FORGET_ALL: &str =
+            "DELETE FROM scene_conversations WHERE scene_id = $1 AND story = 1";
+        const FORGET_UNLINKED: &str = "DELETE FROM scene_conversations WHERE scene_id = $1 \
+             AND story = 1 AND node_id IS NULL AND seq > (SELECT COALESCE(MAX(seq), 0) \
+             FROM scene_conversations WHERE scene_id = $1 AND node_id = $2)";
+        let forget_nodes = (!log.forget_nodes.is_empty()).then(|| {
+            let marks: Vec<String> = (2..log.forget_nodes.len() + 2)
+                .map(|i| format!("${i}"))
+                .collect();
+            format!(
+                "DELETE FROM scene_conversations WHERE scene_id = $1 AND story = 1 \
+                 AND node_id IN ({})",
+                marks.join(", ")
+            )
+        });
         const CREATE: &str = "INSERT INTO stories (scene_id, document, version, updated_at) \
                               VALUES ($1, $2, 1, $3) ON CONFLICT (scene_id) DO NOTHING";
         const REPLACE: &str = "UPDATE stories SET document = $2, version = version + 1, \
@@ -218,6 +257,23 @@ impl<'a> StoryRepo<'a> {
                         query.bind(position as i64).bind(&part.document)
                             .execute(&mut *tx).await?;
                     }
+                }
+                if log.forget_all {
+                    sqlx::query(FORGET_ALL).bind(scene_id).execute(&mut *tx).await?;
+                }
+                if let Some(sql) = &forget_nodes {
+                    let mut query = sqlx::query(sql).bind(scene_id);
+                    for node in &log.forget_nodes {
+                        query = query.bind(node);
+                    }
+                    query.execute(&mut *tx).await?;
+                }
+                if let Some(node) = &log.forget_unlinked_after {
+                    sqlx::query(FORGET_UNLINKED).bind(scene_id).bind(node)
+                        .execute(&mut *tx).await?;
+                }
+                for line in &log.append {
+                    crate::scenes::insert_line!(&mut *tx, scene_id, line);
                 }
                 sqlx::query(self.touch()).bind(scene_id).bind(now).execute(&mut *tx).await?;
                 tx.commit().await?;

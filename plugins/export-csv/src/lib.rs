@@ -1,14 +1,17 @@
-//! The `csv` exporter: the interaction conversations of the interactions export as CSV,
-//! one row per line (an extra format; the reference has none, spec story-export §8.1).
+//! The `csv` exporter (an extra format; the reference has none, spec story-export §8.1):
+//! the interaction conversations of the interactions export, one row per line, and the
+//! nodes of the story export, one row per node.
 //!
-//! The host sends the export input with the interaction conversations already selected;
-//! this plugin only lays them out. [`interactions`] chooses the columns, [`record`] encodes
-//! fields (RFC 4180 quoting plus a guard against spreadsheet formula injection).
+//! The host sends the export input with the interaction conversations and the story already
+//! selected; this plugin only lays them out. [`interactions`] and [`story`] choose the
+//! columns, [`record`] encodes fields (RFC 4180 quoting plus a guard against spreadsheet
+//! formula injection).
 
 use sceneintruder_plugin_sdk::exporter::{self, ExportError, ExportRequest, FormatInfo, Guest};
 
 mod interactions;
 mod record;
+mod story;
 
 /// The format id this plugin serves.
 const FORMAT: &str = "csv";
@@ -18,7 +21,7 @@ struct Plugin;
 impl Guest for Plugin {
     fn supported() -> Vec<FormatInfo> {
         exporter::pairs(
-            &["interactions"],
+            &["interactions", "story"],
             FORMAT,
             "CSV",
             "text/csv; charset=utf-8",
@@ -27,10 +30,10 @@ impl Guest for Plugin {
     }
 
     fn render(req: ExportRequest) -> Result<(), ExportError> {
-        // Every pair but (interactions, csv) is refused before rendering, so the kind needs
-        // no dispatch.
-        exporter::render_text(&req, &Self::supported(), |_kind, input| {
-            Some(interactions::render(input))
+        exporter::render_text(&req, &Self::supported(), |kind, input| match kind {
+            "interactions" => Some(interactions::render(input)),
+            "story" => Some(story::render(input)),
+            _ => None,
         })
     }
 }
@@ -42,16 +45,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn serves_csv_for_interactions_only() {
+    fn serves_csv_for_interactions_and_story() {
         let formats = Plugin::supported();
-        assert_eq!(formats.len(), 1);
-        let f = &formats[0];
-        assert_eq!(
-            (f.kind.as_str(), f.format.as_str()),
-            ("interactions", "csv")
-        );
-        assert_eq!(f.media_type, "text/csv; charset=utf-8");
-        assert_eq!(f.file_extension, "csv");
-        assert_eq!(f.schema_version, 1);
+        let pairs: Vec<(&str, &str)> = formats
+            .iter()
+            .map(|f| (f.kind.as_str(), f.format.as_str()))
+            .collect();
+        assert_eq!(pairs, [("interactions", "csv"), ("story", "csv")]);
+        for f in &formats {
+            assert_eq!(f.media_type, "text/csv; charset=utf-8");
+            assert_eq!(f.file_extension, "csv");
+            assert_eq!(f.schema_version, 1);
+        }
     }
 }

@@ -28,7 +28,9 @@ pub mod render;
 pub mod story;
 pub mod time;
 
-pub use story::{Objective, StoryChoice, StoryData, StoryLocation, StoryNode, Task};
+pub use story::{
+    Objective, StoryChoice, StoryData, StoryLocation, StoryNode, StoryStats, Task, TaskStatus,
+};
 
 /// Version of the export input schema this crate describes.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -37,7 +39,7 @@ pub const SCHEMA_VERSION: u32 = 1;
 pub const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
 
 /// Document kinds an [`ExportInput`] can carry today.
-pub const KINDS: [&str; 2] = ["scene", "interactions"];
+pub const KINDS: [&str; 3] = ["scene", "interactions", "story"];
 
 /// What the host sends an exporter for one export.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -45,7 +47,7 @@ pub const KINDS: [&str; 2] = ["scene", "interactions"];
 pub struct ExportInput {
     /// [`SCHEMA_VERSION`] of the host that built it.
     pub schema_version: u32,
-    /// `scene` or `interactions`.
+    /// `scene`, `interactions` or `story`.
     pub kind: String,
     /// The requested format, lower case.
     pub format: String,
@@ -65,14 +67,20 @@ pub struct ExportInput {
     /// `character_interaction`, log order, the last 1000). For the `scene` kind only when
     /// `include_conversations`, else empty.
     pub conversations: Vec<Conversation>,
-    /// Statistics over `conversations`.
+    /// Statistics over `conversations` (all zero for the `story` kind, which has none).
     pub interaction_stats: InteractionStats,
-    /// The kind's summary in Markdown (scene report or interaction summary), shared by all
-    /// formats of the kind.
+    /// The kind's summary in Markdown (scene report, interaction summary or story report),
+    /// shared by all formats of the kind.
     pub summary_markdown: String,
-    /// The scene's story, when it has one (`null` until the story engine exists).
+    /// The scene's story with the reveals recorded in the conversation log merged in, every
+    /// node (revealed or not) and every passage whole. Always there for the `story` kind;
+    /// for `interactions` when the scene has a story (exports never make one); `null` for
+    /// `scene`.
     #[serde(default)]
-    pub story: Option<Value>,
+    pub story: Option<StoryData>,
+    /// Statistics over `story` (spec §8.6.3): for the `story` kind, else `null`.
+    #[serde(default)]
+    pub story_stats: Option<StoryStats>,
 }
 
 impl ExportInput {
@@ -331,13 +339,25 @@ mod tests {
 
     #[test]
     fn the_golden_inputs_parse() {
-        for kind in KINDS {
+        for kind in ["scene", "interactions"] {
             let input = golden::input(kind);
             assert_eq!(input.kind, kind);
             assert_eq!(input.scene.scene.id, "scene_harbor");
             assert_eq!(input.scene.items.len(), 2);
             assert_eq!(input.speaker_name(&input.conversations[0]), "Quill");
         }
+    }
+
+    #[test]
+    fn the_story_golden_input_parses() {
+        let input = golden::input("story");
+        assert_eq!(input.kind, "story");
+        let story = input.story.expect("a story");
+        assert_eq!(story.scene_id, "scene_harbor");
+        assert!(story.nodes.iter().any(|n| !n.is_revealed));
+        let stats = input.story_stats.expect("story stats");
+        assert_eq!(stats.total_nodes, story.nodes.len() as u64);
+        assert!(input.conversations.is_empty());
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! The `html` exporter: the scene export (spec story-export §8.7.5) and the interactions
-//! export (§8.8.5) as self-contained HTML pages.
+//! The `html` exporter: the scene export (spec story-export §8.7.5), the interactions
+//! export (§8.8.5) and the story export (§8.9.5) as self-contained HTML pages.
 //!
 //! The host sends one export input per export (statistics and the kind's summary already
 //! computed); this plugin only lays it out. Unlike the reference, which pasted every value
@@ -20,12 +20,13 @@ mod interactions;
 mod markdown;
 mod page;
 mod scene;
+mod story;
 
 /// The format id this plugin serves.
 const FORMAT: &str = "html";
 
 /// The kinds it serves that format for.
-const KINDS: &[&str] = &["scene", "interactions"];
+const KINDS: &[&str] = &["scene", "interactions", "story"];
 
 struct Plugin;
 
@@ -44,6 +45,7 @@ fn render(kind: &str, input: &ExportInput) -> Option<String> {
     match kind {
         "scene" => Some(scene::render(input)),
         "interactions" => Some(interactions::render(input)),
+        "story" => Some(story::render(input)),
         _ => None,
     }
 }
@@ -144,13 +146,20 @@ mod tests {
     }
 
     #[test]
-    fn serves_html_for_both_kinds() {
+    fn serves_html_for_every_kind() {
         let formats = Plugin::supported();
         let pairs: Vec<(&str, &str)> = formats
             .iter()
             .map(|f| (f.kind.as_str(), f.format.as_str()))
             .collect();
-        assert_eq!(pairs, [("scene", "html"), ("interactions", "html")]);
+        assert_eq!(
+            pairs,
+            [
+                ("scene", "html"),
+                ("interactions", "html"),
+                ("story", "html")
+            ]
+        );
         for f in &formats {
             assert_eq!(f.media_type, "text/html; charset=utf-8");
             assert_eq!(f.file_extension, "html");
@@ -160,7 +169,7 @@ mod tests {
 
     #[test]
     fn an_unknown_kind_renders_nothing() {
-        assert_eq!(render("story", &ExportInput::default()), None);
+        assert_eq!(render("comic", &ExportInput::default()), None);
     }
 
     #[test]

@@ -99,6 +99,16 @@ impl Page {
         ));
     }
 
+    /// A labelled value with a full-width colon, as the story page writes them:
+    /// `<p><strong>{label}：</strong>{value escaped}</p>`.
+    pub fn labelled(&mut self, label: &'static str, value: &str) {
+        self.indent();
+        self.out.push_str(&format!(
+            "<p><strong>{label}：</strong>{}</p>\n",
+            escape_html(value)
+        ));
+    }
+
     /// A labelled piece of fixed markup (a coloured yes/no, say).
     pub fn field_markup(&mut self, label: &'static str, markup: &'static str) {
         self.indent();
@@ -178,10 +188,12 @@ mod tests {
         page.section("S");
         page.element("h3", "", "a & <b>");
         page.field("F", "\"q\" 'x'");
+        page.labelled("L", "<i>");
         let html = page.finish();
         assert!(html.contains("<title>&lt;t&gt;</title>"));
         assert!(html.contains("<h3>a &amp; &lt;b&gt;</h3>"));
         assert!(html.contains("<p><strong>F:</strong> &quot;q&quot; &#39;x&#39;</p>"));
+        assert!(html.contains("<p><strong>L：</strong>&lt;i&gt;</p>"));
         assert!(
             html.ends_with("  </div>\n</div>\n</body>\n</html>\n"),
             "{html}"

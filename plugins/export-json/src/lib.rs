@@ -1,5 +1,5 @@
-//! The `json` exporter: the scene export (spec story-export §8.7.2) and the interactions
-//! export (§8.8.2) as pretty-printed JSON documents.
+//! The `json` exporter: the scene export (spec story-export §8.7.2), the interactions
+//! export (§8.8.2) and the story export (§8.9.2) as pretty-printed JSON documents.
 //!
 //! The host sends one export input per export (statistics and the kind's summary already
 //! computed); this plugin only reshapes it. Each kind has its own module with typed
@@ -13,12 +13,13 @@ use serde::Serialize;
 
 mod interactions;
 mod scene;
+mod story;
 
 /// The format id this plugin serves.
 const FORMAT: &str = "json";
 
 /// The kinds it serves that format for.
-const KINDS: &[&str] = &["scene", "interactions"];
+const KINDS: &[&str] = &["scene", "interactions", "story"];
 
 /// `export_info.version` of every document (the reference's constant).
 const DOCUMENT_VERSION: &str = "1.0";
@@ -53,6 +54,7 @@ fn render(kind: &str, input: &ExportInput) -> Option<serde_json::Result<String>>
     match kind {
         "scene" => Some(scene::render(input)),
         "interactions" => Some(interactions::render(input)),
+        "story" => Some(story::render(input)),
         _ => None,
     }
 }
@@ -70,13 +72,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn serves_json_for_both_kinds() {
+    fn serves_json_for_every_kind() {
         let formats = Plugin::supported();
         let pairs: Vec<(&str, &str)> = formats
             .iter()
             .map(|f| (f.kind.as_str(), f.format.as_str()))
             .collect();
-        assert_eq!(pairs, [("scene", "json"), ("interactions", "json")]);
+        assert_eq!(
+            pairs,
+            [
+                ("scene", "json"),
+                ("interactions", "json"),
+                ("story", "json")
+            ]
+        );
         for f in &formats {
             assert_eq!(f.media_type, "application/json; charset=utf-8");
             assert_eq!(f.file_extension, "json");
@@ -86,13 +95,13 @@ mod tests {
 
     #[test]
     fn an_unknown_kind_renders_nothing() {
-        assert!(render("story", &ExportInput::default()).is_none());
+        assert!(render("comic", &ExportInput::default()).is_none());
     }
 
     #[test]
-    fn an_empty_input_renders_valid_json_for_both_kinds() {
+    fn an_empty_input_renders_valid_json_for_every_kind() {
         let input = ExportInput::default();
-        for kind in ["scene", "interactions"] {
+        for kind in KINDS {
             let text = render(kind, &input).expect("kind served").expect("encodes");
             let value: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
             assert!(value.is_object(), "{kind}");

@@ -55,7 +55,7 @@ pub fn one_line(text: &str) -> String {
 
 /// `text` with every line after the first indented by `indent` spaces, so a multi-line value
 /// stays inside its list item (blank lines stay empty).
-fn hanging(text: &str, indent: usize) -> String {
+pub fn hanging(text: &str, indent: usize) -> String {
     let pad = " ".repeat(indent);
     let mut out = String::with_capacity(text.len());
     for (i, line) in text.split('\n').enumerate() {

@@ -1,5 +1,5 @@
-//! The `txt` exporter: the scene export (spec story-export §8.7.4) and the interactions
-//! export (§8.8.4) as plain-text reports.
+//! The `txt` exporter: the scene export (spec story-export §8.7.4), the interactions
+//! export (§8.8.4) and the story export (§8.9.4) as plain-text reports.
 //!
 //! The host sends one export input per export (with the statistics and the kind's summary
 //! already computed); this plugin only lays it out. Each kind has its own module, and
@@ -10,13 +10,14 @@ use sceneintruder_plugin_sdk::exporter::{self, ExportError, ExportRequest, Forma
 
 mod interactions;
 mod scene;
+mod story;
 mod text;
 
 /// The format id this plugin serves.
 const FORMAT: &str = "txt";
 
 /// The kinds it serves that format for.
-const KINDS: &[&str] = &["scene", "interactions"];
+const KINDS: &[&str] = &["scene", "interactions", "story"];
 
 struct Plugin;
 
@@ -41,6 +42,7 @@ fn render(kind: &str, input: &ExportInput) -> Option<String> {
     match kind {
         "scene" => Some(scene::render(input)),
         "interactions" => Some(interactions::render(input)),
+        "story" => Some(story::render(input)),
         _ => None,
     }
 }
@@ -52,13 +54,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn serves_txt_for_both_kinds() {
+    fn serves_txt_for_every_kind() {
         let formats = Plugin::supported();
         let pairs: Vec<(&str, &str)> = formats
             .iter()
             .map(|f| (f.kind.as_str(), f.format.as_str()))
             .collect();
-        assert_eq!(pairs, [("scene", "txt"), ("interactions", "txt")]);
+        assert_eq!(
+            pairs,
+            [("scene", "txt"), ("interactions", "txt"), ("story", "txt")]
+        );
         for f in &formats {
             assert_eq!(f.media_type, "text/plain; charset=utf-8");
             assert_eq!(f.file_extension, "txt");
@@ -68,13 +73,13 @@ mod tests {
 
     #[test]
     fn an_unknown_kind_renders_nothing() {
-        assert_eq!(render("story", &ExportInput::default()), None);
+        assert_eq!(render("comic", &ExportInput::default()), None);
     }
 
     #[test]
     fn an_empty_input_renders_without_panicking() {
         let input = ExportInput::default();
-        for kind in ["scene", "interactions"] {
+        for kind in KINDS {
             let text = render(kind, &input).expect("rendered");
             assert!(text.ends_with('\n'), "{kind}");
         }

@@ -11,6 +11,22 @@ pub fn strip_markers(markdown: &str) -> String {
     markdown.replace(['#', '*'], "")
 }
 
+/// `text` with every line after the first indented by `pad`, so a multi-line value stays
+/// under the entry it belongs to (blank lines stay empty).
+pub fn indented(text: &str, pad: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for (i, line) in text.split('\n').enumerate() {
+        if i > 0 {
+            out.push('\n');
+            if !line.trim_end_matches('\r').is_empty() {
+                out.push_str(pad);
+            }
+        }
+        out.push_str(line);
+    }
+    out
+}
+
 /// One emotion line, `  {e}: {n}次 ({pct:.1f}%) {bar}`, the share taken of all emotion
 /// counts (`total`).
 pub fn emotion_line(emotion: &str, n: u64, total: u64) -> String {
@@ -35,6 +51,12 @@ mod tests {
             strip_markers("## T - 报告\n\n- **场景ID**: s *x* #1\n"),
             " T - 报告\n\n- 场景ID: s x 1\n"
         );
+    }
+
+    #[test]
+    fn continuation_lines_are_indented() {
+        assert_eq!(indented("a\n\nb\nc", "  "), "a\n\n  b\n  c");
+        assert_eq!(indented("one", "  "), "one");
     }
 
     #[test]

@@ -54,8 +54,13 @@ impl ChatRequest {
     }
 }
 
+/// `error.message` of a chat turn that failed (spec/scenes.md §7.10, §7.11).
+const FAILED: &str = "生成回应失败";
+
+/// A failed model call of a chat turn: `503 LLM_NOT_READY`, or `500` [`FAILED`] with the
+/// cause in details.
 fn llm_error(e: LlmError) -> ServerError {
-    ServerError::from_llm("生成回应失败", e)
+    ServerError::from_llm(FAILED, e)
 }
 
 fn wants_stream(headers: &HeaderMap) -> bool {
@@ -228,7 +233,7 @@ async fn stream(
                 Err(e) => {
                     let event = Event::default()
                         .event("error")
-                        .json_data(json!({"message": format!("生成回应失败: {e}")}));
+                        .json_data(json!({"message": format!("{FAILED}: {e}")}));
                     let _ = tx.send(Result::Ok(event.unwrap_or_default())).await;
                     break;
                 }
@@ -263,16 +268,14 @@ pub async fn emotion(
             .await
             .map_err(|_| llm_error(LlmError::Timeout(CHAT_TIMEOUT)))?
             .map_err(|e| match e {
-                LlmError::Parse { error, .. } => ServerError::Internal {
-                    details: format!("生成回应失败: 情感分析失败: {error}"),
-                },
+                LlmError::Parse { error, .. } => {
+                    ServerError::failed(FAILED, format!("情感分析失败: {error}"))
+                }
                 other => llm_error(other),
             })?;
     let response = reply
         .normalise(&ctx.character, completion.total_tokens)
-        .map_err(|e| ServerError::Internal {
-            details: format!("生成回应失败: 情感分析失败: {e}"),
-        })?;
+        .map_err(|e| ServerError::failed(FAILED, format!("情感分析失败: {e}")))?;
     record(
         &state,
         &ctx,

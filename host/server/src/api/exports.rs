@@ -1,5 +1,5 @@
-//! Export routes (spec story-export §8): `GET /api/scenes/{id}/export/{scene,interactions}`
-//! and `GET /api/exports/formats`.
+//! Export routes (spec story-export §8):
+//! `GET /api/scenes/{id}/export/{scene,interactions,story}` and `GET /api/exports/formats`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,7 +15,7 @@ use crate::app::AppState;
 use crate::auth::Identity;
 use crate::domain::export::{self, ExportKind, Exported};
 use crate::error::ServerError;
-use sceneintruder_export_document::{Character, Conversation, InteractionStats};
+use sceneintruder_export_document::{Character, Conversation, InteractionStats, StoryData};
 
 pub async fn scene(
     state: State<Arc<AppState>>,
@@ -33,6 +33,15 @@ pub async fn interactions(
     query: Query<HashMap<String, String>>,
 ) -> Result<Response, ServerError> {
     run(state, identity, id, query, ExportKind::Interactions).await
+}
+
+pub async fn story(
+    state: State<Arc<AppState>>,
+    identity: Identity,
+    id: Path<String>,
+    query: Query<HashMap<String, String>>,
+) -> Result<Response, ServerError> {
+    run(state, identity, id, query, ExportKind::Story).await
 }
 
 async fn run(
@@ -109,6 +118,9 @@ struct ExportResult<'a> {
     file_size: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     stats: Option<&'a InteractionStats>,
+    /// The whole story (every node, passages not cut): story exports only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    story_data: Option<&'a StoryData>,
     #[serde(skip_serializing_if = "Option::is_none")]
     scene_metadata: Option<Value>,
 }
@@ -126,15 +138,7 @@ fn export_result(kind: ExportKind, exported: &Exported) -> Result<Value, ServerE
             conversations: conversations.filter(|_| input.include_conversations),
             summary: "",
             stats: None,
-            scene_metadata: Some(json!({
-                "id": scene.id,
-                "user_id": (!scene.user_id.is_empty()).then_some(&scene.user_id),
-                "name": scene.title,
-                "source": scene.source,
-                "created_at": scene.created_at,
-                "last_accessed": scene.last_accessed,
-                "character_count": input.characters.len(),
-            })),
+            scene_metadata: Some(scene_metadata(exported)),
             ..base(exported, content)
         },
         ExportKind::Interactions => ExportResult {
@@ -144,6 +148,16 @@ fn export_result(kind: ExportKind, exported: &Exported) -> Result<Value, ServerE
             summary: &input.summary_markdown,
             stats: Some(&input.interaction_stats),
             scene_metadata: None,
+            ..base(exported, content)
+        },
+        ExportKind::Story => ExportResult {
+            title: format!("{} - 故事文档", scene.title),
+            export_type: "story",
+            conversations: None,
+            summary: "",
+            stats: None,
+            story_data: input.story.as_ref(),
+            scene_metadata: Some(scene_metadata(exported)),
             ..base(exported, content)
         },
     };
@@ -166,8 +180,24 @@ fn base<'a>(exported: &'a Exported, content: &'a str) -> ExportResult<'a> {
         file_path: &exported.file_name,
         file_size: exported.bytes.len(),
         stats: None,
+        story_data: None,
         scene_metadata: None,
     }
+}
+
+/// SceneMetadata (spec §8.3) of the scene and story results.
+fn scene_metadata(exported: &Exported) -> Value {
+    let input = &exported.input;
+    let scene = &input.scene.scene;
+    json!({
+        "id": scene.id,
+        "user_id": (!scene.user_id.is_empty()).then_some(&scene.user_id),
+        "name": scene.title,
+        "source": scene.source,
+        "created_at": scene.created_at,
+        "last_accessed": scene.last_accessed,
+        "character_count": input.characters.len(),
+    })
 }
 
 /// `GET /api/exports/formats`: every (kind, format) pair and the plugin serving it.

@@ -45,7 +45,8 @@ async fn participants(
         .collect()
 }
 
-/// Ask the model for an exchange; `what` names the operation in error texts.
+/// Ask the model for an exchange. A failed call is `503 LLM_NOT_READY` or a `500` worded
+/// `what` (the route's message), the cause in details.
 async fn dialogue(
     state: &AppState,
     system: String,
@@ -76,6 +77,7 @@ struct Exchange<'a> {
     prompt: &'a str,
     too_few: &'static str,
     missing_prompt: &'static str,
+    /// `error.message` when the model fails or its answer cannot be used.
     failure: &'static str,
     unknown: Unknown,
     /// `interaction` or `simulation`: the id prefix and the metadata key `<group>_id`.
@@ -117,7 +119,8 @@ async fn exchange(
         spec.failure,
     )
     .await?;
-    let dialogues = attribute(lines, &cast, spec.unknown)?;
+    let dialogues =
+        attribute(lines, &cast, spec.unknown).map_err(|e| ServerError::failed(spec.failure, e))?;
     let id = new_id(spec.group);
     let key = format!("{}_id", spec.group);
     let stored = conversation_lines(spec.scene_id, &dialogues, (&key, &id), spec.character_ids);
@@ -356,6 +359,9 @@ pub async fn aggregate(
     let mut replies = Vec::new();
     let mut notifications = Vec::new();
     let mut tokens = 0u32;
+    // Why each character that failed did (the details when all of them fail).
+    let mut failures = Vec::new();
+    let mut not_ready = None;
     // The scene and the recent conversation are the same for every character: read once.
     let first = cast.first().map(|c| c.id.as_str()).unwrap_or_default();
     let mut ctx = chat::context(&state.db, &identity, &request.scene_id, first).await?;
@@ -364,24 +370,40 @@ pub async fn aggregate(
         let call = ctx.emotion_call(&request.message, &identity.user_id);
         let outcome = tokio::time::timeout(TIMEOUT, state.llm.complete_json::<EmotionReply>(&call))
             .await
-            .map_err(|_| LlmError::Timeout(TIMEOUT).to_string())
-            .and_then(|r| r.map_err(|e| e.to_string()))
+            .unwrap_or(Err(LlmError::Timeout(TIMEOUT)))
+            .map_err(|e| {
+                if let LlmError::NotReady(status) = &e {
+                    not_ready = Some(status.clone());
+                }
+                e.to_string()
+            })
             .and_then(|(reply, completion)| {
                 tokens += completion.total_tokens;
-                reply.normalise(character, completion.total_tokens)
+                reply
+                    .normalise(character, completion.total_tokens)
+                    .map_err(|e| format!("情感分析失败: {e}"))
             });
         match outcome {
             Result::Ok(reply) => replies.push((character.clone(), reply)),
-            Err(e) => notifications.push(json!({
-                "id": new_id("notice"), "type": "warning", "title": "角色响应失败",
-                "message": format!("角色 {} 响应生成失败: {e}", character.name), "duration": 5000,
-            })),
+            Err(e) => {
+                let message = format!("角色 {} 响应生成失败: {e}", character.name);
+                notifications.push(json!({
+                    "id": new_id("notice"), "type": "warning", "title": "角色响应失败",
+                    "message": message, "duration": 5000,
+                }));
+                failures.push(message);
+            }
         }
     }
     if replies.is_empty() {
-        return Err(ServerError::Internal {
-            details: "所有角色响应生成都失败了".into(),
-        });
+        // The provider went away meanwhile: the same answer as before the first call.
+        if let Some(status) = not_ready {
+            return Err(ServerError::LlmNotReady { details: status });
+        }
+        return Err(ServerError::failed(
+            "处理交互失败",
+            format!("所有角色响应生成都失败了: {}", failures.join("; ")),
+        ));
     }
     let only: Vec<EmotionalResponse> = replies.iter().map(|(_, r)| r.clone()).collect();
     let ids: Vec<String> = only.iter().map(|r| r.character_id.clone()).collect();

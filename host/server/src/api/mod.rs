@@ -19,6 +19,7 @@ pub mod rate_limit;
 pub mod response_cache;
 mod scenes;
 mod settings;
+pub mod story;
 mod users;
 mod ws;
 
@@ -76,15 +77,39 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/scenes/{id}/conversations", get(scenes::conversations))
         .route(
             "/api/scenes/{id}/nodes/{node_id}/content",
-            get(scenes::node_content),
+            get(story::node_content),
         )
         .route("/api/scenes/{id}/aggregate", get(scenes::aggregate))
-        .route("/api/scenes/{id}/story", get(scenes::story))
+        .route("/api/scenes/{id}/story", get(story::get_story))
+        .route("/api/scenes/{id}/story/choice", post(story::choice))
+        .route("/api/scenes/{id}/story/advance", post(story::advance))
+        .route("/api/scenes/{id}/story/command", post(story::command))
+        .route(
+            "/api/scenes/{id}/story/nodes/{node_id}/insert",
+            post(story::insert),
+        )
+        .route("/api/scenes/{id}/story/rewind", post(story::rewind))
+        .route("/api/scenes/{id}/story/branches", get(story::branches))
+        .route("/api/scenes/{id}/story/choices", get(story::choices))
+        .route("/api/scenes/{id}/story/batch", post(story::batch))
+        .route(
+            "/api/scenes/{id}/story/tasks/{task_id}/objectives/{objective_id}/complete",
+            post(story::complete_objective),
+        )
+        .route(
+            "/api/scenes/{id}/story/locations/{location_id}/unlock",
+            post(story::unlock),
+        )
+        .route(
+            "/api/scenes/{id}/story/locations/{location_id}/explore",
+            post(story::explore),
+        )
         .route("/api/scenes/{id}/export/scene", get(exports::scene))
         .route(
             "/api/scenes/{id}/export/interactions",
             get(exports::interactions),
         )
+        .route("/api/scenes/{id}/export/story", get(exports::story))
         .route("/api/exports/formats", get(exports::formats))
         .route(
             "/api/scenes/{id}/items",

@@ -151,6 +151,9 @@ pub async fn analyze_async(
     )
 }
 
+/// `error.message` of a synchronous analysis that failed (spec/scenes.md §7.5.2).
+const CREATE_FAILED: &str = "创建场景失败";
+
 pub async fn create(
     State(state): State<Arc<AppState>>,
     identity: Identity,
@@ -180,10 +183,12 @@ pub async fn create(
     )
     .await
     .map_err(|e| match e {
-        AnalysisError::Llm(e) => ServerError::from_llm("创建场景失败", e),
-        other => ServerError::Internal {
-            details: format!("创建场景失败: {}", failure_text(&other)),
-        },
+        AnalysisError::Llm(e)
+        | AnalysisError::Chunk {
+            error: e @ sceneintruder_llm::LlmError::NotReady(_),
+            ..
+        } => ServerError::from_llm(CREATE_FAILED, e),
+        other => ServerError::failed(CREATE_FAILED, failure_text(&other)),
     })?;
     scenes::create(&state.db, &draft).await?;
     Result::Ok(
@@ -425,58 +430,6 @@ pub async fn conversations(
     Result::Ok(response)
 }
 
-pub async fn node_content(
-    State(state): State<Arc<AppState>>,
-    identity: Identity,
-    Path((id, node_id)): Path<(String, String)>,
-) -> ApiResult {
-    scenes::load(&state.db, &identity, &id).await?;
-    // Node content never creates a story (§5.2).
-    let story = crate::domain::story::stored(&state.db, &id)
-        .await?
-        .ok_or_else(|| ServerError::StoryNodeNotFound {
-            details: "加载故事数据失败: 故事数据不存在".into(),
-        })?;
-    let node = story
-        .nodes
-        .into_iter()
-        .find(|n| n.id == node_id)
-        .ok_or_else(|| ServerError::StoryNodeNotFound {
-            details: format!(
-                "未找到指定的故事节点: {}",
-                node_id.chars().take(128).collect::<String>()
-            ),
-        })?;
-    // Real triggers live in the metadata; the field of the same name is filled from it.
-    let triggers = node
-        .metadata
-        .as_ref()
-        .and_then(|m| m.get("interaction_triggers").cloned())
-        .filter(|_| node.interaction_triggers.is_empty());
-    Result::Ok(
-        Ok::data(json!({
-            "content": node.content,
-            "original_content": node.original_content,
-            "related_item_ids": node.related_item_ids,
-            "metadata": node.metadata,
-            "character_links": Value::Null,
-            "interaction_triggers": triggers,
-            "node": node,
-        }))
-        .message("故事节点内容获取成功"),
-    )
-}
-
-/// `GET /api/scenes/{id}/story`: the scene's story, made on first use (§5.1).
-pub async fn story(
-    State(state): State<Arc<AppState>>,
-    identity: Identity,
-    Path(id): Path<String>,
-) -> ApiResult {
-    let story = crate::domain::story::load_or_create(&state.db, &identity, &id).await?;
-    Result::Ok(Ok::data(crate::domain::story::shown(story)).message("故事数据获取成功"))
-}
-
 pub async fn list_items(
     State(state): State<Arc<AppState>>,
     identity: Identity,
@@ -614,7 +567,45 @@ pub async fn aggregate(
     scene.item_count = scenes::items(&state.db, &id).await?.len();
     let (recent, _) = scenes::conversations(&state.db, &id, limit, 0).await?;
     let now = rfc3339_nano_local();
-    // Progress heuristics over the recent lines (there is no story yet to add to them).
+    // The story (made on first use, like `GET …/story`); a story that cannot be made is
+    // `null`, as in the reference.
+    let story = if query.get("include_story").is_none_or(|v| v == "true") {
+        match state.stories.get_or_create(&identity, &id).await {
+            Result::Ok(story) => Some(story),
+            Err(ServerError::StoryNotFound) => None,
+            Err(e) => return Err(e),
+        }
+    } else {
+        None
+    };
+    let story_data = match &story {
+        Some(story) => Some(state.stories.reading(story).await?),
+        None => None,
+    };
+    let current_node = story.as_ref().and_then(|s| s.active_node()).cloned();
+    let available_choices = match &current_node {
+        None => json!([]),
+        Some(node) => {
+            let open: Vec<_> = node
+                .choices
+                .iter()
+                .flatten()
+                .filter(|c| !c.selected)
+                .collect();
+            if open.is_empty() {
+                Value::Null
+            } else {
+                json!(open)
+            }
+        }
+    };
+    let (revealed, total) = story_data.as_ref().map_or((0, 0), |d| {
+        (
+            d.nodes.iter().filter(|n| n.is_revealed).count(),
+            d.nodes.len(),
+        )
+    });
+    // Progress heuristics over the recent lines and the story's revealed share.
     let progress = flag(&query, "include_progress").then(|| {
         let text: String = recent
             .iter()
@@ -652,16 +643,32 @@ pub async fn aggregate(
         if chrono::Utc::now().timestamp_millis() - row.created_at > 7 * 24 * 3600 * 1000 {
             achievements.push("veteran_player");
         }
+        let share = if total > 0 {
+            revealed as f64 / total as f64
+        } else {
+            0.0
+        };
+        if share >= 0.5 {
+            achievements.push("story_explorer");
+        }
         if recent.len() >= 10 {
             achievements.push("social_butterfly");
         }
-        let unlocked: Vec<String> = if scene.era.is_empty() {
+        let mut unlocked: Vec<String> = if scene.era.is_empty() {
             Vec::new()
         } else {
             vec![format!("深入了解了{}时代", scene.era)]
         };
+        if let Some(data) = &story_data {
+            unlocked.extend(
+                data.nodes
+                    .iter()
+                    .filter(|n| n.is_revealed && n.node_type == "unlock")
+                    .map(|n| n.content.clone()),
+            );
+        }
         json!({
-            "story_completion": (recent.len() as f64 / 50.0).min(0.2),
+            "story_completion": (share + (recent.len() as f64 / 50.0).min(0.2)).min(1.0),
             "character_interactions": recent.len(),
             "unlocked_content": unlocked,
             "achievements": achievements,
@@ -673,16 +680,21 @@ pub async fn aggregate(
             "current_tab": "chat",
             "story_tree_expanded": false,
             "chat_view_mode": "normal",
-            "notifications": [],
+            "notifications": if total > 0 {
+                json!([{"id": "welcome", "type": "info", "message": format!("欢迎来到{}", scene.title),
+                        "actions": ["确定"], "timestamp": now}])
+            } else {
+                json!([])
+            },
         })
     });
     Result::Ok(
         Ok::data(json!({
             "scene": scene,
             "characters": characters,
-            "story": Value::Null,
-            "current_node": Value::Null,
-            "available_choices": [],
+            "story": story_data,
+            "current_node": current_node,
+            "available_choices": available_choices,
             "recent_conversations": flag(&query, "include_conversations").then_some(recent),
             "ui_state": ui_state,
             "progress": progress,

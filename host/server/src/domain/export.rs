@@ -3,13 +3,20 @@
 //!
 //! Exports are read-only and not stored: the response carries the document, and `file_path`
 //! is the file name a download gets (the reference's copies under `data/exports/` grew
-//! without bound and were never read back).
+//! without bound and were never read back). They never make a story either (the reference
+//! initialised one, with model calls, on the story and interactions exports): the story
+//! export of a scene without one is `404 EXPORT_DATA_EMPTY`, and the interactions summary
+//! leaves out its story section.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use sceneintruder_export::{Kind, interaction_conversations, interaction_stats};
-use sceneintruder_export_document::{ExportInput, SCHEMA_VERSION, SceneContext, SceneDoc};
+use sceneintruder_export::{
+    Kind, interaction_conversations, interaction_stats, story_stats, story_summary,
+};
+use sceneintruder_export_document::{
+    ExportInput, InteractionStats, SCHEMA_VERSION, SceneContext, SceneDoc,
+};
 use sceneintruder_runtime::export::{FormatInfo, RenderOptions};
 use sceneintruder_runtime::{CallError, Exporter, PluginRuntime};
 use sceneintruder_store::Database;
@@ -17,6 +24,7 @@ use serde::Deserialize;
 
 use crate::auth::Identity;
 use crate::domain::scenes;
+use crate::domain::story::view as story_view;
 use crate::error::{ExportFailure, ServerError};
 
 /// Newest conversation lines an export reads (the interaction list keeps the last 1000 of
@@ -48,6 +56,7 @@ impl Default for ExportsConfig {
 pub enum ExportKind {
     Scene,
     Interactions,
+    Story,
 }
 
 impl ExportKind {
@@ -55,6 +64,7 @@ impl ExportKind {
         match self {
             ExportKind::Scene => "scene",
             ExportKind::Interactions => "interactions",
+            ExportKind::Story => "story",
         }
     }
 }
@@ -286,7 +296,7 @@ pub async fn export(
         ),
     )
     .await
-    .map_err(|_| ServerError::Export(ExportFailure::Timeout))?
+    .map_err(|_| ServerError::Export(ExportFailure::Timeout { kind }))?
     .map_err(|e| render_failure(kind, &served, e))?;
     Ok(Exported {
         file_name: file_name(kind, id, &rendered.file_extension, generated),
@@ -301,7 +311,7 @@ fn render_failure(kind: ExportKind, served: &Served, e: CallError) -> ServerErro
     use sceneintruder_runtime::export::ExportError;
     tracing::warn!(plugin = served.exporter.id(), kind = kind.as_str(), error = %e, "export failed");
     ServerError::Export(match e {
-        CallError::Timeout { .. } => ExportFailure::Timeout,
+        CallError::Timeout { .. } => ExportFailure::Timeout { kind },
         CallError::Export {
             error: ExportError::OutputRefused(details),
             ..
@@ -313,7 +323,7 @@ fn render_failure(kind: ExportKind, served: &Served, e: CallError) -> ServerErro
     })
 }
 
-/// The export input of `kind` for the scene in `row` (spec §8.5-8.8).
+/// The export input of `kind` for the scene in `row` (spec §8.5-8.9).
 async fn build_input(
     db: &Database,
     row: &sceneintruder_store::SceneRow,
@@ -322,6 +332,16 @@ async fn build_input(
     include_conversations: bool,
     generated: chrono::DateTime<chrono::Local>,
 ) -> Result<ExportInput, ServerError> {
+    // The stored story with its reveals, never a new one (spec §3.1, §8.4).
+    let story = match kind {
+        ExportKind::Scene => None,
+        ExportKind::Interactions => story_view(db, &row.id).await?,
+        ExportKind::Story => Some(
+            story_view(db, &row.id)
+                .await?
+                .ok_or(ServerError::Export(ExportFailure::DataEmpty { kind }))?,
+        ),
+    };
     let scene = scenes::scene_of(row)?;
     let characters = scenes::characters(db, &row.id).await?;
     let items: Vec<_> = scenes::items(db, &row.id)
@@ -331,17 +351,26 @@ async fn build_input(
         .collect();
     let settings = serde_json::from_str(&row.settings)
         .unwrap_or_else(|_| scenes::default_settings(&row.id, &row.owner));
-    let (log, _) = scenes::conversations(db, &row.id, LOG_LINES, 0).await?;
+    // The story export reads no conversation line.
+    let log = match kind {
+        ExportKind::Scene | ExportKind::Interactions => {
+            scenes::conversations(db, &row.id, LOG_LINES, 0).await?.0
+        }
+        ExportKind::Story => Vec::new(),
+    };
     let interactions = interaction_conversations(&log);
     let (context_lines, conversations) = match kind {
         // The reference put the whole log in every scene export; only on request here.
         ExportKind::Scene if include_conversations => (log, interactions),
-        ExportKind::Scene => (Vec::new(), Vec::new()),
+        ExportKind::Scene | ExportKind::Story => (Vec::new(), Vec::new()),
         ExportKind::Interactions => (Vec::new(), interactions),
     };
-    let stats_kind = match kind {
-        ExportKind::Scene => Kind::Scene,
-        ExportKind::Interactions => Kind::Interactions,
+    let stats = match kind {
+        ExportKind::Scene => interaction_stats(Kind::Scene, &conversations, characters.len()),
+        ExportKind::Interactions => {
+            interaction_stats(Kind::Interactions, &conversations, characters.len())
+        }
+        ExportKind::Story => InteractionStats::default(),
     };
     let mut input = ExportInput {
         schema_version: SCHEMA_VERSION,
@@ -354,17 +383,22 @@ async fn build_input(
             conversations: context_lines,
             last_updated: scene.last_updated.clone(),
         },
-        interaction_stats: interaction_stats(stats_kind, &conversations, characters.len()),
+        interaction_stats: stats,
         conversations,
         characters,
         settings,
         scene: SceneDoc { scene, items },
         summary_markdown: String::new(),
-        story: None,
+        story_stats: match kind {
+            ExportKind::Story => story.as_ref().map(story_stats),
+            ExportKind::Scene | ExportKind::Interactions => None,
+        },
+        story,
     };
     input.summary_markdown = match kind {
         ExportKind::Scene => sceneintruder_export::scene_summary(&input),
         ExportKind::Interactions => sceneintruder_export::interaction_summary(&input),
+        ExportKind::Story => story_summary(&input),
     };
     Ok(input)
 }
@@ -384,6 +418,7 @@ fn file_name(
             "{scene_id}_interaction_summary_{stamp}_{}.{extension}",
             at.timestamp_subsec_nanos()
         ),
+        ExportKind::Story => format!("{scene_id}_story_document_{stamp}.{extension}"),
     }
 }
 
@@ -425,6 +460,10 @@ mod tests {
         assert_eq!(
             file_name(ExportKind::Interactions, "scene_1", "txt", at),
             "scene_1_interaction_summary_20250620_103000_0.txt"
+        );
+        assert_eq!(
+            file_name(ExportKind::Story, "scene_1", "markdown", at),
+            "scene_1_story_document_20250620_103000.markdown"
         );
     }
 

@@ -7,7 +7,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::scenes::{Character, Conversation, is_english, new_id};
-use crate::error::ServerError;
 use crate::time::rfc3339_nano_local;
 
 const DIRECTOR: &str = include_str!("../../prompts/interaction_director_system.txt");
@@ -109,12 +108,13 @@ pub enum Unknown {
 }
 
 /// Attribute each model line to a participant: its id when it is one of theirs, else by
-/// exact name, else by case-insensitive name.
+/// exact name, else by case-insensitive name. The error says what was wrong with the
+/// model's answer (the route words the failure).
 pub fn attribute(
     lines: Vec<ModelLine>,
     participants: &[Character],
     unknown: Unknown,
-) -> Result<Vec<Dialogue>, ServerError> {
+) -> Result<Vec<Dialogue>, String> {
     let mut out = Vec::new();
     for line in lines {
         if line.message.trim().is_empty() {
@@ -134,9 +134,7 @@ pub fn attribute(
             (None, Unknown::TemporaryId) => (new_id("temp"), name.to_string()),
             (None, Unknown::Refuse) => {
                 let names: Vec<&str> = participants.iter().map(|c| c.name.as_str()).collect();
-                return Err(ServerError::Internal {
-                    details: format!("无法找到匹配的角色: {name}，可用角色: {names:?}"),
-                });
+                return Err(format!("无法找到匹配的角色: {name}，可用角色: {names:?}"));
             }
         };
         out.push(Dialogue {
@@ -149,9 +147,7 @@ pub fn attribute(
         });
     }
     if out.is_empty() {
-        return Err(ServerError::Internal {
-            details: "the model wrote no dialogue".into(),
-        });
+        return Err("the model wrote no dialogue".into());
     }
     Ok(out)
 }
@@ -260,7 +256,7 @@ mod tests {
         assert_eq!(ids, ["char_1", "char_0", "char_1"]);
         assert_eq!(out[1].character_name, "Lin");
         let err = attribute(vec![line("", "Ghost")], &cast(), Unknown::Refuse).unwrap_err();
-        assert!(err.details().contains("无法找到匹配的角色: Ghost"));
+        assert!(err.contains("无法找到匹配的角色: Ghost"), "{err}");
         let temp = attribute(vec![line("", "Ghost")], &cast(), Unknown::TemporaryId).unwrap();
         assert!(temp[0].character_id.starts_with("temp_"));
     }

@@ -10,7 +10,6 @@ pub mod llm;
 pub mod locks;
 pub mod scenes;
 pub mod settings;
-#[allow(dead_code)] // parts used by the story routes still to come (choice, rewind, ...)
 pub mod story;
 pub mod upload;
 pub mod users;

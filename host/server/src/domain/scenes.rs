@@ -517,12 +517,31 @@ pub async fn append(db: &Database, lines: &[Conversation]) -> Result<(), ServerE
     };
     let rows = lines
         .iter()
-        .map(|c| Ok((c.id.clone(), encode(c)?)))
+        .map(line_of)
         .collect::<Result<Vec<_>, ServerError>>()?;
     db.scenes()
         .append_conversations(&first.scene_id, &rows)
         .await
         .map_err(|e| internal("保存对话失败", e))
+}
+
+/// A conversation as the store keeps it: story lines (§1.10 of the story spec) are marked so
+/// they reveal their node.
+pub fn line_of(c: &Conversation) -> Result<sceneintruder_store::Line, ServerError> {
+    let node = if c.node_id.is_empty() {
+        c.metadata
+            .get("node_id")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("")
+    } else {
+        &c.node_id
+    };
+    Ok(sceneintruder_store::Line {
+        id: c.id.clone(),
+        document: encode(c)?,
+        node_id: (!node.is_empty()).then(|| node.to_string()),
+        story: crate::domain::story::is_story_line(c),
+    })
 }
 
 /// Segments of a scene: stored ones, else computed from its text (and stored).

@@ -8,6 +8,7 @@
 
 pub mod analyze;
 pub mod diagnostics;
+pub mod story_enrich;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};

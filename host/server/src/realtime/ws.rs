@@ -88,7 +88,20 @@ pub trait SceneChat: Send + Sync {
     ) -> futures::future::BoxFuture<'static, Result<Value, String>>;
 }
 
+/// Takes a `story_choice` on the connection's scene: the new node (as JSON) or the error text.
+pub trait SceneStory: Send + Sync {
+    fn choose(
+        &self,
+        scene_id: String,
+        owner: String,
+        node_id: String,
+        choice_id: String,
+        preferences: Value,
+    ) -> futures::future::BoxFuture<'static, Result<Value, String>>;
+}
+
 pub struct Hub {
+    story: std::sync::OnceLock<Arc<dyn SceneStory>>,
     rooms: Mutex<HashMap<String, HashMap<u64, Client>>>,
     /// Set once the scene features exist (after the hub, which they need, is built).
     chat: std::sync::OnceLock<Arc<dyn SceneChat>>,
@@ -123,6 +136,7 @@ impl Hub {
         Arc::new(Hub {
             rooms: Mutex::new(HashMap::new()),
             chat: std::sync::OnceLock::new(),
+            story: std::sync::OnceLock::new(),
             bus,
             next_id: AtomicU64::new(1),
             config,
@@ -130,6 +144,10 @@ impl Hub {
     }
 
     /// Install the handler of `character_interaction` messages.
+    pub fn set_story(&self, story: Arc<dyn SceneStory>) {
+        let _ = self.story.set(story);
+    }
+
     pub fn set_chat(&self, chat: Arc<dyn SceneChat>) {
         let _ = self.chat.set(chat);
     }
@@ -405,6 +423,31 @@ impl Hub {
                                 },
                             },
                         },
+                        Handled::Story {
+                            node_id,
+                            choice_id,
+                            preferences,
+                        } => match (self.story.get(), self.chat.get()) {
+                            (Some(story), Some(chat)) => match chat.admit(&caller) {
+                                Err(retry_after) => Some(rate_limited(retry_after)),
+                                Ok(()) => match story
+                                    .choose(
+                                        room.clone(),
+                                        owner.clone(),
+                                        node_id.clone(),
+                                        choice_id.clone(),
+                                        preferences,
+                                    )
+                                    .await
+                                {
+                                    Ok(next) => Some(json!({"type": "story:choice_confirmed",
+                                        "data": {"node_id": node_id, "choice_id": choice_id,
+                                                 "next_node": next, "user_id": user_id}})),
+                                    Err(e) => Some(error_message(&e)),
+                                },
+                            },
+                            _ => Some(error_message("故事服务不可用")),
+                        },
                     };
                     if let Some(reply) = reply
                         && tx.try_send(reply).is_err()
@@ -466,8 +509,25 @@ impl Hub {
                     message,
                 },
             },
-            // The story engine does not exist yet.
-            "story_choice" => Handled::Reply(error_message("故事服务不可用")),
+            "story_choice" => match (field("node_id"), field("choice_id")) {
+                (None, _) => Handled::Reply(error_message("缺少节点ID")),
+                (_, None) => Handled::Reply(error_message("缺少选择ID")),
+                (Some(node_id), Some(choice_id)) => {
+                    // Only these two preferences are read from a socket message (§6).
+                    let given = message.get("user_preferences");
+                    let mut preferences = serde_json::Map::new();
+                    for key in ["creativity_level", "allow_plot_twists"] {
+                        if let Some(v) = given.and_then(|p| p.get(key)) {
+                            preferences.insert(key.into(), v.clone());
+                        }
+                    }
+                    Handled::Story {
+                        node_id,
+                        choice_id,
+                        preferences: Value::Object(preferences),
+                    }
+                }
+            },
             other => Handled::Reply(error_message(&format!("未知的消息类型: {other}"))),
         }
     }
@@ -480,6 +540,11 @@ enum Handled {
     Chat {
         character_id: String,
         message: String,
+    },
+    Story {
+        node_id: String,
+        choice_id: String,
+        preferences: Value,
     },
 }
 

@@ -1,6 +1,6 @@
 //! A test-only exporter. Formats (kind `scene` unless said otherwise):
 //!
-//! * `echo` (scene and interactions): writes the export input it received, unchanged, so
+//! * `echo` (scene, interactions and story): writes the export input it received, unchanged, so
 //!   tests can check what the host sends against the published schema;
 //! * `loop`: never returns; `oom`: allocates until the memory limit traps;
 //! * `flood`: writes 1 MiB chunks forever, ignoring every refusal;
@@ -29,7 +29,7 @@ fn pair(kind: &str, format: &str) -> FormatInfo {
 
 impl Guest for Probe {
     fn supported() -> Vec<FormatInfo> {
-        let mut pairs = vec![pair("interactions", "echo")];
+        let mut pairs = vec![pair("interactions", "echo"), pair("story", "echo")];
         for format in [
             "echo",
             "loop",

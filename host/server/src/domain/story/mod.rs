@@ -10,6 +10,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 
+pub mod engine;
+pub mod prompts;
+
 use crate::domain::scenes::{Scene, Segment, is_english};
 use crate::error::ServerError;
 
@@ -299,12 +302,94 @@ fn link(id: &str) -> Option<String> {
     (!id.is_empty()).then(|| id.to_string())
 }
 
+/// A stored story: what clients see (`data`, with reveals as persisted), the engine's own
+/// bookkeeping, the version it was read at and the nodes the conversation log reveals.
+#[derive(Debug, Clone, Default)]
+pub struct Story {
+    pub data: StoryData,
+    pub engine: Engine,
+    pub version: i64,
+    pub revealed_by_log: std::collections::HashSet<String>,
+}
+
+/// Kept in the story header beside the client-visible fields, never shown to clients.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+pub struct Engine {
+    /// The node the player is at (set by choice, advance, rewind, exploration).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub current_node_id: String,
+    /// The job enriching pending nodes, if one was started.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub enrich_task: String,
+}
+
+/// Header key of the engine's bookkeeping.
+const ENGINE_KEY: &str = "_engine";
+
+impl Story {
+    /// The story as players see it: nodes revealed by the log shown as revealed (§1.10).
+    pub fn merged(&self) -> StoryData {
+        let mut data = self.data.clone();
+        for node in &mut data.nodes {
+            if self.revealed_by_log.contains(&node.id) {
+                node.is_revealed = true;
+            }
+        }
+        data
+    }
+
+    pub fn is_revealed(&self, node: &StoryNode) -> bool {
+        node.is_revealed || self.revealed_by_log.contains(&node.id)
+    }
+
+    pub fn node(&self, id: &str) -> Option<&StoryNode> {
+        self.data.nodes.iter().find(|n| n.id == id)
+    }
+
+    pub fn node_mut(&mut self, id: &str) -> Option<&mut StoryNode> {
+        self.data.nodes.iter_mut().find(|n| n.id == id)
+    }
+
+    /// The node the player is at: the recorded one while it is revealed, else the last
+    /// revealed node in story order, else the last node (§5.5 step 2).
+    pub fn active_node(&self) -> Option<&StoryNode> {
+        self.node(&self.engine.current_node_id)
+            .filter(|n| self.is_revealed(n))
+            .or_else(|| self.data.nodes.iter().rev().find(|n| self.is_revealed(n)))
+            .or_else(|| self.data.nodes.last())
+    }
+}
+
+/// Whether a conversation line belongs to the story and so reveals its node (§1.10): typed
+/// `story_original` or `story_console`, or untyped from the `story` speaker.
+pub fn is_story_line(line: &sceneintruder_export_document::Conversation) -> bool {
+    match line
+        .metadata
+        .get("conversation_type")
+        .and_then(Value::as_str)
+    {
+        Some(kind) => {
+            let kind = kind.trim().to_ascii_lowercase();
+            kind == "story_original" || kind == "story_console"
+        }
+        None => line.speaker_id == "story",
+    }
+}
+
 /// The rows a story is stored as: the header without its parts, each node without its
 /// choices, each task without its objectives; the parts are rows of their own, in order.
-pub fn to_rows(story: &StoryData) -> Result<StoryRows, ServerError> {
+pub fn to_rows(story: &Story) -> Result<StoryRows, ServerError> {
+    let engine = &story.engine;
+    let story = &story.data;
     let mut header = to_object(story)?;
     for part in ["nodes", "tasks", "locations"] {
         header.remove(part);
+    }
+    if *engine != Engine::default() {
+        header.insert(
+            ENGINE_KEY.into(),
+            serde_json::to_value(engine).map_err(ServerError::internal)?,
+        );
     }
     let mut rows = StoryRows {
         document: encode(&header)?,
@@ -363,8 +448,14 @@ pub fn to_rows(story: &StoryData) -> Result<StoryRows, ServerError> {
 
 /// The story stored as `rows` (the inverse of [`to_rows`]). Choices and objectives whose node
 /// or task is gone are dropped: nothing could show them.
-pub fn from_rows(rows: &StoryRows) -> Result<StoryData, ServerError> {
-    let mut story: StoryData = decode(&rows.document)?;
+pub fn from_rows(rows: &StoryRows) -> Result<Story, ServerError> {
+    let mut header: Map<String, Value> = decode(&rows.document)?;
+    let engine = match header.remove(ENGINE_KEY) {
+        Some(value) => serde_json::from_value(value).map_err(ServerError::internal)?,
+        None => Engine::default(),
+    };
+    let mut story: StoryData =
+        serde_json::from_value(Value::Object(header)).map_err(ServerError::internal)?;
     story.nodes = Vec::with_capacity(rows.nodes.len());
     for part in &rows.nodes {
         let document: Map<String, Value> = decode(&part.document)?;
@@ -398,48 +489,28 @@ pub fn from_rows(rows: &StoryRows) -> Result<StoryData, ServerError> {
         .iter()
         .map(|l| decode(&l.document))
         .collect::<Result<_, _>>()?;
-    Ok(story)
+    Ok(Story {
+        data: story,
+        engine,
+        ..Story::default()
+    })
 }
 
 /// Longest `original_content` `GET …/story` shows, in characters (§5.1).
 const SHOWN_ORIGINAL: usize = 600;
 
-/// The story of the scene `id` that `identity` may see, made now (without the LLM) when it has
-/// none. Two first requests at once both build one and the store keeps the first; both then
-/// answer with the stored one.
-pub async fn load_or_create(
-    db: &sceneintruder_store::Database,
-    identity: &crate::auth::Identity,
-    id: &str,
-) -> Result<StoryData, ServerError> {
-    let row = crate::domain::scenes::load(db, identity, id)
-        .await
-        .map_err(|_| ServerError::StoryNotFound)?;
-    if let Some(stored) = stored(db, id).await? {
-        return Ok(stored);
-    }
-    let scene = crate::domain::scenes::scene_of(&row)?;
-    let segments = crate::domain::scenes::segments(db, &row).await?;
-    let now = crate::time::rfc3339_nano_local();
-    let story = initial_story(&scene, &segments, &now).ok_or(ServerError::StoryNotFound)?;
-    if db
-        .stories()
-        .create(id, &to_rows(&story)?)
-        .await
-        .map_err(ServerError::internal)?
-    {
-        return Ok(story);
-    }
-    stored(db, id).await?.ok_or(ServerError::StoryNotFound)
-}
-
 /// The stored story of scene `id`, if it has one (no initialisation).
 pub async fn stored(
     db: &sceneintruder_store::Database,
     id: &str,
-) -> Result<Option<StoryData>, ServerError> {
+) -> Result<Option<Story>, ServerError> {
     match db.stories().get(id).await.map_err(ServerError::internal)? {
-        Some(found) => Ok(Some(from_rows(&found.rows)?)),
+        Some(found) => {
+            let mut story = from_rows(&found.rows)?;
+            story.version = found.version;
+            story.revealed_by_log = found.revealed.into_iter().collect();
+            Ok(Some(story))
+        }
         None => Ok(None),
     }
 }
@@ -450,7 +521,7 @@ pub async fn view(
     db: &sceneintruder_store::Database,
     id: &str,
 ) -> Result<Option<StoryData>, ServerError> {
-    stored(db, id).await
+    Ok(stored(db, id).await?.map(|s| s.merged()))
 }
 
 /// The story as `GET …/story` shows it: original passages trimmed and cut (§5.1).
@@ -658,7 +729,15 @@ mod tests {
         });
         story.tasks[0].objectives[0].completed = true;
 
-        let rows = to_rows(&story).unwrap();
+        let rows = to_rows(&Story {
+            data: story.clone(),
+            engine: Engine {
+                current_node_id: "node_scene_1_1".into(),
+                enrich_task: String::new(),
+            },
+            ..Story::default()
+        })
+        .unwrap();
         assert_eq!(rows.nodes.len(), 4);
         assert_eq!(rows.choices.len(), 4);
         assert_eq!(rows.nodes[1].link.as_deref(), Some("node_scene_1_1"));
@@ -667,9 +746,12 @@ mod tests {
         assert_eq!(rows.objectives[1].group, "task_scene_1_primary");
         let header: Value = serde_json::from_str(&rows.document).unwrap();
         assert!(header.get("nodes").is_none() && header.get("tasks").is_none());
+        assert_eq!(header["_engine"]["current_node_id"], "node_scene_1_1");
         assert!(!rows.nodes[0].document.contains("choice_"));
 
         let back = from_rows(&rows).unwrap();
+        assert_eq!(back.engine.current_node_id, "node_scene_1_1");
+        let back = back.data;
         assert_eq!(
             serde_json::to_value(&back).unwrap(),
             serde_json::to_value(&story).unwrap()

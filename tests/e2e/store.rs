@@ -410,3 +410,88 @@ async fn story_repository_on_every_backend() {
         db.close().await;
     }
 }
+
+/// Migration 0010 moves a scene's stop-gap `settings.story_progress` out of the settings
+/// into the carry table, keeping the value; making the story takes it from there.
+#[tokio::test]
+async fn story_progress_moves_out_of_settings() {
+    for backend in backends() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (db, pg) = migrated(&backend, dir.path()).await;
+        let row = SceneRow {
+            id: "scene_m".into(),
+            owner: "u".into(),
+            document: "{}".into(),
+            settings: r#"{"story_progress":30,"allow_plot_changes":true}"#.into(),
+            original_text: None,
+            segments: None,
+            created_at: 1,
+        };
+        db.scenes()
+            .create(NewScene {
+                row: &row,
+                characters: &[],
+                items: &[],
+            })
+            .await
+            .expect("scene");
+        // Run the migration's data statements again, now that a scene has the old field.
+        let (file, url) = match &backend {
+            Backend::Sqlite => (
+                include_str!("../../host/store/migrations/sqlite/0010_story_progress_carry.sql"),
+                format!("sqlite://{}", dir.path().join("db.sqlite").display()),
+            ),
+            Backend::Postgres(_) => (
+                include_str!("../../host/store/migrations/postgres/0010_story_progress_carry.sql"),
+                pg.as_ref().expect("pg").url.clone(),
+            ),
+        };
+        let data: String = file
+            .split(';')
+            .filter(|s| !s.contains("CREATE TABLE") && !s.trim().is_empty())
+            .map(|s| format!("{s};"))
+            .collect();
+        match &backend {
+            Backend::Sqlite => {
+                let pool = sqlx::SqlitePool::connect(&url).await.expect("open");
+                sqlx::raw_sql(&data)
+                    .execute(&pool)
+                    .await
+                    .expect("migration data");
+            }
+            Backend::Postgres(_) => {
+                let pool = sqlx::PgPool::connect(&url).await.expect("open");
+                sqlx::raw_sql(&data)
+                    .execute(&pool)
+                    .await
+                    .expect("migration data");
+            }
+        }
+        let stories = db.stories();
+        assert_eq!(
+            stories.carried_progress("scene_m").await.expect("carry"),
+            Some(30)
+        );
+        let settings: serde_json::Value = serde_json::from_str(
+            &db.scenes()
+                .get("scene_m")
+                .await
+                .expect("get")
+                .expect("scene")
+                .settings,
+        )
+        .expect("json");
+        assert_eq!(settings, serde_json::json!({"allow_plot_changes": true}));
+        let rows = StoryRows {
+            document: "{}".into(),
+            ..StoryRows::default()
+        };
+        assert!(stories.create("scene_m", &rows).await.expect("create"));
+        assert_eq!(
+            stories.carried_progress("scene_m").await.expect("carry"),
+            None,
+            "the story took it"
+        );
+        db.close().await;
+    }
+}

@@ -734,3 +734,104 @@ async fn enrichment_resumes_after_a_crash() {
         }
     }
 }
+
+/// `POST …/story/advance` and `…/story/command` stream their narration for clients that
+/// ask for Server-Sent Events; the story mode command streams the narration, not the JSON.
+#[tokio::test]
+async fn advance_and_command_stream_their_narration() {
+    for backend in backends() {
+        let vendor = model(None, None).await;
+        let server = server(backend, &vendor.base, "").await;
+        let scene = new_scene(&server).await;
+        enriched_story(&server, &scene).await;
+        let client = reqwest::Client::new();
+        let post = |path: String, body: Value| {
+            client
+                .post(server.url(&path))
+                .header("accept", "text/event-stream")
+                .json(&body)
+                .send()
+        };
+        let response = post(format!("/api/scenes/{scene}/story/advance"), json!({}))
+            .await
+            .expect("advance");
+        assert_eq!(response.status(), 200);
+        let frames = sceneintruder_tests::sse::SseReader::new(response)
+            .collect()
+            .await;
+        let deltas: String = frames
+            .iter()
+            .filter(|f| f.event == "delta")
+            .filter_map(|f| f.data["text"].as_str())
+            .collect();
+        assert!(
+            frames.iter().filter(|f| f.event == "delta").count() >= 3,
+            "{frames:?}"
+        );
+        let done = frames
+            .iter()
+            .find(|f| f.event == "done")
+            .expect("done frame");
+        assert_eq!(done.data["story_update"]["content"], deltas.as_str());
+        assert_eq!(
+            done.data["story_update"]["title"],
+            format!("node_{scene}_2")
+        );
+
+        let response = post(
+            format!("/api/scenes/{scene}/story/command"),
+            json!({"input": "I light the lantern"}),
+        )
+        .await
+        .expect("command");
+        assert_eq!(response.status(), 200);
+        let frames = sceneintruder_tests::sse::SseReader::new(response)
+            .collect()
+            .await;
+        let deltas: String = frames
+            .iter()
+            .filter(|f| f.event == "delta")
+            .filter_map(|f| f.data["text"].as_str())
+            .collect();
+        assert_eq!(
+            deltas, "You act: I light the lantern. The lantern flickers.",
+            "{frames:?}"
+        );
+        let done = frames
+            .iter()
+            .find(|f| f.event == "done")
+            .expect("done frame");
+        assert_eq!(done.data["reply"], deltas.as_str());
+        assert_eq!(
+            done.data["choice_suggestions"][0]["text"],
+            "Open the drawer"
+        );
+
+        // Another mode streams the model's plain text.
+        let response = post(
+            format!("/api/scenes/{scene}/story/command"),
+            json!({"input": "What now?", "mode": "skill", "skill_hints": ["Keen Eye"]}),
+        )
+        .await
+        .expect("command");
+        let frames = sceneintruder_tests::sse::SseReader::new(response)
+            .collect()
+            .await;
+        let done = frames
+            .iter()
+            .find(|f| f.event == "done")
+            .expect("done frame");
+        assert_eq!(done.data["mode"], "skill");
+        assert!(
+            done.data["context"]
+                .as_str()
+                .unwrap_or("")
+                .contains("技能：Keen Eye"),
+            "{done:?}"
+        );
+        assert_eq!(
+            done.data["reply"],
+            "The host answers: The player's command: What now?"
+        );
+    }
+}

@@ -326,6 +326,7 @@ impl<'a> SceneRepo<'a> {
                 "DELETE FROM story_objectives WHERE scene_id = $1",
                 "DELETE FROM story_locations WHERE scene_id = $1",
                 "DELETE FROM stories WHERE scene_id = $1",
+                "DELETE FROM story_progress_carry WHERE scene_id = $1",
                 "DELETE FROM scene_conversations WHERE scene_id = $1",
                 "DELETE FROM scene_items WHERE scene_id = $1",
                 "DELETE FROM scene_characters WHERE scene_id = $1",

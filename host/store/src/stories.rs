@@ -184,6 +184,15 @@ impl<'a> StoryRepo<'a> {
         Ok(found)
     }
 
+    /// Story progress the scene had before stories existed (see migration 0010), if any.
+    pub async fn carried_progress(&self, scene_id: &str) -> Result<Option<i64>, StoreError> {
+        const SQL: &str = "SELECT progress FROM story_progress_carry WHERE scene_id = $1";
+        let row: Option<(i64,)> = with_pool!(self.db, pool => {
+            sqlx::query_as(SQL).bind(scene_id).fetch_optional(pool).await?
+        });
+        Ok(row.map(|r| r.0))
+    }
+
     /// Store a new story for `scene_id` at version 1; `false` (and nothing written) when the
     /// scene already has one.
     pub async fn create(&self, scene_id: &str, rows: &StoryRows) -> Result<bool, StoreError> {
@@ -275,6 +284,11 @@ impl<'a> StoryRepo<'a> {
                 for line in &log.append {
                     crate::scenes::insert_line!(&mut *tx, scene_id, line);
                 }
+                if version.is_none() {
+                    // The carried progress is now the story's.
+                    sqlx::query("DELETE FROM story_progress_carry WHERE scene_id = $1")
+                        .bind(scene_id).execute(&mut *tx).await?;
+                }
                 sqlx::query(self.touch()).bind(scene_id).bind(now).execute(&mut *tx).await?;
                 tx.commit().await?;
             }
@@ -294,6 +308,8 @@ impl<'a> StoryRepo<'a> {
             for table in &TABLES {
                 sqlx::query(&table.delete()).bind(scene_id).execute(&mut *tx).await?;
             }
+            sqlx::query("DELETE FROM story_progress_carry WHERE scene_id = $1")
+                .bind(scene_id).execute(&mut *tx).await?;
             let deleted = sqlx::query("DELETE FROM stories WHERE scene_id = $1").bind(scene_id)
                 .execute(&mut *tx).await?.rows_affected() == 1;
             sqlx::query(self.touch()).bind(scene_id).bind(now).execute(&mut *tx).await?;

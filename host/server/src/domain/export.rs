@@ -468,6 +468,37 @@ mod tests {
     }
 
     #[test]
+    fn story_failures_use_the_story_wording() {
+        use axum::http::StatusCode;
+        let empty = ServerError::Export(ExportFailure::DataEmpty {
+            kind: ExportKind::Story,
+        });
+        assert_eq!(empty.status(), StatusCode::NOT_FOUND);
+        assert_eq!(empty.code(), "EXPORT_DATA_EMPTY");
+        assert_eq!(empty.message(), "没有可导出的故事数据");
+        assert_eq!(empty.details(), "场景中没有故事记录");
+        let late = ServerError::Export(ExportFailure::Timeout {
+            kind: ExportKind::Story,
+        });
+        assert_eq!(late.status(), StatusCode::REQUEST_TIMEOUT);
+        assert_eq!(late.code(), "EXPORT_TIMEOUT");
+        assert_eq!(late.message(), "导出操作超时");
+        assert_eq!(late.details(), "故事文档较大，请稍后重试");
+        let scene_late = ServerError::Export(ExportFailure::Timeout {
+            kind: ExportKind::Scene,
+        });
+        assert_eq!(scene_late.message(), "Export operation timed out");
+        let failed = ServerError::Export(ExportFailure::Failed {
+            kind: ExportKind::Story,
+            details: "trap".into(),
+        });
+        assert_eq!(failed.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(failed.code(), "EXPORT_FAILED");
+        assert_eq!(failed.message(), "导出故事文档失败");
+        assert_eq!(failed.details(), "trap");
+    }
+
+    #[test]
     fn exports_config_reads_choices_beside_its_knobs() {
         let config: ExportsConfig =
             toml::from_str("timeout_secs = 5\n\"scene.markdown\" = \"fancy-md\"\n")

@@ -455,11 +455,18 @@ impl Stories {
         let segments = scenes::segments(&self.db, &row).await?;
         let mut data =
             initial_story(&scene, &segments, &now()).ok_or(ServerError::StoryNotFound)?;
-        // The interaction routes' progress before stories existed carries over.
-        if let Ok(settings) = serde_json::from_str::<scenes::SceneSettings>(&row.settings)
-            && settings.story_progress > 0
+        // The interaction routes' progress from before stories existed carries over.
+        if let Some(progress) = self
+            .db
+            .stories()
+            .carried_progress(scene_id)
+            .await
+            .map_err(store)?
         {
-            data.progress = i64::from(settings.story_progress).min(100);
+            data.progress = progress.clamp(0, 100);
+            if let Some(stage) = super::stage(data.progress) {
+                data.current_state = stage.into();
+            }
         }
         let story = Story {
             data,
@@ -1167,7 +1174,11 @@ impl Stories {
                 .map(|c| json!({"id": c.id, "name": c.name, "role": c.role, "mood": c.personality}))
                 .collect::<Vec<_>>()),
         };
-        let english = false;
+        // The reply keeps the language the player and the scene use (§4.0).
+        let english = is_english(&format!(
+            "{} {} {}",
+            scene.title, scene.description, request.input
+        ));
         let speaker = if identity.authenticated {
             identity.user_id.clone()
         } else {
@@ -1350,11 +1361,6 @@ impl Stories {
             );
             (context, call)
         };
-        let speaker_ai = match (mode.as_str(), request.character_ids.as_deref()) {
-            ("character", Some([one])) => one.clone(),
-            _ => format!("console_{mode}"),
-        };
-        let _ = speaker_ai;
         Ok(CommandPlan {
             scene_id: scene_id.to_string(),
             speaker,

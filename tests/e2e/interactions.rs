@@ -300,10 +300,14 @@ async fn aggregate_answers_moves_the_story_and_never_deadlocks() {
                 .await
                 .expect("no deadlock");
         assert!(results.iter().all(|(status, _)| *status == 200));
+        // The progress is the story's (no stop-gap copy in the settings any more).
         let (_, body) = server.get(&format!("/api/scenes/{scene_id}")).await;
-        let progress = body["data"]["settings"]["story_progress"]
-            .as_u64()
-            .expect("progress");
+        assert!(
+            body["data"]["settings"].get("story_progress").is_none(),
+            "{body}"
+        );
+        let (_, body) = server.get(&format!("/api/scenes/{scene_id}/story")).await;
+        let progress = body["data"]["progress"].as_u64().expect("progress");
         // Three more turns, each adding at least a few points (fewer once past a quarter).
         assert!(
             progress >= first + 3 * 4,
@@ -321,8 +325,9 @@ async fn aggregate_answers_moves_the_story_and_never_deadlocks() {
         assert_eq!(status, 200, "{body}");
         assert!(body["data"].get("story_updates").is_none());
         assert!(body["data"].get("new_choices").is_none());
+        let (_, story) = server.get(&format!("/api/scenes/{scene_id}/story")).await;
+        assert_eq!(story["data"]["progress"], progress);
         let (_, after) = server.get(&format!("/api/scenes/{scene_id}")).await;
-        assert_eq!(after["data"]["settings"]["story_progress"], progress);
         assert_eq!(
             after["data"]["context"]["conversations"]
                 .as_array()
@@ -419,7 +424,7 @@ async fn failed_model_calls_carry_the_routes_message() {
         );
         let (_, body) = server.get(&format!("/api/interactions/{scene_id}")).await;
         assert_eq!(body["data"], json!([]), "{body}");
-        let (_, body) = server.get(&format!("/api/scenes/{scene_id}")).await;
-        assert_eq!(body["data"]["settings"]["story_progress"], 0, "{body}");
+        let (_, body) = server.get(&format!("/api/scenes/{scene_id}/story")).await;
+        assert_eq!(body["data"]["progress"], 0, "{body}");
     }
 }

@@ -600,6 +600,12 @@ async fn concurrent_choices_leave_a_consistent_tree() {
             }
         }
         assert_eq!(targets.len(), 4);
+        // Someone else in the room sees every change announced.
+        let (mut observer, _) = tokio_tungstenite::connect_async(
+            server.ws_url(&format!("/ws/scene/{scene}?user_id=observer")),
+        )
+        .await
+        .expect("observer");
         let attempts = (0..20).map(|i| {
             let (node_id, choice_id) = targets[i % 4].clone();
             let server = &server;
@@ -656,6 +662,20 @@ async fn concurrent_choices_leave_a_consistent_tree() {
             4,
             "each choice taken once"
         );
+        let mut announced = 0;
+        while announced < 4 {
+            let frame = tokio::time::timeout(Duration::from_secs(10), observer.next())
+                .await
+                .expect("announcements")
+                .expect("open")
+                .expect("frame");
+            let Message::Text(text) = frame else { continue };
+            let message: Value = serde_json::from_str(text.as_str()).expect("json");
+            if message["type"] == "story:updated" {
+                assert_eq!(message["reason"], "choice");
+                announced += 1;
+            }
+        }
         let (_, body) = server.get(&format!("/api/scenes/{scene}/story")).await;
         let story = &body["data"];
         let nodes = story["nodes"].as_array().expect("nodes");

@@ -188,7 +188,7 @@ async fn bad_messages_get_errors_and_the_connection_stays_usable() {
         next_json(&mut socket).await.expect("error")["error"],
         "缺少角色ID"
     );
-    // Features that do not exist yet answer with a typed error, not silence.
+    // A story choice in a room whose scene does not exist says so; missing fields are named.
     send(
         &mut socket,
         json!({"type": "story_choice", "node_id": "n", "choice_id": "c"}),
@@ -196,7 +196,12 @@ async fn bad_messages_get_errors_and_the_connection_stays_usable() {
     .await;
     assert_eq!(
         next_json(&mut socket).await.expect("error")["error"],
-        "故事服务不可用"
+        "执行故事选择失败: 场景不存在"
+    );
+    send(&mut socket, json!({"type": "story_choice", "node_id": "n"})).await;
+    assert_eq!(
+        next_json(&mut socket).await.expect("error")["error"],
+        "缺少选择ID"
     );
     send(&mut socket, json!({"type": "user_status_update"})).await;
     assert_eq!(

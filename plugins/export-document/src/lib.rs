@@ -242,10 +242,6 @@ pub struct SceneSettings {
     pub language_complexity: String,
     #[serde(default = "zero_time")]
     pub last_updated: String,
-    /// How far the scene's story has come, 0-100 (moved by interactions until the story
-    /// engine owns it).
-    #[serde(default)]
-    pub story_progress: u32,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

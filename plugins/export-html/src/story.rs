@@ -23,6 +23,7 @@ const STYLE: &str = r#"body { font-family: -apple-system, "Segoe UI", "PingFang 
 .section h2 { margin-top: 0; color: #6d28d9; }
 .node-card, .task-card { background: #f9fafb; border: 1px solid #e5e7eb; border-radius: 8px; padding: 16px; margin-bottom: 16px; }
 .node-card h3, .task-card h3 { margin-top: 0; }
+.node-card p { white-space: pre-wrap; }
 .task-card.completed { border-left: 4px solid #16a34a; }
 .task-card.active { border-left: 4px solid #2563eb; }
 .task-card.hidden { border-left: 4px solid #9ca3af; }
@@ -35,7 +36,6 @@ const STYLE: &str = r#"body { font-family: -apple-system, "Segoe UI", "PingFang 
 .progress-bar { background: #e5e7eb; border-radius: 6px; height: 10px; overflow: hidden; margin: 12px 0 4px; }
 .progress-fill { background: linear-gradient(90deg, #f59e0b, #8b5cf6); height: 100%; }
 .summary-section { background: #f9fafb; border-left: 4px solid #8b5cf6; border-radius: 8px; padding: 16px 24px; }
-.summary-content { white-space: normal; }
 "#;
 
 /// The whole story page.

@@ -432,17 +432,15 @@ pub async fn aggregate(
         })
         .collect();
 
-    // Story progress: computed from the exchange, applied under the scene's lock.
+    // Story progress: computed from the exchange, applied to the story under its lock.
     let mut data = json!({});
-    let mut progress_now = 0;
+    let progress_now;
     if options.update_story_progress {
         let significance = aggregate::significance(&only, &request.message);
-        let (change, points) =
-            scenes::update_settings(&state.db, &state.locks, &request.scene_id, |settings| {
-                let (change, points) =
-                    aggregate::progress_change(settings.story_progress, significance);
-                settings.story_progress = (settings.story_progress + points).min(100);
-                (change, settings.story_progress)
+        let (change, points) = state
+            .stories
+            .interaction_progress(&identity, &request.scene_id, |current| {
+                aggregate::progress_change(current, significance)
             })
             .await?;
         progress_now = points;
@@ -468,10 +466,8 @@ pub async fn aggregate(
             map.insert("unlocked_content".into(), json!(unlocked));
         }
         data["story_updates"] = updates;
-    } else if let Result::Ok(row) = scenes::load(&state.db, &identity, &request.scene_id).await
-        && let Result::Ok(settings) = serde_json::from_str::<scenes::SceneSettings>(&row.settings)
-    {
-        progress_now = settings.story_progress;
+    } else {
+        progress_now = state.stories.progress(&request.scene_id).await;
     }
     if options.generate_follow_ups {
         data["new_choices"] = json!(aggregate::follow_ups(

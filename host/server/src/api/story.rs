@@ -601,10 +601,10 @@ impl crate::realtime::ws::SceneStory for WsStory {
                 .await
                 .map_err(|e| {
                     let details = e.details();
-                    let cause = if details.is_empty() {
-                        e.message()
-                    } else {
-                        details
+                    let cause = match e {
+                        ServerError::SceneNotFound { .. } => e.message(),
+                        _ if details.is_empty() => e.message(),
+                        _ => details,
                     };
                     format!("执行故事选择失败: {cause}")
                 })?;

@@ -571,32 +571,6 @@ pub async fn segments(db: &Database, row: &SceneRow) -> Result<Vec<Segment>, Ser
     Ok(computed)
 }
 
-/// Change a scene's settings under its lock, reading them fresh first.
-pub async fn update_settings<T>(
-    db: &Database,
-    locks: &crate::domain::locks::KeyedLocks,
-    scene_id: &str,
-    change: impl FnOnce(&mut SceneSettings) -> T,
-) -> Result<T, ServerError> {
-    let _writer = locks.lock(&format!("scene:{scene_id}")).await;
-    let row = db
-        .scenes()
-        .get(scene_id)
-        .await
-        .map_err(ServerError::internal)?
-        .ok_or_else(|| ServerError::SceneNotFound {
-            id: scene_id.to_string(),
-        })?;
-    let mut settings: SceneSettings = decode("stored settings are not valid", &row.settings)?;
-    let out = change(&mut settings);
-    settings.last_updated = rfc3339_nano_local();
-    db.scenes()
-        .update_settings(scene_id, &encode(&settings)?)
-        .await
-        .map_err(ServerError::internal)?;
-    Ok(out)
-}
-
 /// Settings of a new scene.
 pub fn default_settings(scene_id: &str, user_id: &str) -> SceneSettings {
     SceneSettings {

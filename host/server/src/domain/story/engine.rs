@@ -524,6 +524,46 @@ impl Stories {
         }
     }
 
+    /// Move the story's progress by what an interaction was worth: `gain(progress)` gives the
+    /// change to report and the points to add. The story is made when the scene has none; a
+    /// scene that cannot have one reports from 0 and stores nothing.
+    pub async fn interaction_progress(
+        &self,
+        identity: &Identity,
+        scene_id: &str,
+        gain: impl Fn(u32) -> (f64, u32),
+    ) -> Result<(f64, u32), ServerError> {
+        match self.get_or_create(identity, scene_id).await {
+            Ok(_) => {}
+            Err(ServerError::StoryNotFound) => {
+                let (change, points) = gain(0);
+                return Ok((change, points.min(100)));
+            }
+            Err(e) => return Err(e),
+        }
+        let (out, _) = self
+            .mutate(scene_id, |s| {
+                let current = s.data.progress.clamp(0, 100) as u32;
+                let (change, points) = gain(current);
+                let (progress, stage) = progress_after(i64::from(current), i64::from(points));
+                s.data.progress = progress;
+                if let Some(stage) = stage {
+                    s.data.current_state = stage.into();
+                }
+                Ok(((change, progress as u32), Some(LogChange::default())))
+            })
+            .await?;
+        Ok(out)
+    }
+
+    /// The story's progress (0 when the scene has no story).
+    pub async fn progress(&self, scene_id: &str) -> u32 {
+        match self.load(scene_id).await {
+            Ok(Some(story)) => story.data.progress.clamp(0, 100) as u32,
+            _ => 0,
+        }
+    }
+
     /// The story as clients read it: reveals merged and load-time enrichment applied.
     pub async fn reading(&self, story: &Story) -> Result<StoryData, ServerError> {
         let mut data = story.merged();
@@ -1393,22 +1433,23 @@ impl Stories {
             Ok(text) => (text.trim().to_string(), false),
         };
         let mut suggestions: Vec<StoryChoice> = Vec::new();
-        if plan.mode == "story" && !fallback {
-            if let Ok(parsed) = sceneintruder_llm::json::parse::<prompts::CommandReply>(&reply) {
-                if let Some(text) = [&parsed.narration, &parsed.content, &parsed.summary]
-                    .into_iter()
-                    .find(|t| !t.trim().is_empty())
-                {
-                    reply = prompts::text(text);
-                }
-                let candidates = if parsed.choices.is_empty() {
-                    &parsed.recommendations
-                } else {
-                    &parsed.choices
-                };
-                if let Some(node) = &plan.active {
-                    suggestions = command_choices(node, candidates, input);
-                }
+        let parsed = (plan.mode == "story" && !fallback)
+            .then(|| sceneintruder_llm::json::parse::<prompts::CommandReply>(&reply).ok())
+            .flatten();
+        if let Some(parsed) = parsed {
+            if let Some(text) = [&parsed.narration, &parsed.content, &parsed.summary]
+                .into_iter()
+                .find(|t| !t.trim().is_empty())
+            {
+                reply = prompts::text(text);
+            }
+            let candidates = if parsed.choices.is_empty() {
+                &parsed.recommendations
+            } else {
+                &parsed.choices
+            };
+            if let Some(node) = &plan.active {
+                suggestions = command_choices(node, candidates, input);
             }
         }
         let mut metadata_user = json!({"conversation_type": "story_console", "mode": plan.mode, "channel": "user",

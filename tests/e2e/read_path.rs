@@ -95,7 +95,7 @@ async fn every_write_is_seen_by_the_next_read() {
             .map(Vec::len);
         assert_eq!(lines, Some(2), "{backend:?}");
 
-        // Settings: an aggregate turn moves the story.
+        // An aggregate turn moves the story.
         let (status, body) = server
             .post(
                 "/api/interactions/aggregate",
@@ -105,7 +105,8 @@ async fn every_write_is_seen_by_the_next_read() {
             )
             .await;
         assert_eq!(status, 200, "{body}");
-        let progress = &view(&server, &scene).await["settings"]["story_progress"];
+        let (_, story) = server.get(&format!("/api/scenes/{scene}/story")).await;
+        let progress = &story["data"]["progress"];
         assert!(progress.as_u64().is_some_and(|p| p > 0), "{progress}");
 
         // Delete the item, then the scene.

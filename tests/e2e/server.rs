@@ -217,7 +217,7 @@ async fn broken_plugins_are_reported_and_the_rest_load() {
         assert_eq!(one["data"]["info"]["formats"][0]["format"], "markdown");
         assert_eq!(
             one["data"]["info"]["serves"],
-            json!(["interactions.markdown", "scene.markdown"])
+            json!(["interactions.markdown", "scene.markdown", "story.markdown"])
         );
         let (status, body) = server.get("/api/plugins/nope").await;
         assert_eq!(status, 404);

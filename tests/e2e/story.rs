@@ -191,7 +191,21 @@ fn node<'a>(story: &'a Value, id: &str) -> &'a Value {
 async fn a_story_is_walked_from_a_fresh_scene() {
     for backend in backends() {
         let vendor = model(None, None).await;
-        let server = server(backend, &vendor.base, "").await;
+        // The story model's server plus the bundled exporters.
+        let server = sceneintruder_tests::ServerBuilder::new(backend)
+            .plugin("openai")
+            .plugin("json")
+            .plugin("markdown")
+            .plugin("txt")
+            .plugin("html")
+            .plugin("csv")
+            .config(&format!(
+                "[llm]\nprovider = \"openai\"\nmax_attempts = 1\n[plugins.openai.settings]\nbase_url = \"{}/v1\"",
+                vendor.base
+            ))
+            .env("SCENEINTRUDER_PLUGIN_OPENAI__API_KEY", "sk-story-model")
+            .start()
+            .await;
         let scene = new_scene(&server).await;
         let base = format!("/api/scenes/{scene}/story");
 
@@ -490,6 +504,22 @@ async fn a_story_is_walked_from_a_fresh_scene() {
             (status, body["data"]["operations"].clone()),
             (200, json!(0))
         );
+
+        // The story exports in every bundled format, and the story is still there after.
+        for format in ["json", "markdown", "txt", "html", "csv"] {
+            let response = reqwest::get(
+                server.url(&format!("/api/scenes/{scene}/export/story?format={format}")),
+            )
+            .await
+            .expect("export");
+            let status = response.status();
+            let text = response.text().await.expect("body");
+            assert_eq!(status, 200, "{format}: {text}");
+            assert!(
+                text.contains(&d_id),
+                "{format}: the taken branch is exported"
+            );
+        }
 
         // Restart from the beginning: only the first node, one story line in the log.
         let (status, body) = server
@@ -852,6 +882,85 @@ async fn advance_and_command_stream_their_narration() {
         assert_eq!(
             done.data["reply"],
             "The host answers: The player's command: What now?"
+        );
+    }
+}
+
+/// The client's story page, in the order it calls the server: story, node insert, command,
+/// choice, chat with a character, advance, rewind — all from the one page, all working.
+#[tokio::test]
+async fn the_story_page_flow_works() {
+    for backend in backends() {
+        let vendor = model(None, None).await;
+        let server = server(backend, &vendor.base, "").await;
+        let (scene, lin, _) = sceneintruder_tests::story_model::harbour_scene(&server).await;
+        let base = format!("/api/scenes/{scene}/story");
+        let story = enriched_story(&server, &scene).await;
+        let first = story["nodes"][0]["id"].as_str().expect("node").to_string();
+        let (status, body) = server
+            .post(
+                &format!("{base}/nodes/{first}/insert"),
+                &json!({"content": "The fog rolls in."}),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["data"]["content"], "The fog rolls in.");
+        let (status, body) = server
+            .post(
+                &format!("{base}/command"),
+                &json!({"input": "I look around"}),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let choice = body["data"]["choice_suggestions"][0]["id"]
+            .as_str()
+            .expect("suggestion")
+            .to_string();
+        let (status, body) = server
+            .post(
+                &format!("{base}/choice"),
+                &json!({"node_id": first, "choice_id": choice}),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(
+            body["data"]["next_node"]["content"],
+            "After \"Open the drawer\" the fog thickens."
+        );
+        let (status, body) = server
+            .post(
+                "/api/chat",
+                &json!({"scene_id": scene, "character_id": lin, "message": "What did you see?"}),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        assert!(
+            body["data"]["response"]
+                .as_str()
+                .unwrap_or("")
+                .contains("Lin Chen"),
+            "{body}"
+        );
+        let (status, body) = server.post(&format!("{base}/advance"), &json!({})).await;
+        assert_eq!(status, 200, "{body}");
+        let (status, body) = server
+            .post(&format!("{base}/rewind"), &json!({"node_id": first}))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        // The chat survives the rewind: only story lines are removed.
+        let (_, log) = server
+            .get(&format!("/api/scenes/{scene}/conversations?limit=100"))
+            .await;
+        let lines = log["data"].as_array().expect("log");
+        assert!(
+            lines.iter().any(|l| l["speaker_id"] == lin.as_str()),
+            "{log}"
+        );
+        assert!(
+            !lines
+                .iter()
+                .any(|l| l["metadata"]["source"] == "advance_story"),
+            "{log}"
         );
     }
 }

@@ -57,6 +57,19 @@ pub struct Identity {
 }
 
 impl Identity {
+    /// Who opened a WebSocket whose owner is `owner` (the account, or the guest).
+    pub fn of_socket_owner(owner: String) -> Identity {
+        if owner == GUEST {
+            Identity::guest()
+        } else {
+            Identity {
+                user_id: owner,
+                authenticated: true,
+                admin: false,
+            }
+        }
+    }
+
     pub fn guest() -> Identity {
         Identity {
             user_id: GUEST.to_string(),

@@ -161,15 +161,7 @@ impl crate::realtime::ws::SceneChat for WsChat {
         let state = self.0.clone();
         Box::pin(async move {
             let state = state.upgrade().ok_or("角色服务不可用")?;
-            let identity = if owner == crate::auth::GUEST {
-                Identity::guest()
-            } else {
-                Identity {
-                    user_id: owner,
-                    authenticated: true,
-                    admin: false,
-                }
-            };
+            let identity = Identity::of_socket_owner(owner);
             state
                 .require_llm()
                 .map_err(|e| format!("{}: {}", e.message(), e.details()))?;

@@ -515,6 +515,16 @@ pub async fn batch(
     )
 }
 
+/// The story after a change, as the answer (`获取故事数据失败` when it cannot be read).
+async fn with_story(state: &AppState, story: &story::Story, message: &str) -> ApiResult {
+    let data = state
+        .stories
+        .reading(story)
+        .await
+        .map_err(|e| ServerError::failed("获取故事数据失败", e.details()))?;
+    Result::Ok(Ok::data(data).message(message).into_response())
+}
+
 /// `POST /api/scenes/{id}/story/tasks/{task_id}/objectives/{objective_id}/complete` (§5.11).
 pub async fn complete_objective(
     State(state): State<Arc<AppState>>,
@@ -526,12 +536,7 @@ pub async fn complete_objective(
         .complete_objective(&identity, &id, &task_id, &objective_id)
         .await?;
     announce(&state, &id, "objective", "");
-    let data = state
-        .stories
-        .reading(&story)
-        .await
-        .map_err(|e| ServerError::failed("获取故事数据失败", e.details()))?;
-    Result::Ok(Ok::data(data).message("目标完成成功").into_response())
+    with_story(&state, &story, "目标完成成功").await
 }
 
 /// `POST /api/scenes/{id}/story/locations/{location_id}/unlock` (§5.12).
@@ -542,12 +547,7 @@ pub async fn unlock(
 ) -> ApiResult {
     let story = state.stories.unlock(&identity, &id, &location_id).await?;
     announce(&state, &id, "unlock", "");
-    let data = state
-        .stories
-        .reading(&story)
-        .await
-        .map_err(|e| ServerError::failed("获取故事数据失败", e.details()))?;
-    Result::Ok(Ok::data(data).message("地点解锁成功").into_response())
+    with_story(&state, &story, "地点解锁成功").await
 }
 
 /// `POST /api/scenes/{id}/story/locations/{location_id}/explore` (§5.13).
@@ -585,15 +585,7 @@ impl crate::realtime::ws::SceneStory for WsStory {
         let state = self.0.clone();
         Box::pin(async move {
             let state = state.upgrade().ok_or("故事服务不可用")?;
-            let identity = if owner == crate::auth::GUEST {
-                Identity::guest()
-            } else {
-                Identity {
-                    user_id: owner,
-                    authenticated: true,
-                    admin: false,
-                }
-            };
+            let identity = Identity::of_socket_owner(owner);
             let preferences: Preferences = serde_json::from_value(preferences).unwrap_or_default();
             let (next, _) = state
                 .stories

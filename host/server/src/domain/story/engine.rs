@@ -762,30 +762,15 @@ impl Stories {
             model: self.model_for(identity, preferences),
             owner: &identity.user_id,
         });
-        let reply = match tokio::time::timeout(
-            CHOICE_TIMEOUT,
-            self.llm.complete_json::<prompts::NextReply>(&call),
-        )
-        .await
-        {
-            Err(_) => {
-                return Err(failed(
-                    "执行故事选择失败",
-                    format!("生成下一个节点失败: {}", LlmError::Timeout(CHOICE_TIMEOUT)),
-                ));
-            }
-            Ok(Err(LlmError::NotReady(s))) => return Err(not_ready(&s)),
-            Ok(Err(e @ LlmError::Parse { .. })) => {
-                return Err(failed("执行故事选择失败", format!("解析节点数据失败: {e}")));
-            }
-            Ok(Err(e)) => {
-                return Err(failed(
-                    "执行故事选择失败",
-                    format!("生成下一个节点失败: {e}"),
-                ));
-            }
-            Ok(Ok((reply, _))) => reply,
+        let wording = Wording {
+            message: "执行故事选择失败",
+            generate: "生成下一个节点失败",
+            parse: "解析节点数据失败",
         };
+        let reply: prompts::NextReply = self
+            .ask_json(&call, CHOICE_TIMEOUT)
+            .await
+            .map_err(|e| wording.error(e))?;
         if reply.content.trim().is_empty() {
             return Err(failed(
                 "执行故事选择失败",
@@ -1008,6 +993,18 @@ impl Stories {
             Ok((child, Some(LogChange::default())))
         })
         .await
+    }
+
+    /// A JSON answer of the model within `timeout` (a late answer is `LlmError::Timeout`).
+    async fn ask_json<T: serde::de::DeserializeOwned>(
+        &self,
+        call: &sceneintruder_llm::LlmCall,
+        timeout: Duration,
+    ) -> Result<T, LlmError> {
+        tokio::time::timeout(timeout, self.llm.complete_json::<T>(call))
+            .await
+            .map_err(|_| LlmError::Timeout(timeout))?
+            .map(|(reply, _)| reply)
     }
 
     /// A client-chosen model is used only for signed-in callers and only when the active
@@ -1853,25 +1850,21 @@ impl Stories {
             model: self.model_for(identity, preferences),
             owner: &identity.user_id,
         });
-        let reply = match tokio::time::timeout(
-            EXPLORE_TIMEOUT,
-            self.llm.complete_json::<prompts::ExploreReply>(&call),
-        )
-        .await
-        {
-            Err(_) => {
-                return Err(ServerError::RequestTimeout {
-                    message: "探索操作超时".into(),
-                    details: "请稍后重试".into(),
-                });
-            }
-            Ok(Err(LlmError::NotReady(s))) => return Err(not_ready(&s)),
-            Ok(Err(e @ LlmError::Parse { .. })) => {
-                return Err(failed("探索地点失败", format!("解析探索数据失败: {e}")));
-            }
-            Ok(Err(e)) => return Err(failed("探索地点失败", format!("生成探索结果失败: {e}"))),
-            Ok(Ok((reply, _))) => reply,
+        let wording = Wording {
+            message: "探索地点失败",
+            generate: "生成探索结果失败",
+            parse: "解析探索数据失败",
         };
+        let reply: prompts::ExploreReply =
+            self.ask_json(&call, EXPLORE_TIMEOUT)
+                .await
+                .map_err(|e| match e {
+                    LlmError::Timeout(_) => ServerError::RequestTimeout {
+                        message: "探索操作超时".into(),
+                        details: "请稍后重试".into(),
+                    },
+                    other => wording.error(other),
+                })?;
         if reply.description.trim().is_empty() {
             return Err(failed(
                 "探索地点失败",
@@ -1950,6 +1943,24 @@ impl Stories {
             out["new_clue"] = json!(prompts::text(&reply.new_clue));
         }
         Ok(out)
+    }
+}
+
+/// How a route words a failed model call (§4.3, §4.4): its message, and the prefixes of a
+/// call that failed and of an answer that could not be read.
+struct Wording {
+    message: &'static str,
+    generate: &'static str,
+    parse: &'static str,
+}
+
+impl Wording {
+    fn error(&self, e: LlmError) -> ServerError {
+        match e {
+            LlmError::NotReady(status) => not_ready(&status),
+            e @ LlmError::Parse { .. } => failed(self.message, format!("{}: {e}", self.parse)),
+            e => failed(self.message, format!("{}: {e}", self.generate)),
+        }
     }
 }
 

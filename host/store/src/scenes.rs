@@ -415,8 +415,12 @@ impl<'a> SceneRepo<'a> {
         lines: &[Line],
     ) -> Result<(), StoreError> {
         let touch = self.touch();
+        let serialise = lines_lock_sql(self.db.backend());
         with_pool!(self.db, pool => {
             let mut tx = pool.begin().await?;
+            if let Some(sql) = serialise {
+                sqlx::query(sql).bind(scene_id).execute(&mut *tx).await?;
+            }
             for line in lines {
                 insert_line!(&mut *tx, scene_id, line);
             }
@@ -457,6 +461,18 @@ pub struct Line {
     pub document: String,
     pub node_id: Option<String>,
     pub story: bool,
+}
+
+/// On PostgreSQL, a statement that makes appends to one scene's conversation wait for each
+/// other until commit: sequence numbers are drawn at insert time, so without it two turns
+/// written at once interleave their lines. SQLite writes one transaction at a time anyway.
+pub(crate) fn lines_lock_sql(backend: crate::Backend) -> Option<&'static str> {
+    match backend {
+        crate::Backend::Postgres => {
+            Some("SELECT pg_advisory_xact_lock(hashtext('scene_conversations'), hashtext($1))")
+        }
+        crate::Backend::Sqlite => None,
+    }
 }
 
 /// Insert one conversation line on `$conn` (a `&mut` connection of either backend).

@@ -281,6 +281,11 @@ impl<'a> StoryRepo<'a> {
                     sqlx::query(FORGET_UNLINKED).bind(scene_id).bind(node)
                         .execute(&mut *tx).await?;
                 }
+                if !log.append.is_empty()
+                    && let Some(sql) = crate::scenes::lines_lock_sql(self.db.backend())
+                {
+                    sqlx::query(sql).bind(scene_id).execute(&mut *tx).await?;
+                }
                 for line in &log.append {
                     crate::scenes::insert_line!(&mut *tx, scene_id, line);
                 }

@@ -4,6 +4,7 @@
 //! at once, within a limit) so nothing late in the text is missed, and the results are
 //! merged: one character per name or alias, one item and one location per name.
 
+use crate::domain::template::fill;
 use std::collections::BTreeMap;
 use std::future::Future;
 
@@ -163,12 +164,6 @@ fn language(text: &str) -> &'static str {
     } else {
         "Simplified Chinese (简体中文)"
     }
-}
-
-fn fill(template: &str, values: &[(&str, &str)]) -> String {
-    values.iter().fold(template.to_string(), |t, (k, v)| {
-        t.replace(&format!("{{{{{k}}}}}"), v)
-    })
 }
 
 /// One merged character and the names it goes by.

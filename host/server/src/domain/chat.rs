@@ -132,9 +132,7 @@ impl ChatContext {
             ("history", &self.history_text(english)),
             ("emotions", emotions),
         ];
-        values.iter().fold(template.to_string(), |t, (k, v)| {
-            t.replace(&format!("{{{{{k}}}}}"), v)
-        })
+        crate::domain::template::fill(template, &values)
     }
 
     /// The in-character chat call (never answered from the cache: a repeated question gets

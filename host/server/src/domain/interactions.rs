@@ -3,6 +3,7 @@
 //! the requested characters (the model's ids are never trusted) and stored with the ids of
 //! everyone taking part, so the history of any pair can be found again.
 
+use crate::domain::template::fill;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
@@ -83,21 +84,26 @@ fn language(characters: &[Character]) -> &'static str {
 
 /// The director's brief (system prompt) for a topic exchange.
 pub fn director_prompt(characters: &[Character], context: &str) -> String {
-    DIRECTOR
-        .replace("{{language}}", language(characters))
-        .replace(
-            "{{context}}",
-            if context.is_empty() { "-" } else { context },
-        )
-        .replace("{{characters}}", &roster(characters))
+    fill(
+        DIRECTOR,
+        &[
+            ("language", language(characters)),
+            ("context", if context.is_empty() { "-" } else { context }),
+            ("characters", &roster(characters)),
+        ],
+    )
 }
 
 /// The simulation brief (system prompt).
 pub fn simulation_prompt(characters: &[Character], turns: u32) -> String {
-    SIMULATION
-        .replace("{{language}}", language(characters))
-        .replace("{{turns}}", &turns.to_string())
-        .replace("{{characters}}", &roster(characters))
+    fill(
+        SIMULATION,
+        &[
+            ("language", language(characters)),
+            ("turns", &turns.to_string()),
+            ("characters", &roster(characters)),
+        ],
+    )
 }
 
 /// How to treat a speaker the model names but who is not among the participants.

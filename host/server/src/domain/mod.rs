@@ -11,5 +11,6 @@ pub mod locks;
 pub mod scenes;
 pub mod settings;
 pub mod story;
+pub mod template;
 pub mod upload;
 pub mod users;

@@ -26,31 +26,11 @@ const COMMAND_CONTEXT_USER: &str = include_str!("../../../prompts/story_command_
 pub const CONTEXT_CHARS: usize = 1200;
 pub const PASSAGE_CHARS: usize = 1500;
 
-/// Fill `{{name}}` placeholders; values are inserted as they are (one pass, so a value that
-/// itself contains `{{...}}` is never expanded).
+/// A template filled in one pass (see `domain::template`), trailing space trimmed.
 pub fn fill(template: &str, values: &[(&str, &str)]) -> String {
-    let mut out = String::with_capacity(template.len() + 256);
-    let mut rest = template;
-    while let Some(start) = rest.find("{{") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        match after.find("}}") {
-            Some(end) => {
-                let name = &after[..end];
-                match values.iter().find(|(k, _)| *k == name) {
-                    Some((_, v)) => out.push_str(v),
-                    None => out.push_str(&rest[start..start + end + 4]),
-                }
-                rest = &after[end + 2..];
-            }
-            None => {
-                out.push_str(&rest[start..]);
-                rest = "";
-            }
-        }
-    }
-    out.push_str(rest);
-    out.trim_end().to_string()
+    crate::domain::template::fill(template, values)
+        .trim_end()
+        .to_string()
 }
 
 /// `text` cut to `max` characters, with `...` when cut.

@@ -46,3 +46,90 @@ async fn placeholders_in_user_text_are_not_expanded() {
         assert!(system.len() < 8 * 1024, "{} bytes", system.len());
     }
 }
+
+/// Every stored text has a limit: past it the request is refused naming the field, and
+/// nothing is stored, so no single message, item or profile can make a scene unusable.
+#[tokio::test]
+async fn oversized_texts_are_refused_and_nothing_is_stored() {
+    for backend in backends() {
+        let vendor = model(None, None).await;
+        let server = server(backend, &vendor.base, "").await;
+        let (status, body) = server
+            .post("/api/scenes", &json!({"title": "Harbour", "text": HARBOUR}))
+            .await;
+        assert_eq!(status, 201, "{body}");
+        let scene = body["data"]["id"].as_str().expect("id").to_string();
+        let (_, body) = server.get(&format!("/api/scenes/{scene}/characters")).await;
+        let lin = body["data"][0]["id"]
+            .as_str()
+            .expect("character")
+            .to_string();
+        let huge = "x".repeat(200 * 1024);
+
+        let (status, body) = server
+            .post(
+                "/api/chat",
+                &json!({"scene_id": scene, "character_id": lin, "message": huge}),
+            )
+            .await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(body["error"]["details"], "message: at most 4000 characters");
+        let (status, body) = server
+            .post(
+                "/api/interactions/aggregate",
+                &json!({"scene_id": scene, "character_ids": [lin], "message": huge}),
+            )
+            .await;
+        assert_eq!(
+            (status, body["error"]["details"].clone()),
+            (400, json!("message: at most 4000 characters"))
+        );
+        let (status, body) = server
+            .post(
+                &format!("/api/scenes/{scene}/story/command"),
+                &json!({"input": huge}),
+            )
+            .await;
+        assert_eq!(
+            (status, body["error"]["details"].clone()),
+            (400, json!("input: at most 4000 characters"))
+        );
+        let (_, log) = server
+            .get(&format!("/api/scenes/{scene}/conversations"))
+            .await;
+        assert_eq!(log["data"], json!([]), "nothing stored");
+
+        let (status, body) = server
+            .post(
+                &format!("/api/scenes/{scene}/items"),
+                &json!({"name": "key", "properties": {"notes": huge}}),
+            )
+            .await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(
+            body["error"]["details"],
+            "properties.notes: at most 8000 characters"
+        );
+
+        let token = server.new_user_token("writer").await;
+        let (status, body) = server
+            .send_as(
+                Some(&token),
+                reqwest::Method::PUT,
+                "/api/users/writer",
+                Some(&json!({"bio": huge})),
+            )
+            .await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(body["error"]["details"], "bio: at most 8000 characters");
+
+        // A normal turn still works afterwards.
+        let (status, body) = server
+            .post(
+                "/api/chat",
+                &json!({"scene_id": scene, "character_id": lin, "message": "hello"}),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+}

@@ -50,7 +50,11 @@ impl ChatRequest {
                 ));
             }
         }
-        Result::Ok(())
+        crate::domain::limits::text(
+            "message",
+            &self.message,
+            crate::domain::limits::MESSAGE_CHARS,
+        )
     }
 }
 

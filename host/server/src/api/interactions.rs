@@ -1,6 +1,7 @@
 //! `POST /api/interactions/trigger`, `POST /api/interactions/simulate`,
 //! `GET /api/interactions/{scene_id}` and `GET /api/interactions/{scene_id}/{a}/{b}`.
 
+use crate::domain::limits;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -146,6 +147,12 @@ pub async fn trigger(
     parsed: Result<ApiJson<TriggerRequest>, ServerError>,
 ) -> ApiResult {
     let request = with_message(parsed, "无效的请求格式")?;
+    limits::text("topic", &request.topic, limits::MESSAGE_CHARS)?;
+    limits::text(
+        "context_description",
+        &request.context_description,
+        limits::MESSAGE_CHARS,
+    )?;
     let spec = Exchange {
         scene_id: &request.scene_id,
         character_ids: &request.character_ids,
@@ -206,6 +213,11 @@ pub async fn simulate(
     } else {
         request.number_of_turns.min(10)
     } as u32;
+    limits::text(
+        "initial_situation",
+        &request.initial_situation,
+        limits::MESSAGE_CHARS,
+    )?;
     let spec = Exchange {
         scene_id: &request.scene_id,
         character_ids: &request.character_ids,
@@ -330,6 +342,7 @@ pub async fn aggregate(
         ));
     }
     let character_ids = aggregate::addressed(&request.character_ids)?;
+    limits::text("message", &request.message, limits::MESSAGE_CHARS)?;
     if request.message.trim().is_empty() {
         return Err(ServerError::bad_request(
             "消息内容不能为空",

@@ -44,29 +44,101 @@ fn bad(message: &str, details: impl Into<String>) -> ServerError {
     ServerError::bad_request(message, details)
 }
 
-pub async fn upload(mut multipart: Multipart) -> ApiResult {
-    let mut file = None;
-    while let Some(field) = multipart
-        .next_field()
-        .await
-        .map_err(|e| bad("获取上传文件失败", e.body_text()))?
-    {
-        if field.name() == Some("file") {
-            let name = field.file_name().unwrap_or_default().to_string();
-            let bytes = field
-                .bytes()
-                .await
-                .map_err(|e| bad("获取上传文件失败", e.body_text()))?;
-            file = Some((name, bytes));
-            break;
+/// Uploads being read at once (`[http] max_concurrent_uploads`): each may hold up to
+/// `MAX_UPLOAD_BYTES` in memory.
+#[derive(Clone)]
+pub struct UploadSlots {
+    slots: Arc<tokio::sync::Semaphore>,
+    limit: usize,
+}
+
+impl UploadSlots {
+    pub fn new(limit: usize) -> UploadSlots {
+        UploadSlots {
+            slots: Arc::new(tokio::sync::Semaphore::new(limit)),
+            limit,
         }
     }
-    let (name, bytes) = file.ok_or_else(|| bad("获取上传文件失败", "no file part named file"))?;
-    if bytes.len() > MAX_UPLOAD_BYTES {
-        return Err(bad("文件过大", "文件大小不能超过10MB"));
+}
+
+/// An answer sent before the whole body may have been read: the connection cannot be
+/// reused, so say so.
+fn closing(error: ServerError) -> Response {
+    let mut response = axum::response::IntoResponse::into_response(error);
+    response.headers_mut().insert(
+        axum::http::header::CONNECTION,
+        axum::http::HeaderValue::from_static("close"),
+    );
+    response
+}
+
+pub async fn upload(
+    axum::Extension(slots): axum::Extension<UploadSlots>,
+    multipart: Multipart,
+) -> Response {
+    let Result::Ok(_slot) = slots.slots.clone().try_acquire_owned() else {
+        tracing::warn!(
+            max_concurrent_uploads = slots.limit,
+            "refused an upload: [http] max_concurrent_uploads uploads are being read"
+        );
+        let mut response = closing(ServerError::RateLimited { retry_after: 1 });
+        response.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            axum::http::HeaderValue::from_static("1"),
+        );
+        return response;
+    };
+    let (name, format, bytes) = match read_upload(multipart).await {
+        Result::Ok(file) => file,
+        Err(e) => return closing(e),
+    };
+    axum::response::IntoResponse::into_response(upload_content(name, format, bytes).await)
+}
+
+fn multipart_error(e: axum::extract::multipart::MultipartError) -> ServerError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ServerError::PayloadTooLarge
+    } else {
+        bad("获取上传文件失败", e.body_text())
     }
-    let format = Format::of(&name)
-        .ok_or_else(|| bad("不支持的文件类型", "只支持.txt、.md、.docx或.epub文件"))?;
+}
+
+/// The `file` part, streamed: an unsupported type is refused before its bytes are read, and
+/// reading stops as soon as the part is larger than its type allows (plain text turns into
+/// at least as many bytes of content, so more than `MAX_UPLOAD_CONTENT` of it is too much).
+async fn read_upload(
+    mut multipart: Multipart,
+) -> Result<(String, Format, bytes::Bytes), ServerError> {
+    while let Some(mut field) = multipart.next_field().await.map_err(multipart_error)? {
+        if field.name() != Some("file") {
+            continue;
+        }
+        let name = field.file_name().unwrap_or_default().to_string();
+        let format = Format::of(&name)
+            .ok_or_else(|| bad("不支持的文件类型", "只支持.txt、.md、.docx或.epub文件"))?;
+        let plain = matches!(format, Format::Text | Format::Markdown);
+        let cap = if plain {
+            MAX_UPLOAD_CONTENT
+        } else {
+            MAX_UPLOAD_BYTES
+        };
+        let mut bytes = bytes::BytesMut::new();
+        while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+            if bytes.len() + chunk.len() > cap {
+                return Err(if plain {
+                    bad("文件内容过大", "文件内容不能超过1MB")
+                } else {
+                    bad("文件过大", "文件大小不能超过10MB")
+                });
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        return Result::Ok((name, format, bytes.freeze()));
+    }
+    Err(bad("获取上传文件失败", "no file part named file"))
+}
+
+async fn upload_content(name: String, format: Format, bytes: bytes::Bytes) -> ApiResult {
     let plain = matches!(format, Format::Text | Format::Markdown);
     if plain && bytes.contains(&0) {
         return Err(bad("文件格式无效", "文件包含二进制内容"));
@@ -144,7 +216,7 @@ pub async fn analyze_async(
         .jobs
         .submit(ANALYZE_KIND, &identity.user_id, &input, "任务初始化中...")
         .await
-        .map_err(ServerError::internal)?;
+        .map_err(ServerError::store)?;
     Result::Ok(
         Ok::data(json!({"task_id": job.id, "message": "文本分析已开始，请订阅进度更新"}))
             .message("文本分析请求已接受"),
@@ -265,7 +337,7 @@ pub async fn list(
             .scenes()
             .list_version(owner.as_deref())
             .await
-            .map_err(ServerError::internal)?
+            .map_err(ServerError::store)?
     } else {
         (0, 0)
     };
@@ -320,7 +392,7 @@ pub async fn show(
                 .scenes()
                 .version(&id)
                 .await
-                .map_err(ServerError::internal)?
+                .map_err(ServerError::store)?
                 == Some(hit.stored.0);
         if current {
             return match &hit.owner {
@@ -354,9 +426,7 @@ pub async fn delete(
         .scenes()
         .delete(&id)
         .await
-        .map_err(|e| ServerError::Internal {
-            details: format!("删除场景失败: {e}"),
-        })?;
+        .map_err(|e| ServerError::store_in("删除场景失败", e))?;
     if !deleted {
         return Err(ServerError::SceneNotFound { id });
     }
@@ -448,6 +518,7 @@ pub async fn list_items(
 
 /// An item body: any subset of the fields, but the right types.
 fn item_body(body: Value) -> Result<Item, ServerError> {
+    crate::domain::limits::document(&body)?;
     serde_json::from_value(body).map_err(|e| bad("无效的请求数据", e.to_string()))
 }
 
@@ -530,9 +601,7 @@ pub async fn delete_item(
         .scenes()
         .delete_item(&id, &item_id)
         .await
-        .map_err(|e| ServerError::Internal {
-            details: format!("删除物品失败: {e}"),
-        })?;
+        .map_err(|e| ServerError::store_in("删除物品失败", e))?;
     if !deleted {
         return Err(missing);
     }

@@ -60,6 +60,7 @@ pub async fn update(
     ApiJson(update): ApiJson<ProfileUpdate>,
 ) -> ApiResult {
     owner(&identity, &user_id)?;
+    crate::domain::limits::document(&update)?;
     let mut update = Some(update);
     let (profile, ()) = users::modify(&state.db, &state.locks, &user_id, |p| {
         if let Some(u) = update.take() {
@@ -88,6 +89,7 @@ pub async fn set_preferences(
     ApiJson(preferences): ApiJson<Preferences>,
 ) -> ApiResult {
     owner(&identity, &user_id)?;
+    crate::domain::limits::document(&preferences)?;
     let (profile, ()) = users::modify(&state.db, &state.locks, &user_id, |p| {
         p.preferences = preferences.clone();
         Result::Ok(())
@@ -115,6 +117,7 @@ pub async fn add<E: Entry>(
     ApiJson(entry): ApiJson<E>,
 ) -> ApiResult {
     owner(&identity, &user_id)?;
+    crate::domain::limits::document(&entry)?;
     let (_, entry) = users::modify(&state.db, &state.locks, &user_id, |p| {
         users::add_entry(p, entry.clone())
     })
@@ -153,6 +156,7 @@ pub async fn replace<E: Entry>(
     ApiJson(entry): ApiJson<E>,
 ) -> ApiResult {
     owner(&identity, &user_id)?;
+    crate::domain::limits::document(&entry)?;
     entry_id(&id, E::RESOURCE)?;
     let (_, entry) = users::modify(&state.db, &state.locks, &user_id, |p| {
         users::replace_entry(p, &id, entry.clone())

@@ -16,6 +16,18 @@ use crate::time::rfc3339_nano_local;
 
 const PERSONA: &str = include_str!("../../prompts/chat_persona_system.txt");
 const EMOTION: &str = include_str!("../../prompts/chat_emotion_system.txt");
+/// Longest part of one remembered line, and of all of them, in characters: the prompt stays
+/// small whatever was stored (lines written before limits existed included).
+const HISTORY_LINE_CHARS: usize = 1000;
+const HISTORY_CHARS: usize = 8000;
+
+fn cut(text: &str, max: usize) -> &str {
+    match text.char_indices().nth(max) {
+        Some((at, _)) => &text[..at],
+        None => text,
+    }
+}
+
 /// Lines of recent conversation a character remembers.
 const HISTORY_LINES: i64 = 10;
 
@@ -86,9 +98,20 @@ impl ChatContext {
                         "旁白"
                     }),
                 };
-                format!("{speaker}: {}", line.content)
+                format!("{speaker}: {}", cut(&line.content, HISTORY_LINE_CHARS))
             })
             .collect();
+        // Newest lines first into the budget; older ones are dropped once it is spent.
+        let mut spent = 0;
+        let kept = lines
+            .iter()
+            .rev()
+            .take_while(|l| {
+                spent += l.chars().count();
+                spent <= HISTORY_CHARS
+            })
+            .count();
+        let lines = &lines[lines.len() - kept..];
         if lines.is_empty() {
             if english {
                 "(nothing yet)"
@@ -290,6 +313,33 @@ mod tests {
             name: "Lin".into(),
             ..Character::default()
         }
+    }
+
+    #[test]
+    fn a_huge_stored_line_cannot_blow_up_the_prompt() {
+        let line = |content: String| Conversation {
+            speaker_id: "user".into(),
+            content,
+            ..Conversation::default()
+        };
+        let ctx = ChatContext {
+            scene: Scene::default(),
+            character: character(),
+            characters: vec![character()],
+            history: std::iter::once(line("ancient-line".into()))
+                .chain(std::iter::once(line("x".repeat(10 * 1024 * 1024))))
+                .chain((0..9).map(|_| line("y".repeat(5000))))
+                .chain(std::iter::once(line("newest".into())))
+                .collect(),
+        };
+        let call = ctx.chat_call("hello", "u");
+        let system = call.system.unwrap_or_default();
+        assert!(system.len() < 12 * 1024, "{} bytes", system.len());
+        assert!(system.contains("newest"));
+        assert!(
+            !system.contains("ancient-line"),
+            "older lines drop out once the budget is spent"
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod chat;
 pub mod export;
 pub mod interactions;
+pub mod limits;
 pub mod llm;
 pub mod locks;
 pub mod scenes;

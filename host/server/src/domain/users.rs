@@ -158,7 +158,7 @@ impl UserProfile {
 }
 
 /// Profile fields `PUT /api/users/{id}` may change; empty strings are ignored.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 pub struct ProfileUpdate {
     #[serde(default)]
     pub username: String,
@@ -185,7 +185,7 @@ fn internal(message: &str, e: impl std::fmt::Display) -> ServerError {
 /// The user's profile, created with defaults on first use.
 pub async fn load(db: &Database, user_id: &str) -> Result<UserProfile, ServerError> {
     let repo = db.profiles();
-    if let Some(stored) = repo.get(user_id).await.map_err(ServerError::internal)? {
+    if let Some(stored) = repo.get(user_id).await.map_err(ServerError::store)? {
         return serde_json::from_str(&stored.document)
             .map_err(|e| internal("stored profile is not valid", e));
     }
@@ -193,18 +193,21 @@ pub async fn load(db: &Database, user_id: &str) -> Result<UserProfile, ServerErr
     let text = serde_json::to_string(&fresh).map_err(ServerError::internal)?;
     repo.create(user_id, &text, now_secs())
         .await
-        .map_err(|e| internal("初始化用户数据失败", e))?;
+        .map_err(|e| ServerError::store_in("初始化用户数据失败", e))?;
     // Someone may have created it at the same time: read what is stored.
     let stored = repo
         .get(user_id)
         .await
-        .map_err(ServerError::internal)?
+        .map_err(ServerError::store)?
         .ok_or_else(|| internal("初始化用户数据失败", "profile vanished"))?;
     serde_json::from_str(&stored.document).map_err(|e| internal("stored profile is not valid", e))
 }
 
 /// Read-modify-write `user_id`'s profile; `change` may refuse with an error. Retries when
 /// another writer got there first, so no update is lost.
+/// Largest stored profile (entries, preferences and fields together).
+pub const PROFILE_BYTES: usize = 1024 * 1024;
+
 pub async fn modify<T>(
     db: &Database,
     locks: &KeyedLocks,
@@ -218,17 +221,23 @@ pub async fn modify<T>(
         let stored = repo
             .get(user_id)
             .await
-            .map_err(ServerError::internal)?
+            .map_err(ServerError::store)?
             .ok_or_else(|| internal("profile vanished", user_id))?;
         let mut profile: UserProfile = serde_json::from_str(&stored.document)
             .map_err(|e| internal("stored profile is not valid", e))?;
         let out = change(&mut profile)?;
         profile.last_updated = rfc3339_nano_local();
         let text = serde_json::to_string(&profile).map_err(ServerError::internal)?;
+        if text.len() > PROFILE_BYTES {
+            return Err(ServerError::bad_request(
+                "请求参数错误",
+                format!("profile: at most {PROFILE_BYTES} bytes with this change"),
+            ));
+        }
         if repo
             .replace(user_id, &text, stored.version, now_secs())
             .await
-            .map_err(ServerError::internal)?
+            .map_err(ServerError::store)?
         {
             return Ok((profile, out));
         }

@@ -105,7 +105,7 @@ fn failed(message: &str, details: impl std::fmt::Display) -> ServerError {
 }
 
 fn store(e: sceneintruder_store::StoreError) -> ServerError {
-    ServerError::internal(e)
+    ServerError::store(e)
 }
 
 fn not_ready(details: &str) -> ServerError {
@@ -1033,7 +1033,7 @@ impl Stories {
             .await
             .map_err(|e| match e {
                 ServerError::SceneNotFound { .. } => e,
-                other => failed("初始化故事失败", other.details()),
+                other => ServerError::failed_from("初始化故事失败", other),
             })?;
         let readiness = self.llm.readiness();
         if !readiness.ready {
@@ -1182,6 +1182,11 @@ impl Stories {
                 "input is required",
             ));
         }
+        crate::domain::limits::text(
+            "input",
+            &request.input,
+            crate::domain::limits::MESSAGE_CHARS,
+        )?;
         let mode = match request.mode.trim().to_lowercase() {
             m if m.is_empty() => "story".to_string(),
             m => m,
@@ -1565,6 +1570,9 @@ impl Stories {
             .ok_or_else(|| ServerError::StoryNodeNotFound {
                 details: format!("未找到指定的故事节点: {node_id}"),
             })?;
+        if let Some(content) = &content {
+            crate::domain::limits::text("content", content, crate::domain::limits::FIELD_CHARS)?;
+        }
         let text = content
             .map(|c| c.trim().to_string())
             .filter(|c| !c.is_empty())

@@ -133,3 +133,102 @@ async fn oversized_texts_are_refused_and_nothing_is_stored() {
         assert_eq!(status, 200, "{body}");
     }
 }
+
+/// A socket cannot make the server hold large messages for listeners that never read: a
+/// large presence update is refused, and a listener that falls behind is disconnected with
+/// close code 1008 instead of having messages pile up for it.
+#[tokio::test]
+async fn websocket_listeners_that_do_not_read_are_disconnected() {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+
+    let vendor = model(None, None).await;
+    let server = server(sceneintruder_tests::Backend::Sqlite, &vendor.base, "").await;
+    let (status, body) = server
+        .post("/api/scenes", &json!({"title": "Harbour", "text": HARBOUR}))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let scene = body["data"]["id"].as_str().expect("id").to_string();
+    let url = server.ws_url(&format!("/ws/scene/{scene}?user_id=talker"));
+    let (mut talker, _) = tokio_tungstenite::connect_async(url).await.expect("talker");
+    let url = server.ws_url(&format!("/ws/scene/{scene}?user_id=sleeper"));
+    let (mut sleeper, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("sleeper");
+
+    // A presence update far larger than presence needs is refused.
+    let big =
+        json!({"type": "user_status_update", "status": "typing", "action": "x".repeat(50_000)});
+    talker
+        .send(Message::Text(big.to_string().into()))
+        .await
+        .expect("send");
+    loop {
+        let frame = tokio::time::timeout(std::time::Duration::from_secs(10), talker.next())
+            .await
+            .expect("an answer")
+            .expect("open")
+            .expect("frame");
+        let Message::Text(text) = frame else { continue };
+        let reply: serde_json::Value = serde_json::from_str(text.as_str()).expect("json");
+        if reply["type"] == "error" {
+            assert!(
+                reply["error"]
+                    .as_str()
+                    .unwrap_or("")
+                    .starts_with("状态信息过大"),
+                "{reply}"
+            );
+            break;
+        }
+    }
+
+    // Many allowed updates while the sleeper reads nothing (the talker reads its echoes): the
+    // sleeper is cut off, not buffered for.
+    let (mut talk, mut echoes) = talker.split();
+    let drain = tokio::spawn(async move { while let Some(Ok(_)) = echoes.next().await {} });
+    let update =
+        json!({"type": "user_status_update", "status": "typing", "action": "y".repeat(900)});
+    let text = update.to_string();
+    for i in 0..8000 {
+        if talk.send(Message::Text(text.clone().into())).await.is_err() {
+            break;
+        }
+        // Paced so the talker keeps up with its own echoes; only the sleeper falls behind.
+        if i % 50 == 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+    // The sleeper now reads: it finds the connection closed by the server (with 1008 when
+    // the close frame still fitted), never all 8000 messages.
+    let mut received = 0;
+    let mut ended = false;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    while tokio::time::Instant::now() < deadline {
+        match tokio::time::timeout(std::time::Duration::from_secs(15), sleeper.next()).await {
+            Ok(Some(Ok(Message::Close(frame)))) => {
+                if let Some(frame) = frame {
+                    assert_eq!(u16::from(frame.code), 1008);
+                }
+                ended = true;
+                break;
+            }
+            Ok(Some(Ok(Message::Text(_)))) => received += 1,
+            Ok(Some(Ok(_))) => {}
+            Ok(None) | Ok(Some(Err(_))) => {
+                ended = true;
+                break;
+            }
+            Err(_) => break,
+        }
+    }
+    assert!(
+        ended,
+        "the lagging listener is disconnected ({received} messages read)"
+    );
+    assert!(received < 8000, "{received}");
+    drain.abort();
+    // The server is fine and the talker still connected.
+    let (status, _) = server.get("/api/config/health").await;
+    assert_eq!(status, 200);
+}

@@ -213,6 +213,13 @@ impl ServerBuilder {
         self
     }
 
+    /// Use the database at `url` (e.g. one reached through a proxy) instead of a fresh one;
+    /// the caller creates it and drops it.
+    pub fn database(mut self, url: &str) -> ServerBuilder {
+        self.database_url = Some(url.to_string());
+        self
+    }
+
     pub fn plugins_dir(&self) -> PathBuf {
         self.data_dir.path().join("plugins")
     }

@@ -271,17 +271,7 @@ pub async fn serve(state: Arc<AppState>) -> anyhow::Result<()> {
     println!("sceneintruder listening on http://{addr}");
     tracing::info!(%addr, "listening");
     let app = crate::api::router(state.clone());
-    // Small writes (SSE frames, WebSocket messages) must not wait for Nagle's algorithm.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!("cannot set TCP_NODELAY: {e}");
-        }
-    });
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown({
+    crate::listener::serve(listener, app, state.config.http_limits.clone(), {
         let state = state.clone();
         async move {
             shutdown_signal().await;
@@ -291,7 +281,7 @@ pub async fn serve(state: Arc<AppState>) -> anyhow::Result<()> {
             state.jobs.shutdown();
         }
     })
-    .await?;
+    .await;
     tracing::info!("shutting down");
     state.db.close().await;
     Ok(())

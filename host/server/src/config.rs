@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -93,6 +94,101 @@ pub struct HttpSection {
     /// (nor `localhost`, `127.0.0.1`, `[::1]`) is refused when the server listens on
     /// loopback, which stops DNS rebinding; when set, it is enforced on any listen address.
     pub allowed_hosts: Vec<String>,
+    /// Seconds a client has to send a request's headers, counted from its first byte.
+    pub header_read_timeout_secs: Option<u64>,
+    /// Seconds a request body may go without sending any data while a handler waits for it.
+    pub body_read_timeout_secs: Option<u64>,
+    /// Seconds a connection may stay open with no request in progress (keep-alive).
+    pub idle_timeout_secs: Option<u64>,
+    /// Open connections at once; one more is answered `503 TOO_MANY_CONNECTIONS` and closed.
+    pub max_connections: Option<usize>,
+    /// Uploads (`POST /api/upload`) read at once; one more is answered `429`.
+    pub max_concurrent_uploads: Option<usize>,
+}
+
+/// The connection limits of `[http]`, resolved (see README "Slow and oversized requests").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpLimits {
+    pub header_read_timeout: Duration,
+    pub body_read_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub max_connections: usize,
+    pub max_concurrent_uploads: usize,
+}
+
+pub const DEFAULT_HEADER_READ_TIMEOUT_SECS: u64 = 10;
+pub const DEFAULT_BODY_READ_TIMEOUT_SECS: u64 = 30;
+pub const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 60;
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+pub const DEFAULT_MAX_CONCURRENT_UPLOADS: usize = 8;
+
+impl HttpSection {
+    /// The limits from this section, each overridden by its environment variable
+    /// (`SCENEINTRUDER_<KEY>` upper-cased); every value must be a whole number above 0.
+    fn limits(&self, env: &BTreeMap<String, String>) -> Result<HttpLimits, ConfigError> {
+        let secs = |key: &str, file: Option<u64>, default: u64| {
+            positive(key, file, env, default).map(Duration::from_secs)
+        };
+        Ok(HttpLimits {
+            header_read_timeout: secs(
+                "header_read_timeout_secs",
+                self.header_read_timeout_secs,
+                DEFAULT_HEADER_READ_TIMEOUT_SECS,
+            )?,
+            body_read_timeout: secs(
+                "body_read_timeout_secs",
+                self.body_read_timeout_secs,
+                DEFAULT_BODY_READ_TIMEOUT_SECS,
+            )?,
+            idle_timeout: secs(
+                "idle_timeout_secs",
+                self.idle_timeout_secs,
+                DEFAULT_IDLE_TIMEOUT_SECS,
+            )?,
+            max_connections: positive(
+                "max_connections",
+                self.max_connections,
+                env,
+                DEFAULT_MAX_CONNECTIONS,
+            )?,
+            max_concurrent_uploads: positive(
+                "max_concurrent_uploads",
+                self.max_concurrent_uploads,
+                env,
+                DEFAULT_MAX_CONCURRENT_UPLOADS,
+            )?,
+        })
+    }
+}
+
+/// `[http] <key>`: `SCENEINTRUDER_<KEY>`, else the file's value, else `default`; 0 is refused.
+fn positive<T>(
+    key: &str,
+    file: Option<T>,
+    env: &BTreeMap<String, String>,
+    default: T,
+) -> Result<T, ConfigError>
+where
+    T: std::str::FromStr + PartialEq + From<u8> + Copy,
+{
+    let var = format!("SCENEINTRUDER_{}", key.to_ascii_uppercase());
+    let (name, value) = match env.get(&var).map(|v| v.trim()).filter(|v| !v.is_empty()) {
+        Some(text) => (
+            var.clone(),
+            text.parse::<T>().map_err(|_| ConfigError::Invalid {
+                name: var.clone(),
+                message: format!("{text:?} is not a whole number"),
+            })?,
+        ),
+        None => (format!("[http] {key}"), file.unwrap_or(default)),
+    };
+    if value == T::from(0) {
+        return Err(ConfigError::Invalid {
+            name,
+            message: "must be at least 1".into(),
+        });
+    }
+    Ok(value)
 }
 
 /// `[plugins.<id>]`: what the operator grants and configures for one plugin.
@@ -147,6 +243,8 @@ pub struct Config {
     pub allowed_origins: Vec<String>,
     /// `[http] allowed_hosts` plus `SCENEINTRUDER_ALLOWED_HOSTS` (comma-separated).
     pub allowed_hosts: Vec<String>,
+    /// `[http]` timeouts and connection caps.
+    pub http_limits: HttpLimits,
     pub rate_limits: crate::api::rate_limit::RateLimits,
     pub plugins: BTreeMap<String, OperatorSettings>,
     pub analysis: crate::domain::analysis::AnalysisConfig,
@@ -250,6 +348,7 @@ impl Config {
                 });
             }
         };
+        let http_limits = file.http.limits(env)?;
         let mut llm = file.llm;
         if let Some(provider) = env.get("SCENEINTRUDER_LLM_PROVIDER") {
             llm.provider = Some(provider.clone()).filter(|p| !p.is_empty());
@@ -342,6 +441,7 @@ impl Config {
                 &file.http.allowed_hosts,
                 env.get("SCENEINTRUDER_ALLOWED_HOSTS"),
             ),
+            http_limits,
             first_admin: match (
                 env.get("SCENEINTRUDER_ADMIN_USER"),
                 env.get("SCENEINTRUDER_ADMIN_PASSWORD"),
@@ -479,6 +579,46 @@ mod tests {
         assert_eq!(c.plugins["deepseek"].values["api_key"], "sk-file");
         assert_eq!(c.plugins["openai"].values["api_key"], "sk-explicit");
         assert!(!c.plugins.contains_key("google"));
+    }
+
+    #[test]
+    fn http_limits_come_from_the_file_then_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let resolve = |file: &str, vars: &[(&str, &str)]| {
+            std::fs::write(dir.path().join("config.toml"), file).unwrap();
+            Config::resolve(
+                Overrides {
+                    data_dir: Some(dir.path().to_path_buf()),
+                    ..Default::default()
+                },
+                &env(vars),
+            )
+        };
+        let c = resolve("", &[]).unwrap();
+        assert_eq!(
+            c.http_limits,
+            HttpLimits {
+                header_read_timeout: Duration::from_secs(10),
+                body_read_timeout: Duration::from_secs(30),
+                idle_timeout: Duration::from_secs(60),
+                max_connections: 1024,
+                max_concurrent_uploads: 8,
+            }
+        );
+        let c = resolve(
+            "[http]\nheader_read_timeout_secs = 2\nmax_connections = 20\n",
+            &[("SCENEINTRUDER_MAX_CONNECTIONS", "30")],
+        )
+        .unwrap();
+        assert_eq!(c.http_limits.header_read_timeout, Duration::from_secs(2));
+        assert_eq!(c.http_limits.max_connections, 30);
+        let err = resolve("[http]\nmax_concurrent_uploads = 0\n", &[]).unwrap_err();
+        assert!(err.to_string().contains("max_concurrent_uploads"), "{err}");
+        let err = resolve("", &[("SCENEINTRUDER_IDLE_TIMEOUT_SECS", "soon")]).unwrap_err();
+        assert!(
+            err.to_string().contains("SCENEINTRUDER_IDLE_TIMEOUT_SECS"),
+            "{err}"
+        );
     }
 
     #[test]

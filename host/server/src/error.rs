@@ -77,7 +77,15 @@ pub enum ServerError {
     /// option, never a value), so it is not sanitised.
     #[error("invalid settings")]
     InvalidSettings { message: String, details: String },
+    /// The database cannot be reached right now (down, restarting, network gone): `503
+    /// DATABASE_UNAVAILABLE` on every route, so clients retry instead of reporting a bug.
+    /// Made from a store error by [`ServerError::store`]; the cause goes to the log only.
+    #[error("database unavailable")]
+    DatabaseUnavailable { details: String },
 }
+
+/// `error.details` of `DATABASE_UNAVAILABLE`.
+pub const DATABASE_UNAVAILABLE_DETAILS: &str = "the database is unreachable; retry shortly";
 
 /// Why an export failed.
 #[derive(Debug, Clone)]
@@ -138,6 +146,47 @@ impl ServerError {
         }
     }
 
+    /// A failed store call: `503 DATABASE_UNAVAILABLE` when the database could not be
+    /// reached, else `500 INTERNAL_ERROR` with the error in details. Use it (not `internal`)
+    /// for every `StoreError`.
+    pub fn store(e: sceneintruder_store::StoreError) -> Self {
+        if e.is_unavailable() {
+            return ServerError::unavailable(&e);
+        }
+        ServerError::internal(e)
+    }
+
+    /// [`ServerError::store`] whose `500` details start with `what` (`保存场景失败: ...`).
+    pub fn store_in(what: &str, e: sceneintruder_store::StoreError) -> Self {
+        if e.is_unavailable() {
+            return ServerError::unavailable(&e);
+        }
+        ServerError::Internal {
+            details: format!("{what}: {e}"),
+        }
+    }
+
+    /// A route's own `500` (`获取故事数据失败`) around an error from below, except that an
+    /// unreachable database stays `503 DATABASE_UNAVAILABLE`.
+    pub fn failed_from(message: &str, e: ServerError) -> Self {
+        match e {
+            ServerError::DatabaseUnavailable { .. } => e,
+            other => ServerError::failed(message, other.details()),
+        }
+    }
+
+    /// `503 DATABASE_UNAVAILABLE` with the standard details.
+    pub fn database_unavailable() -> Self {
+        ServerError::DatabaseUnavailable {
+            details: DATABASE_UNAVAILABLE_DETAILS.into(),
+        }
+    }
+
+    fn unavailable(cause: &sceneintruder_store::StoreError) -> Self {
+        tracing::warn!(error = %cause, "database unavailable");
+        ServerError::database_unavailable()
+    }
+
     pub fn status(&self) -> StatusCode {
         match self {
             ServerError::BadRequest { .. }
@@ -164,7 +213,8 @@ impl ServerError {
             ServerError::TooManyConnections => StatusCode::SERVICE_UNAVAILABLE,
             ServerError::LlmNotConfigured { .. }
             | ServerError::ConnectionFailed { .. }
-            | ServerError::ConnectionTestFailed { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            | ServerError::ConnectionTestFailed { .. }
+            | ServerError::DatabaseUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ServerError::Internal { .. } | ServerError::Failed { .. } => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
@@ -209,6 +259,7 @@ impl ServerError {
             ServerError::LlmNotConfigured { .. } => "LLM_NOT_CONFIGURED",
             ServerError::ConnectionFailed { .. } => "CONNECTION_FAILED",
             ServerError::ConnectionTestFailed { .. } => "CONNECTION_TEST_FAILED",
+            ServerError::DatabaseUnavailable { .. } => "DATABASE_UNAVAILABLE",
             ServerError::Internal { .. } | ServerError::Failed { .. } => "INTERNAL_ERROR",
             ServerError::RequestTimeout { .. } => "REQUEST_TIMEOUT",
             ServerError::Export(failure) => match failure {
@@ -256,6 +307,7 @@ impl ServerError {
             ServerError::LlmNotConfigured { .. } => "LLM service not configured".into(),
             ServerError::ConnectionFailed { .. } => "LLM service not ready".into(),
             ServerError::ConnectionTestFailed { .. } => "连接测试失败".into(),
+            ServerError::DatabaseUnavailable { .. } => "数据库暂不可用".into(),
             ServerError::Internal { .. } => "服务器内部错误".into(),
             ServerError::Failed { message, .. } | ServerError::RequestTimeout { message, .. } => {
                 message.clone()
@@ -290,6 +342,7 @@ impl ServerError {
             | ServerError::LlmNotConfigured { details }
             | ServerError::ConnectionFailed { details }
             | ServerError::ConnectionTestFailed { details }
+            | ServerError::DatabaseUnavailable { details }
             | ServerError::Internal { details }
             | ServerError::Failed { details, .. }
             | ServerError::RequestTimeout { details, .. } => details.clone(),
@@ -338,5 +391,30 @@ impl ServerError {
                 }
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sceneintruder_store::StoreError;
+
+    #[test]
+    fn an_unreachable_database_is_a_503_and_other_store_errors_stay_500s() {
+        let down = || StoreError::Unavailable("pool timed out".into());
+        for e in [
+            ServerError::store(down()),
+            ServerError::store_in("保存场景失败", down()),
+            ServerError::failed_from("获取故事数据失败", ServerError::store(down())),
+        ] {
+            assert_eq!(e.status(), StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(e.code(), "DATABASE_UNAVAILABLE");
+            assert_eq!(e.message(), "数据库暂不可用");
+            assert_eq!(e.details(), DATABASE_UNAVAILABLE_DETAILS);
+        }
+        let broken = ServerError::store_in("保存场景失败", StoreError::Corrupt("x".into()));
+        assert_eq!(broken.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(broken.code(), "INTERNAL_ERROR");
+        assert!(broken.details().starts_with("保存场景失败: "), "{broken:?}");
     }
 }

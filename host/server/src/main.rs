@@ -7,6 +7,7 @@ mod config;
 mod domain;
 mod error;
 mod jobs;
+mod listener;
 mod realtime;
 mod secrets;
 mod time;
@@ -151,6 +152,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         &app::environment(),
     )?;
     let _log_writer = init_logging(config.log_json);
+    // Every connection is a file descriptor: a soft limit of 256 or 1024 runs out long
+    // before max_connections (the hard limit is the most a process may raise it to).
+    listener::raise_open_files_limit();
     let state = app::build(config).await?;
     app::serve(state).await
 }

@@ -52,9 +52,9 @@ mod users;
 
 use std::path::Path;
 use std::str::FromStr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgDatabaseError, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -70,6 +70,13 @@ pub use users::{User, UserRepo};
 /// SQLite reader connections beside the pool (see `readers`).
 const READERS: usize = 8;
 
+/// Bound of a health ping on SQLite (its busy timeout): a local file has no outage to report
+/// quickly, only writers to wait for.
+const SQLITE_PING_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Environment variable overriding [`PoolSettings::acquire_timeout`] (milliseconds).
+pub const ACQUIRE_TIMEOUT_ENV: &str = "SCENEINTRUDER_DB_ACQUIRE_TIMEOUT_MS";
+
 /// Errors of the store crate.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -81,8 +88,95 @@ pub enum StoreError {
     Migrate(String),
     #[error("stored data is not valid: {0}")]
     Corrupt(String),
+    /// The database server cannot be reached right now: no connection within the acquire
+    /// timeout, a connection refused or reset, an I/O error talking to it, or a server
+    /// shutting down. Retrying later may succeed; nothing about the request is wrong.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
     #[error("database error: {0}")]
-    Query(#[from] sqlx::Error),
+    Query(sqlx::Error),
+}
+
+impl StoreError {
+    /// Whether this is [`StoreError::Unavailable`]: the database is unreachable, not the
+    /// request or the data at fault.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_))
+    }
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        if unreachable(&e) {
+            StoreError::Unavailable(e.to_string())
+        } else {
+            StoreError::Query(e)
+        }
+    }
+}
+
+/// Whether `e` says the database server could not be reached (as opposed to a statement
+/// that failed on a working server).
+fn unreachable(e: &sqlx::Error) -> bool {
+    match e {
+        // No connection within the acquire timeout (a refused connection is retried until
+        // then), a pool closing on shutdown, a socket that failed or was reset.
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
+        sqlx::Error::Database(db) => db.try_downcast_ref::<PgDatabaseError>().is_some_and(|pg| {
+            let code = pg.code();
+            // Class 08: connection exception; 57P01-03: the server is shutting down,
+            // crashed or starting up; 53300: too many connections.
+            code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300")
+        }),
+        _ => false,
+    }
+}
+
+/// Connection pool settings (PostgreSQL; SQLite keeps its own).
+#[derive(Debug, Clone)]
+pub struct PoolSettings {
+    /// Longest a query waits for a pooled connection, opening a new one included (every
+    /// connection attempt is bounded by it too). Past it the query fails with
+    /// [`StoreError::Unavailable`], so requests fail fast while the database is away.
+    pub acquire_timeout: Duration,
+    /// How long [`Database::connect`] keeps trying to reach a server that refuses
+    /// connections (one still starting up) before giving up.
+    pub startup_timeout: Duration,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        PoolSettings {
+            acquire_timeout: Duration::from_secs(1),
+            startup_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl PoolSettings {
+    /// The defaults, with `acquire_timeout` from `SCENEINTRUDER_DB_ACQUIRE_TIMEOUT_MS` when
+    /// set (a whole number of milliseconds, at least 1).
+    pub fn from_env() -> Result<PoolSettings, StoreError> {
+        PoolSettings::from_vars(|name| std::env::var(name).ok())
+    }
+
+    fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<PoolSettings, StoreError> {
+        let mut settings = PoolSettings::default();
+        if let Some(text) = var(ACQUIRE_TIMEOUT_ENV) {
+            let ms = text
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|ms| *ms > 0)
+                .ok_or_else(|| {
+                    StoreError::Connect(format!(
+                        "{ACQUIRE_TIMEOUT_ENV} must be a positive number of milliseconds, not {text:?}"
+                    ))
+                })?;
+            settings.acquire_timeout = Duration::from_millis(ms);
+        }
+        Ok(settings)
+    }
 }
 
 /// Which backend a database runs on.
@@ -108,12 +202,20 @@ pub struct Database {
     /// SQLite only: connections for the hot reads (see `readers`).
     pub(crate) readers: Option<std::sync::Arc<readers::Readers>>,
     changes: std::sync::Arc<Changes>,
+    /// Bound of [`Database::ping`].
+    ping_timeout: Duration,
 }
 
 impl Database {
     /// Open the database named by `url` (`sqlite://path/to/file.db` or `postgres://...`).
-    /// SQLite files are created when missing and run in WAL mode.
+    /// SQLite files are created when missing and run in WAL mode. Pool settings are the
+    /// defaults, adjusted by the environment (see [`PoolSettings::from_env`]).
     pub async fn connect(url: &str) -> Result<Database, StoreError> {
+        Database::connect_with(url, &PoolSettings::from_env()?).await
+    }
+
+    /// [`Database::connect`] with explicit pool settings.
+    pub async fn connect_with(url: &str, settings: &PoolSettings) -> Result<Database, StoreError> {
         if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)
                 .map_err(|e| StoreError::Connect(e.to_string()))?
@@ -141,28 +243,49 @@ impl Database {
             // to its connection's thread, and fewer readers left the cores idle meanwhile
             // (measured: 2 readers were slower than the pool, 8 faster).
             let readers = readers::Readers::open(&options, READERS).await?;
-            let mut db = Database::new(Pool::Sqlite(pool));
+            let mut db = Database::new(Pool::Sqlite(pool), SQLITE_PING_TIMEOUT);
             db.readers = Some(std::sync::Arc::new(readers));
             Ok(db)
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let options =
+                PgConnectOptions::from_str(url).map_err(|e| StoreError::Connect(e.to_string()))?;
+            // A short acquire timeout: while the server is away, a request waits at most this
+            // long (opening a connection included) and then fails as `Unavailable`. Broken
+            // connections are noticed when they fail (and dropped when released), so the pool
+            // recovers by itself once the server is back.
             let pool = PgPoolOptions::new()
                 .max_connections(16)
-                .acquire_timeout(Duration::from_secs(10))
+                .acquire_timeout(settings.acquire_timeout)
                 .test_before_acquire(false)
-                .connect(url)
-                .await
-                .map_err(|e| StoreError::Connect(e.to_string()))?;
-            Ok(Database::new(Pool::Postgres(pool)))
+                .connect_lazy_with(options);
+            // At startup, give a server that is still coming up `startup_timeout` to accept
+            // the first connection; any other failure (credentials, unknown database) is
+            // reported at once.
+            let deadline = Instant::now() + settings.startup_timeout;
+            loop {
+                match pool.acquire().await {
+                    Ok(_) => break,
+                    Err(e) if unreachable(&e) && Instant::now() < deadline => {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                    Err(e) => return Err(StoreError::Connect(e.to_string())),
+                }
+            }
+            Ok(Database::new(
+                Pool::Postgres(pool),
+                settings.acquire_timeout,
+            ))
         } else {
             Err(StoreError::UnsupportedUrl(url.to_string()))
         }
     }
 
-    fn new(pool: Pool) -> Database {
+    fn new(pool: Pool, ping_timeout: Duration) -> Database {
         Database {
             pool,
             readers: None,
             changes: Default::default(),
+            ping_timeout,
         }
     }
 
@@ -187,12 +310,23 @@ impl Database {
         &self.changes
     }
 
-    /// Round trip to the database (for health checks).
+    /// Round trip to the database (for health checks), bounded: on PostgreSQL by the pool's
+    /// acquire timeout, so an unreachable server is reported as `Unavailable` in about that
+    /// long, even when a pooled connection hangs instead of failing.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        with_pool!(self, pool => {
-            sqlx::query("SELECT 1").execute(pool).await?;
-        });
-        Ok(())
+        let round_trip = async {
+            with_pool!(self, pool => {
+                sqlx::query("SELECT 1").execute(pool).await?;
+            });
+            Ok(())
+        };
+        match tokio::time::timeout(self.ping_timeout, round_trip).await {
+            Ok(result) => result,
+            Err(_) => Err(StoreError::Unavailable(format!(
+                "no answer to a ping within {} ms",
+                self.ping_timeout.as_millis()
+            ))),
+        }
     }
 
     pub fn meta(&self) -> MetaRepo<'_> {
@@ -230,5 +364,51 @@ impl Database {
     /// Close every connection (on shutdown).
     pub async fn close(&self) {
         with_pool!(self, pool => pool.close().await)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unreachable_databases_are_told_apart_from_failed_statements() {
+        for e in [
+            sqlx::Error::PoolTimedOut,
+            sqlx::Error::PoolClosed,
+            sqlx::Error::Io(std::io::ErrorKind::ConnectionRefused.into()),
+            sqlx::Error::Io(std::io::ErrorKind::UnexpectedEof.into()),
+        ] {
+            let text = e.to_string();
+            assert!(StoreError::from(e).is_unavailable(), "{text}");
+        }
+        for e in [
+            sqlx::Error::RowNotFound,
+            sqlx::Error::Protocol("bad".into()),
+        ] {
+            let text = e.to_string();
+            assert!(!StoreError::from(e).is_unavailable(), "{text}");
+        }
+    }
+
+    #[test]
+    fn the_acquire_timeout_comes_from_the_environment() {
+        let with = |value: &'static str| {
+            PoolSettings::from_vars(move |name| {
+                (name == ACQUIRE_TIMEOUT_ENV).then(|| value.to_string())
+            })
+        };
+        assert_eq!(
+            with("250").expect("valid").acquire_timeout,
+            Duration::from_millis(250)
+        );
+        assert!(with("soon").is_err());
+        assert!(with("0").is_err());
+        assert_eq!(
+            PoolSettings::from_vars(|_| None)
+                .expect("default")
+                .acquire_timeout,
+            Duration::from_secs(1)
+        );
     }
 }

@@ -39,7 +39,7 @@ pub async fn show(
     identity: Identity,
     Path(id): Path<String>,
 ) -> ApiResult {
-    let job = state.jobs.get(&id).await.map_err(ServerError::internal)?;
+    let job = state.jobs.get(&id).await.map_err(ServerError::store)?;
     let job = job
         .filter(|job| identity.may_manage(&job.owner))
         .ok_or(ServerError::TaskNotFound)?;
@@ -79,7 +79,7 @@ pub async fn diagnostics(
         .jobs
         .submit(kind, &identity.user_id, &input, "任务初始化中...")
         .await
-        .map_err(ServerError::internal)?;
+        .map_err(ServerError::store)?;
     Result::Ok(
         Ok::data(json!({"task_id": job.id, "status": "queued"}))
             .status(StatusCode::ACCEPTED)

@@ -154,7 +154,7 @@ pub async fn render(State(state): State<Arc<AppState>>) -> Result<Response<Body>
         .jobs()
         .count_by_kind_and_state()
         .await
-        .map_err(ServerError::internal)?;
+        .map_err(ServerError::store)?;
     metrics.jobs.clear();
     for (kind, job_state, n) in counts {
         metrics

@@ -2,6 +2,7 @@
 //! and wrap the result in the envelope.
 
 mod auth;
+mod body_limit;
 pub mod chat;
 pub mod cors;
 pub mod envelope;
@@ -64,7 +65,12 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/api/interactions/{scene_id}/{character1_id}/{character2_id}",
             get(interactions::pair),
         )
-        .route("/api/upload", post(scenes::upload))
+        .route(
+            "/api/upload",
+            post(scenes::upload).layer(axum::Extension(scenes::UploadSlots::new(
+                state.config.http_limits.max_concurrent_uploads,
+            ))),
+        )
         .route("/api/analyze", post(scenes::analyze_async))
         .route("/api/scenes", get(scenes::list).post(scenes::create))
         .route("/api/scenes/shell", post(scenes::shell))
@@ -172,6 +178,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         ))
         .with_state(state)
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            body_limit,
+            body_limit::check_declared_length,
+        ))
         .layer(CatchPanicLayer::custom(middleware::panic_response))
         // Inside CORS, so a refusal still tells an allowed page why.
         .layer(axum::middleware::from_fn_with_state(

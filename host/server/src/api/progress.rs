@@ -26,11 +26,7 @@ pub async fn progress(
     Path(task_id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ServerError> {
-    let job = state
-        .jobs
-        .get(&task_id)
-        .await
-        .map_err(ServerError::internal)?;
+    let job = state.jobs.get(&task_id).await.map_err(ServerError::store)?;
     let Some(job) = job else {
         if wants_event_stream(&headers) {
             return Result::Ok(not_found_stream().into_response());
@@ -67,11 +63,7 @@ pub async fn cancel(
     identity: Identity,
     Path(task_id): Path<String>,
 ) -> ApiResult {
-    let job = state
-        .jobs
-        .get(&task_id)
-        .await
-        .map_err(ServerError::internal)?;
+    let job = state.jobs.get(&task_id).await.map_err(ServerError::store)?;
     match &job {
         None => return Err(ServerError::TaskNotFound),
         Some(job) if !identity.may_manage(&job.owner) => return Err(ServerError::Forbidden),
@@ -81,7 +73,7 @@ pub async fn cancel(
         .jobs
         .cancel(&task_id)
         .await
-        .map_err(ServerError::internal)?
+        .map_err(ServerError::store)?
     {
         CancelOutcome::NotFound => Err(ServerError::TaskNotFound),
         CancelOutcome::Cancelled => Result::Ok(Ok::empty().message("任务已取消")),

@@ -81,18 +81,37 @@ pub async fn upload(
             max_concurrent_uploads = slots.limit,
             "refused an upload: [http] max_concurrent_uploads uploads are being read"
         );
-        let mut response = closing(ServerError::RateLimited { retry_after: 1 });
-        response.headers_mut().insert(
-            axum::http::header::RETRY_AFTER,
-            axum::http::HeaderValue::from_static("1"),
-        );
-        return response;
+        return uploads_busy(slots.limit).await;
     };
     let (name, format, bytes) = match read_upload(multipart).await {
         Result::Ok(file) => file,
         Err(e) => return closing(e),
     };
     axum::response::IntoResponse::into_response(upload_content(name, format, bytes).await)
+}
+
+/// `429 RATE_LIMIT_EXCEEDED` (retry after a second) whose details name the upload cap, so
+/// it reads differently from the hourly `[rate_limits] analysis` refusal.
+async fn uploads_busy(limit: usize) -> Response {
+    let (mut parts, body) = closing(ServerError::RateLimited { retry_after: 1 }).into_parts();
+    let envelope = axum::body::to_bytes(body, 64 << 10)
+        .await
+        .unwrap_or_default();
+    let body = match serde_json::from_slice::<Value>(&envelope) {
+        Result::Ok(mut value) => {
+            value["error"]["details"] = Value::String(format!(
+                "[http] max_concurrent_uploads ({limit}) uploads are being read; retry in a moment"
+            ));
+            serde_json::to_vec(&value).unwrap_or_else(|_| envelope.to_vec())
+        }
+        Err(_) => envelope.to_vec(),
+    };
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    parts.headers.insert(
+        axum::http::header::RETRY_AFTER,
+        axum::http::HeaderValue::from_static("1"),
+    );
+    Response::from_parts(parts, axum::body::Body::from(body))
 }
 
 fn multipart_error(e: axum::extract::multipart::MultipartError) -> ServerError {

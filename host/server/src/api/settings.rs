@@ -303,6 +303,7 @@ fn save_error(error: SaveError) -> ServerError {
         SaveError::Store(details) => ServerError::Internal {
             details: format!("更新配置失败: {details}"),
         },
+        SaveError::Unavailable => ServerError::database_unavailable(),
     }
 }
 
@@ -368,6 +369,7 @@ pub async fn update_llm(
             SaveError::Store(details) => ServerError::Internal {
                 details: format!("配置更新失败: {details}"),
             },
+            SaveError::Unavailable => ServerError::database_unavailable(),
         })?;
     state.settings.touch();
     tracing::info!(by = %identity.user_id, "LLM configuration updated");

@@ -138,7 +138,7 @@ pub async fn choice(
         .stories
         .reading(&story)
         .await
-        .map_err(|e| ServerError::failed("获取故事数据失败", e.details()))?;
+        .map_err(|e| ServerError::failed_from("获取故事数据失败", e))?;
     Result::Ok(
         Ok::data(json!({"next_node": next, "story_data": data}))
             .message("选择执行成功")
@@ -458,7 +458,7 @@ pub async fn branches(
         .await
         .map_err(|e| match e {
             ServerError::SceneNotFound { .. } => e,
-            other => ServerError::failed("获取故事数据失败", other.details()),
+            other => ServerError::failed_from("获取故事数据失败", other),
         })?;
     Result::Ok(
         Ok::data(engine::branches(&story))
@@ -521,7 +521,7 @@ async fn with_story(state: &AppState, story: &story::Story, message: &str) -> Ap
         .stories
         .reading(story)
         .await
-        .map_err(|e| ServerError::failed("获取故事数据失败", e.details()))?;
+        .map_err(|e| ServerError::failed_from("获取故事数据失败", e))?;
     Result::Ok(Ok::data(data).message(message).into_response())
 }
 

@@ -85,7 +85,7 @@ pub async fn scene(
             .scenes()
             .get(&id)
             .await
-            .map_err(ServerError::internal)?
+            .map_err(ServerError::store)?
         && !identity.may_manage(&row.owner)
     {
         return Err(ServerError::SceneNotFound { id });

@@ -47,10 +47,7 @@ pub async fn login(
     now: i64,
 ) -> Result<LoggedIn, ServerError> {
     let user = if valid_username(username) {
-        db.users()
-            .get(username)
-            .await
-            .map_err(ServerError::internal)?
+        db.users().get(username).await.map_err(ServerError::store)?
     } else {
         None
     };
@@ -68,7 +65,7 @@ pub async fn login(
     db.users()
         .touch_login(&user.id, now)
         .await
-        .map_err(ServerError::internal)?;
+        .map_err(ServerError::store)?;
     let (token, _) = tokens.issue(&user.id, now);
     Ok(LoggedIn {
         token,
@@ -88,12 +85,9 @@ pub async fn logout(
         users
             .revoke_token(&token_hash(token), claims.expires_at)
             .await
-            .map_err(ServerError::internal)?;
+            .map_err(ServerError::store)?;
         // Keep the list short: expired tokens need no revocation.
-        users
-            .purge_revoked(now)
-            .await
-            .map_err(ServerError::internal)?;
+        users.purge_revoked(now).await.map_err(ServerError::store)?;
     }
     Ok(())
 }

@@ -240,7 +240,7 @@ pub async fn create(db: &Database, draft: &Draft) -> Result<(), ServerError> {
             items: &items,
         })
         .await
-        .map_err(|e| internal("保存场景失败", e))
+        .map_err(|e| ServerError::store_in("保存场景失败", e))
 }
 
 /// Store a new scene and complete the job run that made it, in one transaction. `None`
@@ -261,7 +261,7 @@ pub async fn create_completing(
             job,
         )
         .await
-        .map_err(|e| internal("保存场景失败", e))
+        .map_err(|e| ServerError::store_in("保存场景失败", e))
 }
 
 /// The scene row `id`, if `identity` may see it (owner or admin). Unknown, malformed and
@@ -275,7 +275,7 @@ pub async fn load(db: &Database, identity: &Identity, id: &str) -> Result<SceneR
         .scenes()
         .get(id)
         .await
-        .map_err(ServerError::internal)?
+        .map_err(ServerError::store)?
         .ok_or_else(missing)?;
     if identity.may_manage(&row.owner) {
         Ok(row)
@@ -328,7 +328,7 @@ pub async fn detail(db: &Database, id: &str) -> Result<Option<Built>, ServerErro
     if !valid_id(id) {
         return Ok(None);
     }
-    let Some(view) = db.scenes().view(id).await.map_err(ServerError::internal)? else {
+    let Some(view) = db.scenes().view(id).await.map_err(ServerError::store)? else {
         return Ok(None);
     };
     let mut scene = scene_of(&view.row)?;
@@ -373,7 +373,7 @@ pub async fn listing(db: &Database, identity: &Identity) -> Result<Built, Server
         .scenes()
         .list(owner.as_deref())
         .await
-        .map_err(|e| internal("获取场景列表失败", e))?;
+        .map_err(|e| ServerError::store_in("获取场景列表失败", e))?;
     let mut body = Vec::with_capacity(rows.iter().map(|r| r.row.document.len() + 48).sum());
     body.push(b'[');
     for (i, summary) in rows.iter().enumerate() {
@@ -443,7 +443,7 @@ pub async fn characters(db: &Database, scene_id: &str) -> Result<Vec<Character>,
         .scenes()
         .characters(scene_id)
         .await
-        .map_err(ServerError::internal)?;
+        .map_err(ServerError::store)?;
     docs.iter()
         .map(|d| decode("stored character is not valid", d))
         .collect()
@@ -454,7 +454,7 @@ pub async fn items(db: &Database, scene_id: &str) -> Result<Vec<Item>, ServerErr
         .scenes()
         .items(scene_id)
         .await
-        .map_err(|e| internal("获取物品列表失败", e))?;
+        .map_err(|e| ServerError::store_in("获取物品列表失败", e))?;
     Ok(docs
         .iter()
         .filter_map(|d| serde_json::from_str::<Item>(d).ok())
@@ -473,7 +473,7 @@ pub async fn item(db: &Database, scene_id: &str, item_id: &str) -> Result<Item, 
         .scenes()
         .item(scene_id, item_id)
         .await
-        .map_err(ServerError::internal)?
+        .map_err(ServerError::store)?
         .ok_or_else(missing)?;
     decode("stored item is not valid", &doc)
 }
@@ -488,7 +488,7 @@ pub async fn put_item(db: &Database, item: &Item) -> Result<(), ServerError> {
             chrono::Utc::now().timestamp_millis(),
         )
         .await
-        .map_err(|e| internal("保存物品失败", e))
+        .map_err(|e| ServerError::store_in("保存物品失败", e))
 }
 
 /// The newest `limit` lines after skipping the newest `skip`, oldest first, and the total.
@@ -502,7 +502,7 @@ pub async fn conversations(
         .scenes()
         .conversations(scene_id, limit, skip)
         .await
-        .map_err(|e| internal("获取对话失败", e))?;
+        .map_err(|e| ServerError::store_in("获取对话失败", e))?;
     let lines = docs
         .iter()
         .map(|d| decode("stored conversation is not valid", d))
@@ -522,7 +522,7 @@ pub async fn append(db: &Database, lines: &[Conversation]) -> Result<(), ServerE
     db.scenes()
         .append_conversations(&first.scene_id, &rows)
         .await
-        .map_err(|e| internal("保存对话失败", e))
+        .map_err(|e| ServerError::store_in("保存对话失败", e))
 }
 
 /// A conversation as the store keeps it: story lines (§1.10 of the story spec) are marked so
@@ -566,7 +566,7 @@ pub async fn segments(db: &Database, row: &SceneRow) -> Result<Vec<Segment>, Ser
         db.scenes()
             .update(&row.id, &row.document, Some(&encode(&computed)?))
             .await
-            .map_err(ServerError::internal)?;
+            .map_err(ServerError::store)?;
     }
     Ok(computed)
 }

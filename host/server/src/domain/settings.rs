@@ -182,6 +182,19 @@ pub enum SaveError {
     Invalid(Invalid),
     #[error("cannot store the settings: {0}")]
     Store(String),
+    /// The database could not be reached (`503 DATABASE_UNAVAILABLE`).
+    #[error("the database is unavailable")]
+    Unavailable,
+}
+
+impl SaveError {
+    /// A failed read or write of the settings document.
+    fn store(e: ServerError) -> SaveError {
+        match e {
+            ServerError::DatabaseUnavailable { .. } => SaveError::Unavailable,
+            other => SaveError::Store(other.details()),
+        }
+    }
 }
 
 /// The settings in force: the stored document, its decrypted keys, and where they came from.
@@ -295,7 +308,7 @@ impl Settings {
             .settings()
             .version(DOCUMENT)
             .await
-            .map_err(ServerError::internal)?;
+            .map_err(ServerError::store)?;
         if !force && stored_version == known {
             return Ok(false);
         }
@@ -303,7 +316,7 @@ impl Settings {
             .settings()
             .get(DOCUMENT)
             .await
-            .map_err(ServerError::internal)?;
+            .map_err(ServerError::store)?;
         let version = row.as_ref().map_or(0, |r| r.version);
         let stored: Stored = match &row {
             Some(row) => serde_json::from_str(&row.document).map_err(|e| {
@@ -467,9 +480,7 @@ impl Settings {
         // Another writer (another server) may store between our read and write: retry on a
         // version conflict so no save is lost or half-applied.
         for _ in 0..8 {
-            self.refresh(db, runtime)
-                .await
-                .map_err(|e| SaveError::Store(e.details()))?;
+            self.refresh(db, runtime).await.map_err(SaveError::store)?;
             let current = self.current();
             let mut next = current.stored.clone();
             let mut changed = Vec::new();
@@ -498,11 +509,9 @@ impl Settings {
             } else {
                 repo.replace(DOCUMENT, &text, current.version, now).await
             }
-            .map_err(|e| SaveError::Store(e.to_string()))?;
+            .map_err(|e| SaveError::store(ServerError::store(e)))?;
             if written {
-                self.refresh(db, runtime)
-                    .await
-                    .map_err(|e| SaveError::Store(e.details()))?;
+                self.refresh(db, runtime).await.map_err(SaveError::store)?;
                 return Ok(changed);
             }
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;

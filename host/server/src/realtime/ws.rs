@@ -3,7 +3,7 @@
 //! limits, and one task per connection that ends with the socket.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -40,7 +40,7 @@ impl Default for WsConfig {
     fn default() -> Self {
         WsConfig {
             ws_max_connections: 1024,
-            ws_max_message_bytes: 1 << 20,
+            ws_max_message_bytes: 64 << 10,
             ws_ping_ms: 54_000,
             ws_read_timeout_ms: 60_000,
             ws_heartbeat_ms: 30_000,
@@ -49,8 +49,43 @@ impl Default for WsConfig {
     }
 }
 
-/// Outgoing queue per connection (the reference's 256).
+/// Outgoing queue per connection: at most this many messages (the reference's 256) and
+/// this many bytes; a client that falls further behind is disconnected (close code 1008).
 const QUEUE: usize = 256;
+const QUEUE_BYTES: usize = 4 << 20;
+/// Largest `status` and `action` of a presence update (bytes, `action` as JSON).
+const PRESENCE_STATUS_BYTES: usize = 64;
+const PRESENCE_ACTION_BYTES: usize = 1024;
+
+/// Where a connection's outgoing messages wait: serialised once and shared by every client
+/// of a room, counted in bytes.
+#[derive(Clone)]
+struct Outbox {
+    tx: mpsc::Sender<Arc<str>>,
+    queued: Arc<AtomicUsize>,
+    close: CancellationToken,
+    lagging: Arc<AtomicBool>,
+}
+
+impl Outbox {
+    /// Queue `text`; a client whose queue is full (count or bytes) is marked lagging and
+    /// closed, and `false` is returned.
+    fn send(&self, text: Arc<str>) -> bool {
+        let size = text.len();
+        let before = self.queued.fetch_add(size, Ordering::SeqCst);
+        if before + size > QUEUE_BYTES || self.tx.try_send(text).is_err() {
+            self.queued.fetch_sub(size, Ordering::SeqCst);
+            self.lagging.store(true, Ordering::SeqCst);
+            self.close.cancel();
+            return false;
+        }
+        true
+    }
+
+    fn send_value(&self, message: &Value) -> bool {
+        self.send(Arc::from(message.to_string()))
+    }
+}
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
 struct Client {
@@ -60,8 +95,7 @@ struct Client {
     connected_at: String,
     /// Unix seconds of the last sign of life.
     last_ping: Arc<AtomicI64>,
-    tx: mpsc::Sender<Value>,
-    close: CancellationToken,
+    out: Outbox,
 }
 
 /// Which endpoint a connection came through.
@@ -194,7 +228,7 @@ impl Hub {
         self.lock()
             .values()
             .flat_map(|room| room.values())
-            .filter(|c| !c.close.is_cancelled())
+            .filter(|c| !c.out.close.is_cancelled())
             .count()
     }
 
@@ -208,23 +242,16 @@ impl Hub {
         let Some(clients) = rooms.get(room) else {
             return;
         };
+        // Serialised once for the whole room.
+        let text: Arc<str> = Arc::from(message.to_string());
         for client in clients.values() {
-            if client.tx.try_send(message.clone()).is_err() {
-                client.close.cancel();
-            }
+            client.out.send(text.clone());
         }
     }
 
-    fn join(
-        &self,
-        room: &str,
-        user_id: &str,
-        owner: &str,
-        tx: mpsc::Sender<Value>,
-    ) -> (u64, Arc<AtomicI64>, CancellationToken) {
+    fn join(&self, room: &str, user_id: &str, owner: &str, out: Outbox) -> (u64, Arc<AtomicI64>) {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let last_ping = Arc::new(AtomicI64::new(unix()));
-        let close = CancellationToken::new();
         self.lock().entry(room.to_string()).or_default().insert(
             id,
             Client {
@@ -232,11 +259,10 @@ impl Hub {
                 owner: owner.to_string(),
                 connected_at: ts(),
                 last_ping: last_ping.clone(),
-                tx,
-                close: close.clone(),
+                out,
             },
         );
-        (id, last_ping, close)
+        (id, last_ping)
     }
 
     fn leave(&self, room: &str, id: u64) {
@@ -253,7 +279,7 @@ impl Hub {
     pub fn close_all(&self) {
         for clients in self.lock().values() {
             for client in clients.values() {
-                client.close.cancel();
+                client.out.close.cancel();
             }
         }
     }
@@ -267,7 +293,7 @@ impl Hub {
         for (room, clients) in rooms.iter() {
             let users: Vec<Value> = clients
                 .values()
-                .filter(|c| !c.close.is_cancelled())
+                .filter(|c| !c.out.close.is_cancelled())
                 .filter(|c| viewer.is_none_or(|v| c.owner == v))
                 .map(|c| {
                     let last = chrono::DateTime::from_timestamp(c.last_ping.load(Ordering::Relaxed), 0)
@@ -304,9 +330,9 @@ impl Hub {
             clients.retain(|_, c| {
                 let stale = now - c.last_ping.load(Ordering::Relaxed) > limit;
                 if stale {
-                    c.close.cancel();
+                    c.out.close.cancel();
                 }
-                let keep = !c.close.is_cancelled();
+                let keep = !c.out.close.is_cancelled();
                 if !keep {
                     closed += 1;
                 }
@@ -330,22 +356,30 @@ impl Hub {
         caller: String,
     ) {
         let (mut sink, mut stream) = socket.split();
-        let (tx, mut rx) = mpsc::channel::<Value>(QUEUE);
+        let (tx, mut rx) = mpsc::channel::<Arc<str>>(QUEUE);
+        let close = CancellationToken::new();
+        let out = Outbox {
+            tx,
+            queued: Arc::new(AtomicUsize::new(0)),
+            close: close.clone(),
+            lagging: Arc::new(AtomicBool::new(false)),
+        };
         // Register before the welcome, so no broadcast can miss this client.
-        let (id, last_ping, close) = self.join(&room, &user_id, &owner, tx.clone());
+        let (id, last_ping) = self.join(&room, &user_id, &owner, out.clone());
         let welcome = match endpoint {
             Endpoint::Scene => json!({"type": "connected", "scene_id": room, "user_id": user_id,
                                       "timestamp": ts(), "message": "WebSocket 连接已建立"}),
             Endpoint::UserStatus => json!({"type": "user_status_connected", "user_id": user_id,
                                            "timestamp": ts(), "message": "用户状态连接已建立"}),
         };
-        let _ = tx.try_send(welcome);
+        out.send_value(&welcome);
         if endpoint == Endpoint::Scene {
             self.broadcast(&room, presence(&user_id, &room, "online", Value::Null));
         }
 
         let config = self.config.clone();
         let writer_close = close.clone();
+        let writer_out = out.clone();
         let writer = tokio::spawn(async move {
             let mut ping = tokio::time::interval(Duration::from_millis(config.ws_ping_ms.max(100)));
             let mut heartbeat =
@@ -356,7 +390,10 @@ impl Hub {
                 let message = tokio::select! {
                     _ = writer_close.cancelled() => break,
                     next = rx.recv() => match next {
-                        Some(value) => Message::Text(Utf8Bytes::from(value.to_string())),
+                        Some(text) => {
+                            writer_out.queued.fetch_sub(text.len(), Ordering::SeqCst);
+                            Message::Text(Utf8Bytes::from(text.to_string()))
+                        }
                         None => break,
                     },
                     _ = ping.tick() => Message::Ping(Default::default()),
@@ -367,15 +404,31 @@ impl Hub {
                 let is_close = matches!(message, Message::Close(_));
                 match tokio::time::timeout(WRITE_TIMEOUT, sink.send(message)).await {
                     Ok(Ok(())) if !is_close => {}
+                    Err(_) => {
+                        // The client stopped reading: it is too slow to keep.
+                        writer_out.lagging.store(true, Ordering::SeqCst);
+                        break;
+                    }
                     _ => break,
                 }
             }
-            let _ = tokio::time::timeout(
-                WRITE_TIMEOUT,
-                sink.send(Message::Close(Some(CloseFrame {
+            // However the writer ends, the connection ends with it (the reader stops too).
+            writer_out.close.cancel();
+            let frame = if writer_out.lagging.load(Ordering::SeqCst) {
+                CloseFrame {
+                    code: 1008,
+                    reason: Utf8Bytes::from_static("client too slow: messages were not read"),
+                }
+            } else {
+                CloseFrame {
                     code: 1001,
                     reason: Utf8Bytes::from_static("going away"),
-                }))),
+                }
+            };
+            // Best effort: a client that reads nothing may never see the close frame.
+            let _ = tokio::time::timeout(
+                Duration::from_secs(1),
+                sink.send(Message::Close(Some(frame))),
             )
             .await;
         });
@@ -391,7 +444,7 @@ impl Hub {
                 Ok(Some(Err(e))) => {
                     // Oversized or malformed frames end the connection with a reason.
                     tracing::debug!(%room, "websocket read error: {e}");
-                    let _ = tx.try_send(error_message(&format!("connection closed: {e}")));
+                    out.send_value(&error_message(&format!("connection closed: {e}")));
                     break;
                 }
                 Ok(Some(Ok(message))) => message,
@@ -450,13 +503,13 @@ impl Hub {
                         },
                     };
                     if let Some(reply) = reply
-                        && tx.try_send(reply).is_err()
+                        && !out.send_value(&reply)
                     {
                         break;
                     }
                 }
                 Message::Binary(_) => {
-                    let _ = tx.try_send(error_message(
+                    out.send_value(&error_message(
                         "binary frames are not supported; send JSON text",
                     ));
                 }
@@ -498,12 +551,33 @@ impl Hub {
                     return Handled::Reply(error_message("缺少状态信息"));
                 };
                 let action = message.get("action").cloned().unwrap_or(Value::Null);
+                // Presence is small; a large one would be copied to every listener.
+                if status.len() > PRESENCE_STATUS_BYTES
+                    || action.to_string().len() > PRESENCE_ACTION_BYTES
+                {
+                    return Handled::Reply(error_message(&format!(
+                        "状态信息过大: status at most {PRESENCE_STATUS_BYTES} bytes, action at most {PRESENCE_ACTION_BYTES} bytes"
+                    )));
+                }
                 self.broadcast(room, presence(user_id, room, status, action));
                 Handled::Nothing
             }
             "character_interaction" => match (field("character_id"), field("message")) {
                 (None, _) => Handled::Reply(error_message("缺少角色ID")),
                 (_, None) => Handled::Reply(error_message("缺少消息内容")),
+                (_, Some(message))
+                    if crate::domain::limits::text(
+                        "message",
+                        &message,
+                        crate::domain::limits::MESSAGE_CHARS,
+                    )
+                    .is_err() =>
+                {
+                    Handled::Reply(error_message(&format!(
+                        "消息过长: at most {} characters",
+                        crate::domain::limits::MESSAGE_CHARS
+                    )))
+                }
                 (Some(character_id), Some(message)) => Handled::Chat {
                     character_id,
                     message,

@@ -504,7 +504,7 @@ pub async fn stored(
     db: &sceneintruder_store::Database,
     id: &str,
 ) -> Result<Option<Story>, ServerError> {
-    match db.stories().get(id).await.map_err(ServerError::internal)? {
+    match db.stories().get(id).await.map_err(ServerError::store)? {
         Some(found) => {
             let mut story = from_rows(&found.rows)?;
             story.version = found.version;

@@ -406,6 +406,48 @@ async fn uploads_read_at_once_are_capped() {
     }
 }
 
+#[tokio::test]
+async fn idle_connections_close_but_requests_in_progress_do_not() {
+    let server = ServerBuilder::new(Backend::Sqlite)
+        .config("[http]\nidle_timeout_secs = 1\nheader_read_timeout_secs = 1")
+        .config("[jobs]\ndiagnostics = true")
+        .start()
+        .await;
+    let addr = addr(&server);
+    let deadline = Instant::now() + Duration::from_secs(10);
+
+    // Connected and silent.
+    let mut silent = TcpStream::connect(&addr).await.expect("connect");
+    // Kept alive after an answered request.
+    let mut kept = TcpStream::connect(&addr).await.expect("connect");
+    kept.write_all(b"GET /api/config/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .await
+        .expect("send");
+    let response = read_response(&mut kept, deadline).await.expect("health");
+    assert_eq!(response.status, 200, "{response:?}");
+
+    // A progress stream open for about 3 s, far past both timeouts, runs to its end.
+    let (status, body) = server
+        .post(
+            "/api/jobs/diagnostics",
+            &serde_json::json!({"steps": 3, "step_ms": 1000}),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let task = body["data"]["task_id"].as_str().expect("task_id");
+    let (_, last) = server.progress_until_done(task).await;
+    assert_eq!(last["status"], "completed", "{last}");
+
+    assert!(
+        closed_by(&mut silent, deadline).await,
+        "a silent connection stayed open with idle_timeout_secs = 1"
+    );
+    assert!(
+        closed_by(&mut kept, deadline).await,
+        "an idle keep-alive connection stayed open with idle_timeout_secs = 1"
+    );
+}
+
 /// `(soft, hard)` "Max open files" of a process, from `/proc/<pid>/limits`; `None` when
 /// unreadable or unlimited.
 #[cfg(target_os = "linux")]

@@ -82,6 +82,9 @@ pub enum ServerError {
     /// Made from a store error by [`ServerError::store`]; the cause goes to the log only.
     #[error("database unavailable")]
     DatabaseUnavailable { details: String },
+    /// The disk holding the database is full: nothing was written (507).
+    #[error("storage full")]
+    StorageFull,
 }
 
 /// `error.details` of `DATABASE_UNAVAILABLE`.
@@ -153,6 +156,9 @@ impl ServerError {
         if e.is_unavailable() {
             return ServerError::unavailable(&e);
         }
+        if e.is_full() {
+            return ServerError::full(&e);
+        }
         ServerError::internal(e)
     }
 
@@ -160,6 +166,9 @@ impl ServerError {
     pub fn store_in(what: &str, e: sceneintruder_store::StoreError) -> Self {
         if e.is_unavailable() {
             return ServerError::unavailable(&e);
+        }
+        if e.is_full() {
+            return ServerError::full(&e);
         }
         ServerError::Internal {
             details: format!("{what}: {e}"),
@@ -170,7 +179,7 @@ impl ServerError {
     /// unreachable database stays `503 DATABASE_UNAVAILABLE`.
     pub fn failed_from(message: &str, e: ServerError) -> Self {
         match e {
-            ServerError::DatabaseUnavailable { .. } => e,
+            ServerError::DatabaseUnavailable { .. } | ServerError::StorageFull => e,
             other => ServerError::failed(message, other.details()),
         }
     }
@@ -180,6 +189,11 @@ impl ServerError {
         ServerError::DatabaseUnavailable {
             details: DATABASE_UNAVAILABLE_DETAILS.into(),
         }
+    }
+
+    fn full(cause: &sceneintruder_store::StoreError) -> Self {
+        tracing::error!(error = %cause, "the disk holding the database is full; nothing was written");
+        ServerError::StorageFull
     }
 
     fn unavailable(cause: &sceneintruder_store::StoreError) -> Self {
@@ -215,6 +229,7 @@ impl ServerError {
             | ServerError::ConnectionFailed { .. }
             | ServerError::ConnectionTestFailed { .. }
             | ServerError::DatabaseUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ServerError::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
             ServerError::Internal { .. } | ServerError::Failed { .. } => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
@@ -260,6 +275,7 @@ impl ServerError {
             ServerError::ConnectionFailed { .. } => "CONNECTION_FAILED",
             ServerError::ConnectionTestFailed { .. } => "CONNECTION_TEST_FAILED",
             ServerError::DatabaseUnavailable { .. } => "DATABASE_UNAVAILABLE",
+            ServerError::StorageFull => "STORAGE_FULL",
             ServerError::Internal { .. } | ServerError::Failed { .. } => "INTERNAL_ERROR",
             ServerError::RequestTimeout { .. } => "REQUEST_TIMEOUT",
             ServerError::Export(failure) => match failure {
@@ -308,6 +324,7 @@ impl ServerError {
             ServerError::ConnectionFailed { .. } => "LLM service not ready".into(),
             ServerError::ConnectionTestFailed { .. } => "连接测试失败".into(),
             ServerError::DatabaseUnavailable { .. } => "数据库暂不可用".into(),
+            ServerError::StorageFull => "存储空间不足".into(),
             ServerError::Internal { .. } => "服务器内部错误".into(),
             ServerError::Failed { message, .. } | ServerError::RequestTimeout { message, .. } => {
                 message.clone()
@@ -355,6 +372,11 @@ impl ServerError {
             ServerError::NotFound { .. } => String::new(),
             ServerError::StoryNotFound => "故事数据不存在".into(),
             ServerError::PayloadTooLarge => "the request body exceeds body_limit_bytes".into(),
+            ServerError::StorageFull => {
+                "the disk holding the database is full; nothing was written. Free space and \
+                 retry (the server recovers by itself)"
+                    .into()
+            }
             ServerError::TaskNotFound
             | ServerError::Forbidden
             | ServerError::ForbiddenWith { .. } => String::new(),

@@ -51,6 +51,7 @@ impl Changes {
 
     /// Record that scene `id` changed (called after the write committed).
     pub fn scene_changed(&self, id: &str) {
+        crate::space_returned();
         let mut scenes = self.lock();
         let next = self.all.fetch_add(1, Ordering::SeqCst) + 1;
         if scenes.by_id.len() >= REMEMBERED && !scenes.by_id.contains_key(id) {

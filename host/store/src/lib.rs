@@ -95,6 +95,9 @@ pub enum StoreError {
     Unavailable(String),
     #[error("database error: {0}")]
     Query(sqlx::Error),
+    /// The disk holding the database is full (or failing): nothing was written.
+    #[error("storage full: {0}")]
+    Full(String),
 }
 
 impl StoreError {
@@ -103,15 +106,47 @@ impl StoreError {
     pub fn is_unavailable(&self) -> bool {
         matches!(self, StoreError::Unavailable(_))
     }
+
+    /// Whether this is [`StoreError::Full`].
+    pub fn is_full(&self) -> bool {
+        matches!(self, StoreError::Full(_))
+    }
 }
 
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         if unreachable(&e) {
             StoreError::Unavailable(e.to_string())
+        } else if storage_full(&e) {
+            STORAGE_FULL.store(true, std::sync::atomic::Ordering::Relaxed);
+            StoreError::Full(e.to_string())
         } else {
             StoreError::Query(e)
         }
+    }
+}
+
+/// Set when a write failed for lack of space, cleared by the next write that succeeds (see
+/// [`Database::storage_full`]).
+static STORAGE_FULL: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// A write succeeded: whatever filled the disk is over.
+pub(crate) fn space_returned() {
+    STORAGE_FULL.store(false, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// SQLite's "disk full" (13) and I/O errors (10 and its extended codes), PostgreSQL's class
+/// 53100 (disk full).
+fn storage_full(e: &sqlx::Error) -> bool {
+    let sqlx::Error::Database(db) = e else {
+        return false;
+    };
+    let Some(code) = db.code() else {
+        return false;
+    };
+    match code.parse::<i64>() {
+        Ok(n) => n & 0xff == 13 || n & 0xff == 10,
+        Err(_) => code == "53100",
     }
 }
 
@@ -236,6 +271,25 @@ impl Database {
             let pool = SqlitePoolOptions::new()
                 .max_connections(8)
                 .test_before_acquire(false)
+                // SQLite rolls a transaction back by itself when the disk is full (or on an
+                // I/O error); sqlx's own ROLLBACK then fails and the connection could go back
+                // to the pool inside a write transaction that later "commits" into nothing.
+                // A connection that is not back in autocommit mode is never reused.
+                .after_release(|conn, _| {
+                    Box::pin(async move {
+                        use sqlx::Connection;
+                        if conn.is_in_transaction() {
+                            return Ok(false);
+                        }
+                        let mut handle = conn.lock_handle().await?;
+                        // SAFETY: the handle is a live connection locked for this call;
+                        // `sqlite3_get_autocommit` only reads its state.
+                        let autocommit = unsafe {
+                            libsqlite3_sys::sqlite3_get_autocommit(handle.as_raw_handle().as_ptr())
+                        };
+                        Ok(autocommit != 0)
+                    })
+                })
                 .connect_with(options.clone())
                 .await
                 .map_err(|e| StoreError::Connect(e.to_string()))?;
@@ -296,6 +350,12 @@ impl Database {
             Pool::Postgres(pool) => sqlx::migrate!("./migrations/postgres").run(pool).await,
         };
         result.map_err(|e| StoreError::Migrate(e.to_string()))
+    }
+
+    /// Whether the last failed write found the disk full and no scene write has succeeded
+    /// since.
+    pub fn storage_full(&self) -> bool {
+        STORAGE_FULL.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn backend(&self) -> Backend {

@@ -42,7 +42,14 @@ pub async fn health(State(state): State<Arc<AppState>>) -> ApiResult {
             ),
         });
     }
-    let database = json!({"status": "healthy", "backend": state.db.backend()});
+    // A full disk leaves reads working: the server stays up, health says why writes fail
+    // (until the next write that succeeds).
+    let database = if state.db.storage_full() {
+        json!({"status": "warning", "backend": state.db.backend(),
+               "error": "storage full: writes fail with 507 STORAGE_FULL until space is freed"})
+    } else {
+        json!({"status": "healthy", "backend": state.db.backend()})
+    };
     let reports = state.runtime.reports();
     let failed = reports
         .iter()

@@ -232,3 +232,55 @@ async fn websocket_listeners_that_do_not_read_are_disconnected() {
     let (status, _) = server.get("/api/config/health").await;
     assert_eq!(status, 200);
 }
+
+/// A tiny EPUB whose spine repeats one empty page a million times is refused quickly, not
+/// read page by page (the reference spent seconds of CPU on 77 KB).
+#[tokio::test]
+async fn an_epub_with_a_huge_spine_is_refused() {
+    use std::io::Write;
+    let vendor = model(None, None).await;
+    let server = server(sceneintruder_tests::Backend::Sqlite, &vendor.base, "").await;
+    let spine = r#"<itemref idref="p"/>"#.repeat(1_000_000);
+    let opf = format!(
+        r#"<package><manifest><item id="p" href="p.xhtml"/></manifest><spine>{spine}</spine></package>"#
+    );
+    let mut out = std::io::Cursor::new(Vec::new());
+    let mut zip = zip::ZipWriter::new(&mut out);
+    let deflated = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    for (name, content) in [
+        (
+            "META-INF/container.xml",
+            r#"<container><rootfiles><rootfile full-path="content.opf"/></rootfiles></container>"#
+                .to_string(),
+        ),
+        ("content.opf", opf),
+        ("p.xhtml", "<html><body></body></html>".to_string()),
+    ] {
+        zip.start_file(name, deflated).expect("entry");
+        zip.write_all(content.as_bytes()).expect("write");
+    }
+    zip.finish().expect("zip");
+    let bytes = out.into_inner();
+    assert!(bytes.len() < 200 * 1024, "{} bytes", bytes.len());
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(bytes).file_name("book.epub"),
+    );
+    let response = server
+        .http
+        .post(server.url("/api/upload"))
+        .multipart(form)
+        .send()
+        .await
+        .expect("upload");
+    let (status, body) = sceneintruder_tests::decode(response).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]["details"]
+            .as_str()
+            .unwrap_or("")
+            .contains("spine"),
+        "{body}"
+    );
+}

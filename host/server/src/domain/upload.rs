@@ -9,6 +9,9 @@ use quick_xml::events::Event;
 
 /// Most bytes read out of one archive, all entries together.
 const MAX_EXPANDED: u64 = 32 << 20;
+/// Most spine entries of an EPUB (real books have hundreds): a spine that repeats one page a
+/// million times would otherwise cost seconds of work for a tiny upload.
+const MAX_SPINE: usize = 5000;
 
 /// Kinds of files an upload may be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -174,7 +177,15 @@ fn epub(bytes: &[u8]) -> Result<String, ExtractError> {
                         manifest.insert(id, href);
                     }
                 }
-                b"itemref" => spine.extend(attribute(&e, b"idref")),
+                b"itemref" => {
+                    if spine.len() == MAX_SPINE {
+                        return Err(ExtractError::Invalid(
+                            "epub",
+                            format!("more than {MAX_SPINE} entries in the spine"),
+                        ));
+                    }
+                    spine.extend(attribute(&e, b"idref"));
+                }
                 _ => {}
             },
             Ok(Event::Eof) => break,
@@ -184,11 +195,16 @@ fn epub(bytes: &[u8]) -> Result<String, ExtractError> {
         buf.clear();
     }
     let mut out = String::new();
+    // A page listed twice is read once.
+    let mut seen = std::collections::HashSet::new();
     for idref in spine {
         let Some(href) = manifest.get(&idref) else {
             continue;
         };
         let path = format!("{base}{}", href.split('#').next().unwrap_or(href));
+        if !seen.insert(path.clone()) {
+            continue;
+        }
         let page = archive.read(&path)?;
         out.push_str(&xhtml_text(&page));
         out.push_str("\n\n");

@@ -313,3 +313,57 @@ async fn limits_origin_ids_and_cleanup() {
 async fn server_with_defaults() -> Server {
     server("").await
 }
+
+/// `/ws/user/status` scales with users: presence goes to the sender's own connections only,
+/// not to every connected user; the status listing still shows one `user_status` room.
+#[tokio::test]
+async fn user_status_presence_stays_with_its_account() {
+    let server = server("").await;
+    let open = |token: String| {
+        let mut request = server
+            .ws_url("/ws/user/status")
+            .into_client_request()
+            .expect("request");
+        request.headers_mut().insert(
+            "authorization",
+            format!("Bearer {token}").parse().expect("header"),
+        );
+        async move {
+            let (socket, _) = tokio_tungstenite::connect_async(request)
+                .await
+                .expect("connects");
+            socket
+        }
+    };
+    let alice = server.new_user_token("alice").await;
+    let bob = server.new_user_token("bob").await;
+    let mut a1 = open(alice.clone()).await;
+    let mut a2 = open(alice.clone()).await;
+    let mut b = open(bob.clone()).await;
+    for socket in [&mut a1, &mut a2, &mut b] {
+        assert_eq!(
+            next_json(socket).await.expect("welcome")["type"],
+            "user_status_connected"
+        );
+    }
+    send(
+        &mut a1,
+        json!({"type": "user_status_update", "status": "typing"}),
+    )
+    .await;
+    let seen = next_json(&mut a2).await.expect("presence");
+    assert_eq!(seen["type"], "user:presence");
+    assert_eq!(seen["scene_id"], "user_status");
+    let nothing = tokio::time::timeout(Duration::from_millis(500), b.next()).await;
+    assert!(
+        nothing.is_err(),
+        "another account sees nothing: {nothing:?}"
+    );
+    let (_, status) = server
+        .send_as(Some(&alice), reqwest::Method::GET, "/api/ws/status", None)
+        .await;
+    assert_eq!(
+        status["data"]["scenes"]["user_status"]["client_count"], 2,
+        "{status}"
+    );
+}

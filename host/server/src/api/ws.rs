@@ -13,7 +13,7 @@ use super::rate_limit::CallerKey;
 use crate::app::AppState;
 use crate::auth::Identity;
 use crate::error::ServerError;
-use crate::realtime::ws::{Endpoint, USER_STATUS_ROOM};
+use crate::realtime::ws::{Endpoint, user_status_room};
 
 fn valid_room(id: &str) -> bool {
     !id.is_empty()
@@ -114,7 +114,7 @@ pub async fn user_status(
         state,
         ws,
         Endpoint::UserStatus,
-        USER_STATUS_ROOM.to_string(),
+        user_status_room(&identity.user_id),
         user,
         identity.user_id,
         caller,

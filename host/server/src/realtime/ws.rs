@@ -18,6 +18,18 @@ use super::bus::{Event, EventBus};
 
 pub const USER_STATUS_ROOM: &str = "user_status";
 
+/// The room a `/ws/user/status` connection of `owner` joins: one per account, so presence
+/// goes only to the account's own connections (not to every connected user), while clients
+/// still see the room named `user_status`.
+pub fn user_status_room(owner: &str) -> String {
+    format!("{USER_STATUS_ROOM}\u{1f}{owner}")
+}
+
+/// The room name clients see.
+fn shown_room(room: &str) -> &str {
+    room.split('\u{1f}').next().unwrap_or(room)
+}
+
 /// `[realtime]` knobs of the hub.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -299,17 +311,22 @@ impl Hub {
                     let last = chrono::DateTime::from_timestamp(c.last_ping.load(Ordering::Relaxed), 0)
                         .map(|t| t.with_timezone(&chrono::Local).to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
                         .unwrap_or_default();
-                    json!({"user_id": c.user_id, "scene_id": room, "connected_at": c.connected_at, "last_ping": last})
+                    json!({"user_id": c.user_id, "scene_id": shown_room(room), "connected_at": c.connected_at, "last_ping": last})
                 })
                 .collect();
             if users.is_empty() {
                 continue;
             }
             total += users.len();
-            scenes.insert(
-                room.clone(),
-                json!({"client_count": users.len(), "users": users}),
-            );
+            // Per-account user status rooms are listed together, as one `user_status`.
+            let entry = scenes
+                .entry(shown_room(room).to_string())
+                .or_insert_with(|| json!({"client_count": 0, "users": []}));
+            let count = entry["client_count"].as_u64().unwrap_or(0) + users.len() as u64;
+            entry["client_count"] = json!(count);
+            if let Some(list) = entry["users"].as_array_mut() {
+                list.extend(users);
+            }
         }
         json!({
             "total_scenes": scenes.len(),
@@ -623,6 +640,6 @@ enum Handled {
 }
 
 fn presence(user_id: &str, room: &str, status: &str, action: Value) -> Value {
-    json!({"type": "user:presence", "user_id": user_id, "scene_id": room,
+    json!({"type": "user:presence", "user_id": user_id, "scene_id": shown_room(room),
            "status": status, "action": action, "timestamp": ts()})
 }

@@ -133,7 +133,7 @@ fn titles(body: &Value) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_fail_fast_while_the_database_is_away_and_recover_without_a_restart() {
     let Some(admin) = backends().into_iter().find_map(|b| match b {
         Backend::Postgres(url) => Some(url),
@@ -171,6 +171,10 @@ async fn requests_fail_fast_while_the_database_is_away_and_recover_without_a_res
     assert_eq!(status, 200, "{body}");
     assert_eq!(titles(&body), ["before the outage"]);
 
+    // A signed-in user whose token is first checked during the outage (the CLI that adds it
+    // goes through the forwarder, hence the multi-threaded test runtime).
+    let token = server.new_user_token("reader").await;
+
     // Down: every request answers 503 DATABASE_UNAVAILABLE promptly. The first requests
     // find pooled connections that were cut (an I/O error at once), the later ones find no
     // connection to open (refused until the acquire timeout): go on until two rounds of the
@@ -199,6 +203,15 @@ async fn requests_fail_fast_while_the_database_is_away_and_recover_without_a_res
         assert!(
             details.contains("checks.database") && details.contains("postgres"),
             "health names the database check: {body}"
+        );
+        // A token that cannot be checked is not a logout: 503, never 401.
+        let (status, body) = server
+            .send_as(Some(&token), reqwest::Method::GET, "/api/scenes", None)
+            .await;
+        assert_eq!(
+            (status, body["error"]["code"].clone()),
+            (503, json!("DATABASE_UNAVAILABLE")),
+            "{body}"
         );
         if refused_rounds == 2 {
             break;

@@ -335,9 +335,11 @@ pub async fn resolve(State(state): State<Arc<AppState>>, mut req: Request, next:
     let public = is_public(req.uri().path());
     let identity = match bearer(&req) {
         Some(token) => match authenticate(&state, &token).await {
-            Some(identity) => Some(identity),
-            None if public => None,
-            None => return ServerError::Unauthorized.into_response(),
+            Ok(Some(identity)) => Some(identity),
+            Ok(None) | Err(_) if public => None,
+            Ok(None) => return ServerError::Unauthorized.into_response(),
+            // The token could not be checked: not a logout, the database is away.
+            Err(e) => return e.into_response(),
         },
         None => None,
     };
@@ -352,25 +354,30 @@ pub async fn resolve(State(state): State<Arc<AppState>>, mut req: Request, next:
     next.run(req).await
 }
 
-async fn authenticate(state: &AppState, token: &str) -> Option<Identity> {
+/// The identity a token proves, `None` when it proves none, or the error that kept it from
+/// being checked (an unreachable database answers 503, never a 401 that looks like a logout).
+async fn authenticate(state: &AppState, token: &str) -> Result<Option<Identity>, ServerError> {
     let now = chrono::Utc::now().timestamp();
     let hash = token_hash(token);
     if let Some(identity) = state.sessions.get(&hash, now) {
-        return Some(identity);
+        return Ok(Some(identity));
     }
     // Read before the checks: a logout landing meanwhile makes the insert below a no-op.
     let generation = state.sessions.generation();
-    let claims = state.tokens.verify(token, now)?;
+    let Some(claims) = state.tokens.verify(token, now) else {
+        return Ok(None);
+    };
     let users = state.db.users();
-    match users.is_revoked(&hash).await {
-        Ok(false) => {}
-        Ok(true) => return None,
-        Err(e) => {
-            tracing::error!("cannot check token revocation: {e}");
-            return None;
-        }
+    if users.is_revoked(&hash).await.map_err(ServerError::store)? {
+        return Ok(None);
     }
-    let user = users.get(&claims.user_id).await.ok().flatten()?;
+    let Some(user) = users
+        .get(&claims.user_id)
+        .await
+        .map_err(ServerError::store)?
+    else {
+        return Ok(None);
+    };
     let identity = Identity {
         user_id: user.id,
         authenticated: true,
@@ -379,7 +386,7 @@ async fn authenticate(state: &AppState, token: &str) -> Option<Identity> {
     state
         .sessions
         .insert(hash, identity.clone(), claims.expires_at, now, generation);
-    Some(identity)
+    Ok(Some(identity))
 }
 
 /// Tokens verified recently, by hash, so a logged-in request does not pay for the HMAC, the

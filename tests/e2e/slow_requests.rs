@@ -301,7 +301,7 @@ async fn an_oversized_upload_is_refused_before_it_is_read() {
     let response = read_response(&mut stream, Instant::now() + Duration::from_secs(10))
         .await
         .expect("an answer before the body was sent");
-    assert_eq!(response.status, 400, "{response:?}");
+    assert_eq!(response.status, 413, "{response:?}");
     assert_eq!(
         response.body["error"]["message"], "文件内容过大",
         "{response:?}"

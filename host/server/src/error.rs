@@ -32,6 +32,9 @@ pub enum ServerError {
     TooManyConnections,
     #[error("request body too large")]
     PayloadTooLarge,
+    /// An upload over its own limit, worded like the reference (`文件过大`), as a 413.
+    #[error("{message}")]
+    UploadTooLarge { message: String, details: String },
     #[error("configuration is not valid")]
     InvalidConfig { details: String },
     #[error("LLM service not configured")]
@@ -85,6 +88,35 @@ pub enum ServerError {
     /// The disk holding the database is full: nothing was written (507).
     #[error("storage full")]
     StorageFull,
+    /// A rejection made outside our handlers (an axum extractor's plain-text answer, an
+    /// HTTP-level refusal): the status it had, the code [`status_code`] names for it.
+    #[error("request rejected ({status})")]
+    Rejected { status: StatusCode, details: String },
+}
+
+/// The envelope code of a bare HTTP status (rejections made outside our handlers).
+pub fn status_code(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        401 => "UNAUTHORIZED",
+        403 => "FORBIDDEN",
+        404 => "NOT_FOUND",
+        405 => "METHOD_NOT_ALLOWED",
+        406 => "NOT_ACCEPTABLE",
+        408 => "REQUEST_TIMEOUT",
+        409 => "CONFLICT",
+        411 => "LENGTH_REQUIRED",
+        413 => "PAYLOAD_TOO_LARGE",
+        414 => "URI_TOO_LONG",
+        415 => "UNSUPPORTED_MEDIA_TYPE",
+        422 => "UNPROCESSABLE_ENTITY",
+        426 => "UPGRADE_REQUIRED",
+        429 => "RATE_LIMIT_EXCEEDED",
+        431 => "HEADERS_TOO_LARGE",
+        501 => "NOT_IMPLEMENTED",
+        503 => "SERVICE_UNAVAILABLE",
+        400..=499 => "BAD_REQUEST",
+        _ => "INTERNAL_ERROR",
+    }
 }
 
 /// `error.details` of `DATABASE_UNAVAILABLE`.
@@ -125,6 +157,17 @@ impl ServerError {
                 ServerError::LlmNotReady { details: status }
             }
             other => ServerError::failed(what, other),
+        }
+    }
+
+    /// The envelope error for a plain-text rejection of `status` whose text is `details`.
+    pub fn rejection(status: StatusCode, details: impl Into<String>) -> Self {
+        let details = details.into();
+        match status {
+            StatusCode::BAD_REQUEST => ServerError::bad_request("无效的请求", details),
+            StatusCode::PAYLOAD_TOO_LARGE => ServerError::PayloadTooLarge,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => ServerError::UnsupportedMediaType { details },
+            status => ServerError::Rejected { status, details },
         }
     }
 
@@ -209,7 +252,9 @@ impl ServerError {
             ServerError::RouteNotFound { .. } | ServerError::NotFound { .. } => {
                 StatusCode::NOT_FOUND
             }
-            ServerError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ServerError::PayloadTooLarge | ServerError::UploadTooLarge { .. } => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
             ServerError::TaskNotFound
             | ServerError::SceneNotFound { .. }
             | ServerError::CharacterNotFound { .. }
@@ -234,6 +279,7 @@ impl ServerError {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
             ServerError::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
+            ServerError::Rejected { status, .. } => *status,
             ServerError::Export(failure) => match failure {
                 ExportFailure::FormatInvalid { .. } => StatusCode::BAD_REQUEST,
                 ExportFailure::Timeout { .. } => StatusCode::REQUEST_TIMEOUT,
@@ -252,7 +298,9 @@ impl ServerError {
             ServerError::NotFound { resource } => match resource {
                 Resource::Plugin | Resource::Item | Resource::Skill => "RESOURCE_NOT_FOUND",
             },
-            ServerError::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            ServerError::PayloadTooLarge | ServerError::UploadTooLarge { .. } => {
+                "PAYLOAD_TOO_LARGE"
+            }
             ServerError::TaskNotFound => "TASK_NOT_FOUND",
             ServerError::SceneNotFound { .. } => "SCENE_NOT_FOUND",
             ServerError::CharacterNotFound { .. } => "CHARACTER_NOT_FOUND",
@@ -278,6 +326,7 @@ impl ServerError {
             ServerError::StorageFull => "STORAGE_FULL",
             ServerError::Internal { .. } | ServerError::Failed { .. } => "INTERNAL_ERROR",
             ServerError::RequestTimeout { .. } => "REQUEST_TIMEOUT",
+            ServerError::Rejected { status, .. } => status_code(*status),
             ServerError::Export(failure) => match failure {
                 ExportFailure::FormatInvalid { .. } => "EXPORT_FORMAT_INVALID",
                 ExportFailure::Timeout { .. } => "EXPORT_TIMEOUT",
@@ -303,6 +352,7 @@ impl ServerError {
                 Resource::Skill => "技能不存在".into(),
             },
             ServerError::PayloadTooLarge => "请求体过大".into(),
+            ServerError::UploadTooLarge { message, .. } => message.clone(),
             ServerError::TaskNotFound => crate::realtime::progress::TASK_NOT_FOUND_MESSAGE.into(),
             ServerError::SceneNotFound { .. } => "场景不存在".into(),
             ServerError::CharacterNotFound { .. } => "角色不存在".into(),
@@ -329,6 +379,10 @@ impl ServerError {
             ServerError::Failed { message, .. } | ServerError::RequestTimeout { message, .. } => {
                 message.clone()
             }
+            ServerError::Rejected { status, .. } => status
+                .canonical_reason()
+                .unwrap_or("Request rejected")
+                .into(),
             ServerError::Export(failure) => match failure {
                 ExportFailure::FormatInvalid { .. } => "不支持的导出格式".into(),
                 ExportFailure::Timeout { kind } => match kind {
@@ -362,6 +416,7 @@ impl ServerError {
             | ServerError::DatabaseUnavailable { details }
             | ServerError::Internal { details }
             | ServerError::Failed { details, .. }
+            | ServerError::UploadTooLarge { details, .. }
             | ServerError::RequestTimeout { details, .. } => details.clone(),
             ServerError::RouteNotFound { path } => path.clone(),
             ServerError::SceneNotFound { id } => format!("场景ID: {id}"),
@@ -393,7 +448,8 @@ impl ServerError {
             ServerError::MisdirectedHost { host } => {
                 format!("this server does not answer to Host {host} (see [http] allowed_hosts)")
             }
-            ServerError::UnsupportedMediaType { details } => details.clone(),
+            ServerError::UnsupportedMediaType { details }
+            | ServerError::Rejected { details, .. } => details.clone(),
             ServerError::Export(failure) => match failure {
                 ExportFailure::FormatInvalid { available } => {
                     format!("支持的格式: {}", available.join("/"))

@@ -13,6 +13,13 @@
 //! - **Body read timeout** (`body_read_timeout_secs`): a request body that sends nothing for
 //!   this long while a handler waits for it fails, which ends the request and the connection.
 //!
+//! - **Request head check** (HTTP/1): before hyper parses a head, the bytes are checked for
+//!   the refusals hyper would answer with an empty body: a request line over
+//!   [`MAX_REQUEST_LINE`] is `414 URI_TOO_LONG`, a head over [`MAX_HEAD`] bytes or
+//!   [`MAX_HEADERS`] fields is `431 HEADERS_TOO_LARGE`, a malformed `Content-Length` is
+//!   `400 BAD_REQUEST`, each an envelope on a closed connection. Other malformed heads (a bad
+//!   method, header name or version) still get hyper's empty `400`.
+//!
 //! A closed connection lingers: the server's side is shut down (the client sees the answer
 //! and the end of the stream) and what the client still sends is read and dropped for a
 //! short while, so an early answer (`413` before the body was read) is not lost to a reset.
@@ -55,6 +62,15 @@ const REFUSAL_TIME: Duration = Duration::from_secs(1);
 /// File descriptors kept for everything but client connections (database, plugins, logs,
 /// refusals) when `max_connections` has to be lowered to fit the open-files limit.
 const RESERVED_FDS: u64 = 128;
+/// Longest request line (method, target, version) read; longer is `414 URI_TOO_LONG`.
+/// hyper's own limit on the target is 65 534 bytes, so every target it would refuse is
+/// refused here first.
+const MAX_REQUEST_LINE: usize = 64 << 10;
+/// Largest request head read; larger is `431 HEADERS_TOO_LARGE` (below hyper's read buffer,
+/// about 400 KiB, whose overflow it answers with an empty `431`).
+const MAX_HEAD: usize = 256 << 10;
+/// Most header fields of a request (hyper's own limit, answered with an empty `431`).
+const MAX_HEADERS: usize = 100;
 /// A repeated warning (refusals, accept errors) is logged at most this often.
 const WARN_EVERY: Duration = Duration::from_secs(5);
 
@@ -226,22 +242,14 @@ fn refuse(stream: TcpStream, refusals: &Arc<Semaphore>, cap: usize) {
     let Ok(slot) = refusals.clone().try_acquire_owned() else {
         return;
     };
-    let body = serde_json::json!({
-        "success": false,
-        "error": {
-            "code": "TOO_MANY_CONNECTIONS",
-            "message": "连接数已达上限",
-            "details": format!(
-                "the server has its [http] max_connections ({cap}) connections open; retry shortly"
-            ),
-        },
-        "timestamp": crate::api::envelope::timestamp(),
-    })
-    .to_string();
-    let answer = format!(
-        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json; charset=utf-8\r\n\
-         content-length: {}\r\nretry-after: 1\r\nconnection: close\r\n\r\n{body}",
-        body.len()
+    let answer = envelope_answer(
+        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        "TOO_MANY_CONNECTIONS",
+        "连接数已达上限",
+        &format!(
+            "the server has its [http] max_connections ({cap}) connections open; retry shortly"
+        ),
+        "retry-after: 1\r\n",
     );
     tokio::spawn(async move {
         let mut stream = stream;
@@ -255,6 +263,206 @@ fn refuse(stream: TcpStream, refusals: &Arc<Semaphore>, cap: usize) {
         }
         drop(slot);
     });
+}
+
+/// A complete HTTP/1.1 answer carrying an error envelope, closing the connection.
+/// `extra_headers` are whole lines, each ending in CRLF.
+fn envelope_answer(
+    status: axum::http::StatusCode,
+    code: &str,
+    message: &str,
+    details: &str,
+    extra_headers: &str,
+) -> String {
+    let body = serde_json::json!({
+        "success": false,
+        "error": { "code": code, "message": message, "details": details },
+        "timestamp": crate::api::envelope::timestamp(),
+    })
+    .to_string();
+    format!(
+        "HTTP/1.1 {} {}\r\ncontent-type: application/json; charset=utf-8\r\n\
+         content-length: {}\r\n{extra_headers}connection: close\r\n\r\n{body}",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or(""),
+        body.len()
+    )
+}
+
+/// A request head refused before hyper parsed it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HeadRefusal {
+    UriTooLong,
+    HeadTooLarge,
+    BadContentLength,
+}
+
+impl HeadRefusal {
+    fn answer(self) -> String {
+        use axum::http::StatusCode;
+        let (status, message, details) = match self {
+            HeadRefusal::UriTooLong => (
+                StatusCode::URI_TOO_LONG,
+                "请求地址过长",
+                format!("the request line is longer than {MAX_REQUEST_LINE} bytes"),
+            ),
+            HeadRefusal::HeadTooLarge => (
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "请求头过大",
+                format!(
+                    "the request head is larger than {MAX_HEAD} bytes or has more than \
+                     {MAX_HEADERS} header fields"
+                ),
+            ),
+            HeadRefusal::BadContentLength => (
+                StatusCode::BAD_REQUEST,
+                "无效的请求",
+                "Content-Length must be one non-negative integer".to_string(),
+            ),
+        };
+        let code = crate::error::status_code(status);
+        envelope_answer(status, code, message, &details, "")
+    }
+}
+
+/// The bytes of one HTTP/1 request head as they arrive, checked for what hyper would refuse
+/// with an empty body.
+#[derive(Default)]
+struct HeadCheck {
+    buf: Vec<u8>,
+    /// Whether the head being read is still checked (not complete, not given up on).
+    active: bool,
+}
+
+impl HeadCheck {
+    /// A new request head begins with the next bytes.
+    fn begin(&mut self) {
+        self.buf.clear();
+        self.active = true;
+    }
+
+    /// Add bytes of the head; the refusal, once the head is known to be refused.
+    fn feed(&mut self, bytes: &[u8]) -> Option<HeadRefusal> {
+        if !self.active {
+            return None;
+        }
+        let room = (MAX_HEAD + 1).saturating_sub(self.buf.len());
+        self.buf.extend_from_slice(&bytes[..bytes.len().min(room)]);
+        let verdict = check_head(&self.buf);
+        match verdict {
+            HeadVerdict::Incomplete => None,
+            HeadVerdict::Fine | HeadVerdict::NotOurs => {
+                self.active = false;
+                self.buf = Vec::new();
+                None
+            }
+            HeadVerdict::Refused(refusal) => {
+                self.active = false;
+                self.buf = Vec::new();
+                Some(refusal)
+            }
+        }
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum HeadVerdict {
+    /// More bytes are needed.
+    Incomplete,
+    /// A complete head with nothing to refuse.
+    Fine,
+    /// Not the start of a request line: left to hyper.
+    NotOurs,
+    Refused(HeadRefusal),
+}
+
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// Check the (partial) head in `buf`.
+fn check_head(buf: &[u8]) -> HeadVerdict {
+    // Empty lines before a request line are ignored (RFC 9112 §2.2), as hyper does.
+    let start = buf
+        .iter()
+        .position(|&b| b != b'\r' && b != b'\n')
+        .unwrap_or(buf.len());
+    let head = &buf[start..];
+    // A method token, then a space: else this is not a head we know how to read.
+    match head.iter().position(|&b| !is_tchar(b)) {
+        Some(0) => return HeadVerdict::NotOurs,
+        Some(i) if head[i] != b' ' => return HeadVerdict::NotOurs,
+        None if head.len() > 32 => return HeadVerdict::NotOurs,
+        None => return HeadVerdict::Incomplete,
+        Some(_) => {}
+    }
+    let Some(line_end) = head.iter().position(|&b| b == b'\n') else {
+        return if head.len() > MAX_REQUEST_LINE {
+            HeadVerdict::Refused(HeadRefusal::UriTooLong)
+        } else {
+            HeadVerdict::Incomplete
+        };
+    };
+    if line_end > MAX_REQUEST_LINE {
+        return HeadVerdict::Refused(HeadRefusal::UriTooLong);
+    }
+    let mut fields = 0;
+    let mut lengths: Vec<&[u8]> = Vec::new();
+    let mut at = line_end + 1;
+    loop {
+        let Some(len) = head[at..].iter().position(|&b| b == b'\n') else {
+            return if head.len() > MAX_HEAD {
+                HeadVerdict::Refused(HeadRefusal::HeadTooLarge)
+            } else {
+                HeadVerdict::Incomplete
+            };
+        };
+        let line = head[at..at + len]
+            .strip_suffix(b"\r")
+            .unwrap_or(&head[at..at + len]);
+        at += len + 1;
+        if line.is_empty() {
+            break;
+        }
+        fields += 1;
+        if fields > MAX_HEADERS || at > MAX_HEAD {
+            return HeadVerdict::Refused(HeadRefusal::HeadTooLarge);
+        }
+        if let Some(colon) = line.iter().position(|&b| b == b':')
+            && line[..colon].eq_ignore_ascii_case(b"content-length")
+        {
+            lengths.push(&line[colon + 1..]);
+        }
+    }
+    if at > MAX_HEAD {
+        return HeadVerdict::Refused(HeadRefusal::HeadTooLarge);
+    }
+    if !content_lengths_agree(&lengths) {
+        return HeadVerdict::Refused(HeadRefusal::BadContentLength);
+    }
+    HeadVerdict::Fine
+}
+
+/// Whether every `Content-Length` value (comma lists included) is the same run of digits,
+/// hyper's rule.
+fn content_lengths_agree(values: &[&[u8]]) -> bool {
+    let mut seen: Option<u64> = None;
+    for value in values {
+        for item in value.split(|&b| b == b',') {
+            let item = item.trim_ascii();
+            if item.is_empty() || !item.iter().all(u8::is_ascii_digit) {
+                return false;
+            }
+            let Some(n) = std::str::from_utf8(item).ok().and_then(|t| t.parse().ok()) else {
+                return false;
+            };
+            if seen.is_some_and(|s| s != n) {
+                return false;
+            }
+            seen = Some(n);
+        }
+    }
+    true
 }
 
 /// Read and drop what the client still sends until it closes, `deadline`, or
@@ -286,6 +494,8 @@ async fn connection(
         stream: Some(stream),
         activity: activity.clone(),
         permit: Some(permit),
+        head: HeadCheck::default(),
+        refused: None,
     });
     let body_timeout = limits.body_read_timeout;
     let service = {
@@ -529,6 +739,11 @@ struct TrackedIo {
     stream: Option<TcpStream>,
     activity: Arc<Activity>,
     permit: Option<OwnedSemaphorePermit>,
+    /// The HTTP/1 request head being read.
+    head: HeadCheck,
+    /// A head refused by [`HeadCheck`]: hyper reads the end of the stream from then on and
+    /// the answer is written when the socket is dropped.
+    refused: Option<HeadRefusal>,
 }
 
 fn gone() -> io::Error {
@@ -542,13 +757,31 @@ impl AsyncRead for TrackedIo {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        if this.refused.is_some() {
+            // The end of the stream: hyper stops without answering a partial head.
+            return Poll::Ready(Ok(()));
+        }
         let Some(stream) = this.stream.as_mut() else {
             return Poll::Ready(Err(gone()));
         };
         let before = buf.filled().len();
         let result = Pin::new(stream).poll_read(cx, buf);
         if matches!(result, Poll::Ready(Ok(()))) && buf.filled().len() > before {
-            this.activity.on_read(&buf.filled()[before..]);
+            let activity = &this.activity;
+            let new_head = activity.in_flight.load(Ordering::SeqCst) == 0
+                && activity.head_started.load(Ordering::SeqCst) == 0;
+            activity.on_read(&buf.filled()[before..]);
+            if activity.http2.load(Ordering::SeqCst) {
+                return result;
+            }
+            if new_head {
+                this.head.begin();
+            }
+            if let Some(refusal) = this.head.feed(&buf.filled()[before..]) {
+                tracing::debug!(?refusal, "refused a request head");
+                this.refused = Some(refusal);
+                buf.set_filled(before);
+            }
         }
         result
     }
@@ -604,10 +837,94 @@ impl Drop for TrackedIo {
             return;
         };
         let permit = self.permit.take();
+        let answer = self.refused.map(HeadRefusal::answer);
         runtime.spawn(async move {
+            if let Some(answer) = answer {
+                let _ = tokio::time::timeout(LINGER, stream.write_all(answer.as_bytes())).await;
+            }
             let _ = tokio::time::timeout(LINGER, stream.shutdown()).await;
             drain(&mut stream, Instant::now() + LINGER).await;
             drop(permit);
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{HeadCheck, HeadRefusal, HeadVerdict, MAX_HEAD, MAX_HEADERS, check_head};
+
+    fn refused(head: &[u8]) -> HeadVerdict {
+        check_head(head)
+    }
+
+    #[test]
+    fn ordinary_heads_pass() {
+        for head in [
+            &b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"[..],
+            b"\r\nPOST /x HTTP/1.1\r\nContent-Length: 12\r\n\r\n{}",
+            b"POST /x HTTP/1.1\r\ncontent-length: 3, 3\r\nContent-Length: 3\r\n\r\n",
+            b"GET / HTTP/1.1\nHost: a\n\n",
+        ] {
+            assert_eq!(check_head(head), HeadVerdict::Fine, "{head:?}");
+        }
+        assert_eq!(
+            check_head(b"GET / HTTP/1.1\r\nHost"),
+            HeadVerdict::Incomplete
+        );
+        assert_eq!(check_head(b"GE"), HeadVerdict::Incomplete);
+        // Body bytes of an earlier request, TLS, HTTP/2 frames: left to hyper.
+        assert_eq!(check_head(b"{\"a\":1}"), HeadVerdict::NotOurs);
+        assert_eq!(check_head(b"Host: a\r\n\r\n"), HeadVerdict::NotOurs);
+    }
+
+    #[test]
+    fn what_hyper_refuses_emptily_is_refused_here() {
+        for value in ["-1", "", "1x", "2, 3", "+5"] {
+            let head = format!("POST / HTTP/1.1\r\nContent-Length: {value}\r\n\r\n");
+            assert_eq!(
+                refused(head.as_bytes()),
+                HeadVerdict::Refused(HeadRefusal::BadContentLength),
+                "{value:?}"
+            );
+        }
+        let head = b"POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n";
+        assert_eq!(
+            refused(head),
+            HeadVerdict::Refused(HeadRefusal::BadContentLength)
+        );
+        let long = format!("GET /{} HTTP/1.1\r\n", "a".repeat(70_000));
+        assert_eq!(
+            refused(long.as_bytes()),
+            HeadVerdict::Refused(HeadRefusal::UriTooLong)
+        );
+        let many = format!(
+            "GET / HTTP/1.1\r\n{}\r\n",
+            "X: y\r\n".repeat(MAX_HEADERS + 1)
+        );
+        assert_eq!(
+            refused(many.as_bytes()),
+            HeadVerdict::Refused(HeadRefusal::HeadTooLarge)
+        );
+    }
+
+    #[test]
+    fn a_head_is_checked_across_reads_and_capped() {
+        let mut check = HeadCheck::default();
+        check.begin();
+        assert_eq!(check.feed(b"GET / HTTP/1.1\r\nX-Big: "), None);
+        let chunk = vec![b'a'; 8192];
+        let mut verdict = None;
+        for _ in 0..(MAX_HEAD / chunk.len() + 2) {
+            verdict = check.feed(&chunk);
+            if verdict.is_some() {
+                break;
+            }
+        }
+        assert_eq!(verdict, Some(HeadRefusal::HeadTooLarge));
+        assert!(check.buf.len() <= MAX_HEAD + 1);
+        // Once decided, later bytes (a body) are not looked at until the next head.
+        check.begin();
+        assert_eq!(check.feed(b"GET / HTTP/1.1\r\n\r\n"), None);
+        assert_eq!(check.feed(&chunk), None);
     }
 }

@@ -94,6 +94,48 @@ pub fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response<Body> {
     ServerError::internal("the request handler crashed").into_response()
 }
 
+/// Most bytes of a plain-text rejection read to carry into the envelope's details.
+const REJECTION_TEXT_MAX: usize = 16 << 10;
+
+/// Rewrite an error answered outside the envelope into the envelope (issue 22 §5).
+///
+/// axum's own extractors (`Path`, `Query`, `WebSocketUpgrade`, `Multipart`, ...) reject with
+/// a `text/plain` body; those, and error statuses with no body type at all, become
+/// `{success:false, error:{code, message, details}}` with the same status, the rejection's
+/// text in `details`. Anything else passes untouched: successes, `101 Switching Protocols`,
+/// downloads and SSE streams (not an error status), and every envelope (`application/json`).
+pub async fn envelope_rejections(req: Request, next: Next) -> Response<Body> {
+    let response = next.run(req).await;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let plain = match response.headers().get(axum::http::header::CONTENT_TYPE) {
+        None => true,
+        Some(value) => value.to_str().is_ok_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("text/plain")
+        }),
+    };
+    if !plain {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, REJECTION_TEXT_MAX)
+        .await
+        .map(|bytes| String::from_utf8_lossy(&bytes).trim().to_string())
+        .unwrap_or_default();
+    let envelope = ServerError::rejection(status, text).into_response();
+    let (envelope_parts, body) = envelope.into_parts();
+    // Keep what the rejection said besides its body (`allow`, `connection: close`, ...).
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    for (name, value) in &envelope_parts.headers {
+        parts.headers.insert(name.clone(), value.clone());
+    }
+    Response::from_parts(parts, body)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

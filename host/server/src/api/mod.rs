@@ -177,6 +177,8 @@ pub fn router(state: Arc<AppState>) -> Router {
             metrics::record,
         ))
         .with_state(state)
+        // Extractor rejections (plain text) become envelopes; inside the request id scope.
+        .layer(axum::middleware::from_fn(middleware::envelope_rejections))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn_with_state(
             body_limit,

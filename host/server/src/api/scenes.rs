@@ -145,9 +145,9 @@ async fn read_upload(
         while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
             if bytes.len() + chunk.len() > cap {
                 return Err(if plain {
-                    bad("文件内容过大", "文件内容不能超过1MB")
+                    too_large("文件内容过大", "文件内容不能超过1MB")
                 } else {
-                    bad("文件过大", "文件大小不能超过10MB")
+                    too_large("文件过大", "文件大小不能超过10MB")
                 });
             }
             bytes.extend_from_slice(&chunk);
@@ -155,6 +155,14 @@ async fn read_upload(
         return Result::Ok((name, format, bytes.freeze()));
     }
     Err(bad("获取上传文件失败", "no file part named file"))
+}
+
+/// An upload over its limit: `413`, worded like the reference.
+fn too_large(message: &str, details: &str) -> ServerError {
+    ServerError::UploadTooLarge {
+        message: message.into(),
+        details: details.into(),
+    }
 }
 
 async fn upload_content(name: String, format: Format, bytes: bytes::Bytes) -> ApiResult {
@@ -168,7 +176,7 @@ async fn upload_content(name: String, format: Format, bytes: bytes::Bytes) -> Ap
         .map_err(|e| ServerError::internal(format!("读取文件失败: {e}")))?
         .map_err(|e| bad("文件格式无效", e.to_string()))?;
     if content.len() > MAX_UPLOAD_CONTENT {
-        return Err(bad("文件内容过大", "文件内容不能超过1MB"));
+        return Err(too_large("文件内容过大", "文件内容不能超过1MB"));
     }
     if format == Format::Markdown {
         let lowered = content.to_lowercase();

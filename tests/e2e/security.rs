@@ -475,6 +475,62 @@ async fn secrets_go_only_into_credential_headers_and_declared_query_parameters()
     );
 }
 
+/// A plugin sets no routing, hop-by-hop or proxy header, whatever the value: the vendor
+/// never sees one (on a CDN-fronted vendor they could pick who receives the key).
+#[tokio::test]
+async fn plugins_cannot_set_host_hop_by_hop_or_proxy_headers() {
+    let vendor = FakeVendor::start(|_| Reply::text(200, "ok")).await;
+    let origin = vendor.base.clone();
+    let config = format!(
+        "[plugins.chaos]\nallow_hosts = [\"{origin}\"]\nsettings = {{ api_key = \"{ENV_KEY}\" }}"
+    );
+    let server = chaos_server(std::slice::from_ref(&origin), &config).await;
+    for header in [
+        "Host",
+        "Connection",
+        "Keep-Alive",
+        "Proxy-Connection",
+        "Proxy-Authorization",
+        "Proxy-Authenticate",
+        "TE",
+        "Trailer",
+        "Transfer-Encoding",
+        "Upgrade",
+        "Forwarded",
+        "X-Forwarded-For",
+        "X-Forwarded-Host",
+        "X-Forwarded-Proto",
+        "X-Real-IP",
+        "Via",
+    ] {
+        let (status, body) = probe(
+            &server,
+            "chaos",
+            json!({"default_model": format!("plainheader:{header}:{origin}/h")}),
+        )
+        .await;
+        assert_eq!(status, 503, "{header}: {body}");
+        assert!(
+            error_details(&body).contains("set by the host"),
+            "{header}: {body}"
+        );
+    }
+    assert!(
+        vendor.requests().is_empty(),
+        "{}",
+        everything(&vendor.requests())
+    );
+    // An ordinary header goes through.
+    let (status, body) = probe(
+        &server,
+        "chaos",
+        json!({"default_model": format!("plainheader:X-Custom:{origin}/h")}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(vendor.last().header("x-custom"), Some("evil.example"));
+}
+
 #[tokio::test]
 async fn a_vendor_echoing_the_key_puts_only_a_redaction_into_plugin_memory() {
     // Echo the credential back in a header and in the body, as some error pages do.

@@ -40,13 +40,7 @@ pub struct BodyStream {
 }
 
 /// Headers a secret may be substituted into: the ones vendors read credentials from.
-const AUTH_HEADERS: [&str; 5] = [
-    "authorization",
-    "x-api-key",
-    "x-goog-api-key",
-    "api-key",
-    "proxy-authorization",
-];
+const AUTH_HEADERS: [&str; 4] = ["authorization", "x-api-key", "x-goog-api-key", "api-key"];
 
 /// Headers a plugin may not set at all: routing and connection management are the host's.
 const REFUSED_HEADERS: [&str; 10] = [
@@ -61,6 +55,17 @@ const REFUSED_HEADERS: [&str; 10] = [
     "content-length",
     "forwarded",
 ];
+
+/// Whether a plugin may not set header `name` (lower case): routing, connection management
+/// and proxying are the host's. On a CDN-fronted vendor `Host` (or a forwarding header) picks
+/// the tenant that receives the bearer key.
+fn refused_header(name: &str) -> bool {
+    REFUSED_HEADERS.contains(&name)
+        || name.starts_with("proxy-")
+        || name.starts_with("x-forwarded-")
+        || name == "x-real-ip"
+        || name == "via"
+}
 
 /// What replaces a secret that a vendor echoes back.
 const REDACTED: &[u8] = b"[redacted]";
@@ -190,7 +195,7 @@ fn prepare(
     for (name, value) in req.headers {
         let name = reqwest::header::HeaderName::from_bytes(name.as_bytes())
             .map_err(|_| Error::InvalidRequest(format!("bad header name {name:?}")))?;
-        if REFUSED_HEADERS.contains(&name.as_str()) {
+        if refused_header(name.as_str()) {
             return Err(Error::InvalidRequest(format!(
                 "header {name} is set by the host, not by plugins"
             )));

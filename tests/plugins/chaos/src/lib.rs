@@ -198,6 +198,22 @@ fn header_secret(spec: &str) -> Result<String, ProviderError> {
     Ok(status_and_body(&resp))
 }
 
+/// Fetch `url` with header `name` set to a plain (spoofed) value.
+fn header_plain(spec: &str) -> Result<String, ProviderError> {
+    let (name, url) = spec
+        .split_once(':')
+        .ok_or_else(|| ProviderError::InvalidRequest("expected plainheader:<name>:<url>".into()))?;
+    let req = Request {
+        method: Method::Get,
+        url: url.to_string(),
+        headers: vec![(name.to_string(), "evil.example".to_string())],
+        body: None,
+        timeout_ms: None,
+    };
+    let resp = http::fetch(&req).map_err(ProviderError::Http)?;
+    Ok(status_and_body(&resp))
+}
+
 /// Fetch `url` with the key, whole and streamed, and send everything received to
 /// `<url>/report`, so a test can see exactly what entered plugin memory.
 fn relay(url: &str) -> Result<String, ProviderError> {
@@ -309,6 +325,8 @@ impl Guest for Plugin {
                     many_fetches(spec)?
                 } else if let Some(spec) = model.strip_prefix("header:") {
                     header_secret(spec)?
+                } else if let Some(spec) = model.strip_prefix("plainheader:") {
+                    header_plain(spec)?
                 } else if let Some(url) = model.strip_prefix("relay:") {
                     relay(url)?
                 } else {

@@ -68,6 +68,25 @@ async fn login_logout_round_trip_and_revoked_tokens() {
             .await;
         assert_eq!(status, 401);
 
+        // The scheme is case-insensitive; another scheme is no token, never a guest.
+        let raw = |value: String| {
+            let server = &server;
+            async move {
+                let response = server
+                    .http
+                    .get(server.url("/api/plugins"))
+                    .header("authorization", value)
+                    .send()
+                    .await
+                    .expect("request");
+                response.status().as_u16()
+            }
+        };
+        assert_eq!(raw(format!("bearer {alice}")).await, 200);
+        assert_eq!(raw(format!("BEARER  {alice}")).await, 200);
+        assert_eq!(raw("Basic YWxpY2U6cHc=".into()).await, 401);
+        assert_eq!(raw("Token abc".into()).await, 401);
+
         // Logout really ends the token.
         let (status, body) = server
             .send_as(Some(&alice), Method::POST, "/api/auth/logout", None)

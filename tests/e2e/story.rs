@@ -464,7 +464,7 @@ async fn a_story_is_walked_from_a_fresh_scene() {
             .await;
         assert_eq!(
             (status, body["error"]["details"].clone()),
-            (500, json!("地点不存在"))
+            (404, json!("地点不存在"))
         );
 
         // Objectives: the task completes once, progress +10 once.

@@ -308,14 +308,19 @@ fn is_public(path: &str) -> bool {
 /// The bearer token; WebSocket upgrades may pass it as `?token=` instead, since browsers
 /// cannot set headers on them.
 fn bearer(req: &Request) -> Option<String> {
-    let header = req
-        .headers()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .map(String::from);
+    // The scheme is case-insensitive (RFC 9110). Any other `Authorization` (another
+    // scheme, no token, not text) is handed on as a token that proves nothing, so it is a
+    // 401 rather than quietly the guest.
+    // `Bearer` with nothing after it (what some clients send before logging in) is no token.
+    let header = req.headers().get("authorization").and_then(|v| {
+        let text = v.to_str().unwrap_or("\u{fffd}").trim();
+        let token = match text.split_once(' ') {
+            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
+            _ if text.eq_ignore_ascii_case("bearer") => "",
+            _ => text,
+        };
+        (!token.is_empty()).then(|| token.to_string())
+    });
     header.or_else(|| {
         if !req.uri().path().starts_with("/ws/") {
             return None;

@@ -48,6 +48,10 @@ pub enum ServerError {
     /// A model-backed action that ran past its deadline (408, worded for the route).
     #[error("{message}")]
     RequestTimeout { message: String, details: String },
+    /// Something a story action names does not exist: 404 `RESOURCE_NOT_FOUND` with the
+    /// route's own message (`完成目标失败`) and the reference's details (`无效的任务或目标`).
+    #[error("{message}")]
+    Missing { message: String, details: String },
     /// A 500 worded for the route (`生成回应失败`, `执行故事选择失败`, ...), the cause in details.
     #[error("{message}")]
     Failed { message: String, details: String },
@@ -256,6 +260,7 @@ impl ServerError {
                 StatusCode::PAYLOAD_TOO_LARGE
             }
             ServerError::TaskNotFound
+            | ServerError::Missing { .. }
             | ServerError::SceneNotFound { .. }
             | ServerError::CharacterNotFound { .. }
             | ServerError::StoryNodeNotFound { .. }
@@ -304,9 +309,9 @@ impl ServerError {
             ServerError::TaskNotFound => "TASK_NOT_FOUND",
             ServerError::SceneNotFound { .. } => "SCENE_NOT_FOUND",
             ServerError::CharacterNotFound { .. } => "CHARACTER_NOT_FOUND",
-            ServerError::StoryNodeNotFound { .. } | ServerError::StoryNotFound => {
-                "RESOURCE_NOT_FOUND"
-            }
+            ServerError::StoryNodeNotFound { .. }
+            | ServerError::StoryNotFound
+            | ServerError::Missing { .. } => "RESOURCE_NOT_FOUND",
             ServerError::LlmNotReady { .. } => "LLM_NOT_READY",
             ServerError::Conflict { .. } => "CONFLICT",
             ServerError::RateLimited { .. } => "RATE_LIMIT_EXCEEDED",
@@ -376,9 +381,9 @@ impl ServerError {
             ServerError::DatabaseUnavailable { .. } => "数据库暂不可用".into(),
             ServerError::StorageFull => "存储空间不足".into(),
             ServerError::Internal { .. } => "服务器内部错误".into(),
-            ServerError::Failed { message, .. } | ServerError::RequestTimeout { message, .. } => {
-                message.clone()
-            }
+            ServerError::Failed { message, .. }
+            | ServerError::RequestTimeout { message, .. }
+            | ServerError::Missing { message, .. } => message.clone(),
             ServerError::Rejected { status, .. } => status
                 .canonical_reason()
                 .unwrap_or("Request rejected")
@@ -417,6 +422,7 @@ impl ServerError {
             | ServerError::Internal { details }
             | ServerError::Failed { details, .. }
             | ServerError::UploadTooLarge { details, .. }
+            | ServerError::Missing { details, .. }
             | ServerError::RequestTimeout { details, .. } => details.clone(),
             ServerError::RouteNotFound { path } => path.clone(),
             ServerError::SceneNotFound { id } => format!("场景ID: {id}"),

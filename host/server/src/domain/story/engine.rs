@@ -1712,8 +1712,13 @@ impl Stories {
     ) -> Result<Story, ServerError> {
         scenes::load(&self.db, identity, scene_id).await?;
         self.mutate(scene_id, |s| {
-            apply_objective(&mut s.data, task_id, objective_id)
-                .map_err(|d| failed("完成目标失败", d))?;
+            apply_objective(&mut s.data, task_id, objective_id).map_err(|d| {
+                // Naming nothing that exists is the caller's mistake: 404, reference wording.
+                ServerError::Missing {
+                    message: "完成目标失败".into(),
+                    details: d,
+                }
+            })?;
             Ok(((), Some(LogChange::default())))
         })
         .await
@@ -1826,7 +1831,10 @@ impl Stories {
             .iter()
             .find(|l| l.id == location_id)
             .cloned()
-            .ok_or_else(|| failed("探索地点失败", "地点不存在"))?;
+            .ok_or_else(|| ServerError::Missing {
+                message: "探索地点失败".into(),
+                details: "地点不存在".into(),
+            })?;
         if !place.accessible {
             return Err(failed("探索地点失败", "此地点尚未解锁"));
         }

@@ -449,3 +449,46 @@ async fn prometheus_metrics_cover_requests_jobs_and_plugin_calls() {
         assert!(text.contains(needle), "missing {needle} in:\n{text}");
     }
 }
+
+/// Every manifest in the repository (bundled, example and test plugins) matches the published
+/// manifest schema, and the schema refuses what the server refuses.
+#[test]
+fn manifests_match_the_published_schema() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("docs/plugins/plugin.schema.json")).expect("schema"),
+    )
+    .expect("schema JSON");
+    let validator = jsonschema::validator_for(&schema).expect("a valid schema");
+    let mut checked = 0;
+    for folder in ["plugins", "examples/plugins", "tests/plugins"] {
+        let Ok(entries) = std::fs::read_dir(root.join(folder)) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path().join("plugin.toml");
+            let Ok(text) = std::fs::read_to_string(&path) else {
+                continue;
+            };
+            let manifest: toml::Value = toml::from_str(&text).expect("TOML");
+            let manifest = serde_json::to_value(manifest).expect("as JSON");
+            let errors: Vec<String> = validator
+                .iter_errors(&manifest)
+                .map(|e| e.to_string())
+                .collect();
+            assert!(errors.is_empty(), "{}: {errors:?}", path.display());
+            checked += 1;
+        }
+    }
+    assert!(checked >= 18, "only {checked} manifests found");
+    for bad in [
+        json!({"id": "Bad", "kind": "exporter", "version": "0.1.0", "wit": "0.1.2", "component": "x.wasm"}),
+        json!({"id": "ok", "kind": "nope", "version": "0.1.0", "wit": "0.1.2", "component": "x.wasm"}),
+        json!({"id": "ok", "kind": "exporter", "version": "0.1.0", "wit": "0.1.2", "component": "../x.wasm"}),
+        json!({"id": "ok", "kind": "exporter", "version": "0.1.0", "wit": "0.1.2", "component": "x.wasm", "extra": 1}),
+        json!({"id": "ok", "kind": "exporter", "version": "0.1.0", "wit": "0.1.2", "component": "x.wasm",
+               "config": {"api_key": {"secret": true, "default": "sk-x"}}}),
+    ] {
+        assert!(!validator.is_valid(&bad), "{bad}");
+    }
+}

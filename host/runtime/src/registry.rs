@@ -563,6 +563,7 @@ impl Inner {
         let description = describe(self, Arc::new(bare), &pre)
             .await
             .map_err(|e| failed(format!("info() failed: {e}")))?;
+        check_description(&description).map_err(failed)?;
         if let Description::Provider(info) = &description
             && info.id != manifest.id
         {
@@ -624,6 +625,64 @@ impl Inner {
             },
         )
     }
+}
+
+/// Most models a provider's catalog may list, and formats an exporter may serve: what a
+/// plugin declares is copied into settings and plugin listings, so it must stay small.
+pub const MAX_MODELS: usize = 1000;
+pub const MAX_FORMATS: usize = 64;
+/// Longest id (model, provider, format) and display text a plugin declares, in characters.
+pub const MAX_DECLARED_ID: usize = 128;
+pub const MAX_DECLARED_TEXT: usize = 256;
+
+/// What a plugin says about itself is bounded and printable, or the plugin is `failed`.
+fn check_description(description: &Description) -> Result<(), String> {
+    fn field(what: &str, value: &str, max: usize) -> Result<(), String> {
+        if value.chars().count() > max {
+            return Err(format!(
+                "info() declares a {what} longer than {max} characters"
+            ));
+        }
+        if value.chars().any(char::is_control) {
+            return Err(format!(
+                "info() declares a {what} with control characters: {value:?}"
+            ));
+        }
+        Ok(())
+    }
+    match description {
+        Description::Provider(info) => {
+            if info.models.len() > MAX_MODELS {
+                return Err(format!(
+                    "info() declares {} models; at most {MAX_MODELS}",
+                    info.models.len()
+                ));
+            }
+            field("provider id", &info.id, MAX_DECLARED_ID)?;
+            field("display name", &info.display_name, MAX_DECLARED_TEXT)?;
+            field("default model", &info.default_model, MAX_DECLARED_ID)?;
+            for model in &info.models {
+                field("model id", &model.id, MAX_DECLARED_ID)?;
+                field("model name", &model.display_name, MAX_DECLARED_TEXT)?;
+            }
+        }
+        Description::Exporter(formats) => {
+            if formats.len() > MAX_FORMATS {
+                return Err(format!(
+                    "supported() declares {} formats; at most {MAX_FORMATS}",
+                    formats.len()
+                ));
+            }
+            for f in formats {
+                field("kind", &f.kind, MAX_DECLARED_ID)?;
+                field("format", &f.format, MAX_DECLARED_ID)?;
+                field("display name", &f.display_name, MAX_DECLARED_TEXT)?;
+                field("media type", &f.media_type, MAX_DECLARED_TEXT)?;
+                field("file extension", &f.file_extension, MAX_DECLARED_ID)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Call `info()` once, to learn what the plugin says about itself.

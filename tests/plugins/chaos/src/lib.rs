@@ -34,12 +34,28 @@ use std::hint::black_box;
 
 struct Plugin;
 
+/// The catalog: `echo`, plus as many more as the `catalog_size` setting says (a hostile
+/// plugin's huge catalog), named per `catalog_style` (`control`: a control character in the
+/// id; `long`: a 10,000-character id).
 fn catalog() -> Vec<ModelInfo> {
-    vec![ModelInfo {
+    let mut models = vec![ModelInfo {
         context_window: 8192,
         streaming: true,
         ..types::unknown_model("echo")
-    }]
+    }];
+    let extra: usize = config::get("catalog_size")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    let style = config::get("catalog_style").unwrap_or_default();
+    for i in 0..extra {
+        let id = match style.as_str() {
+            "control" => format!("model\u{1b}[31m{i}"),
+            "long" => format!("{i}{}", "m".repeat(10_000)),
+            _ => format!("model-{i}"),
+        };
+        models.push(types::unknown_model(&id));
+    }
+    models
 }
 
 fn last_user_message(req: &CompletionRequest) -> String {

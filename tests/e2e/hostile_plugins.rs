@@ -1,0 +1,73 @@
+//! Hostile plugins through the real binary (issue 21 part 2): what a plugin declares about
+//! itself is bounded, so a plugin cannot bloat every settings and plugin listing.
+
+use sceneintruder_tests::{Backend, ServerBuilder};
+use serde_json::Value;
+
+/// Set manifest defaults of the installed `chaos` plugin (its `info()` reads them).
+fn set_defaults(folder: &std::path::Path, values: &[(&str, &str)]) {
+    let path = folder.join("plugin.toml");
+    let text = std::fs::read_to_string(&path).expect("manifest");
+    let mut doc: toml::Table = toml::from_str(&text).expect("TOML");
+    let config = doc
+        .get_mut("config")
+        .and_then(|c| c.as_table_mut())
+        .expect("config table");
+    for (key, value) in values {
+        let entry = config
+            .get_mut(*key)
+            .and_then(|e| e.as_table_mut())
+            .expect("declared key");
+        entry.insert("default".into(), toml::Value::String(value.to_string()));
+    }
+    std::fs::write(&path, toml::to_string(&doc).expect("render")).expect("write");
+}
+
+fn chaos(list: &Value) -> Value {
+    list["data"]
+        .as_array()
+        .and_then(|all| all.iter().find(|p| p["id"] == "chaos"))
+        .cloned()
+        .unwrap_or(Value::Null)
+}
+
+/// A catalog of 100,000 models, a model id with terminal escapes, a 10,000-character id: each
+/// makes the plugin `failed` with the reason; the server starts and its listings stay small.
+#[tokio::test]
+async fn oversized_or_unprintable_catalogs_fail_the_plugin() {
+    for (size, style, reason) in [
+        ("100000", "plain", "at most 1000"),
+        ("1", "control", "control characters"),
+        ("1", "long", "longer than 128"),
+    ] {
+        let builder = ServerBuilder::new(Backend::Sqlite).plugin("chaos");
+        set_defaults(
+            &builder.plugins_dir().join("chaos"),
+            &[("catalog_size", size), ("catalog_style", style)],
+        );
+        let server = builder.start().await;
+        let (status, list) = server.get("/api/plugins").await;
+        assert_eq!(status, 200, "{list}");
+        let plugin = chaos(&list);
+        assert_eq!(plugin["state"], "failed", "{style}: {plugin}");
+        assert!(
+            plugin["reason"].as_str().unwrap_or("").contains(reason),
+            "{style}: {plugin}"
+        );
+        let (status, body) = server.get("/api/settings").await;
+        assert_eq!(status, 200);
+        assert!(
+            body.to_string().len() < 256 * 1024,
+            "{style}: settings stay small"
+        );
+    }
+    // A small catalog loads.
+    let builder = ServerBuilder::new(Backend::Sqlite).plugin("chaos");
+    set_defaults(
+        &builder.plugins_dir().join("chaos"),
+        &[("catalog_size", "3")],
+    );
+    let server = builder.start().await;
+    let (_, list) = server.get("/api/plugins").await;
+    assert_eq!(chaos(&list)["state"], "loaded", "{list}");
+}

@@ -71,3 +71,37 @@ async fn oversized_or_unprintable_catalogs_fail_the_plugin() {
     let (_, list) = server.get("/api/plugins").await;
     assert_eq!(chaos(&list)["state"], "loaded", "{list}");
 }
+
+/// A plugin that floods its log: at most 100 lines per call reach the server's log, each
+/// escaped (no forged records from embedded newlines, no terminal escapes), then one summary
+/// line with the count of dropped lines; the call itself works.
+#[tokio::test]
+async fn a_log_flood_is_capped_and_escaped() {
+    let server = sceneintruder_tests::chaos_server(&[], "").await;
+    let (status, body) = server
+        .post(
+            "/api/settings/test-connection",
+            &serde_json::json!({"provider": "chaos", "llm_config": {"default_model": "logs:100000"}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let log = server.log_text();
+    let written = log
+        .lines()
+        .filter(|l| l.contains("line ") && l.contains("forged record"))
+        .count();
+    assert_eq!(written, 100, "lines kept");
+    assert!(
+        !log.lines()
+            .any(|l| l.starts_with("2026-01-01T00:00:00Z ERROR forged")),
+        "an embedded newline never starts a record of its own"
+    );
+    assert!(!log.contains('\u{1b}'), "no terminal escapes reach the log");
+    assert!(!log.contains('\r'), "no carriage returns reach the log");
+    assert!(
+        log.lines()
+            .any(|l| l.contains("plugin log lines dropped") && l.contains("99900")),
+        "one summary line with the count"
+    );
+    assert!(log.len() < 1024 * 1024, "{} bytes of log", log.len());
+}

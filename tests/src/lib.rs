@@ -346,6 +346,11 @@ impl Server {
 
     /// The server's log goes to `<data-dir>/server.log` (appended across restarts) and is
     /// printed when a test fails.
+    /// What the server has logged so far (its stderr).
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(self.data_dir.path().join("server.log")).unwrap_or_default()
+    }
+
     fn log_file(&self) -> Stdio {
         std::fs::OpenOptions::new()
             .create(true)

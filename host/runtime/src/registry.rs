@@ -622,6 +622,9 @@ impl Inner {
                 requests: 0,
                 substituted: Vec::new(),
                 export: None,
+                log_lines: 0,
+                log_bytes: 0,
+                log_dropped: 0,
             },
         )
     }
@@ -752,7 +755,18 @@ pub(crate) async fn run<T>(
     let result = async {
         let _slot = inner.slot(&effective.plugin).await?;
         let mut store = inner.store(effective, budget);
-        sandbox::guarded(&mut store, budget, cancel, call).await
+        let out = sandbox::guarded(&mut store, budget, cancel, call).await;
+        let dropped = store.data().call.log_dropped;
+        if dropped > 0 {
+            tracing::warn!(
+                plugin = %store.data().call.settings.plugin,
+                dropped,
+                "plugin log lines dropped: over {} lines or {} bytes in one call",
+                sandbox::LOG_LINES_PER_CALL,
+                sandbox::LOG_BYTES_PER_CALL
+            );
+        }
+        out
     }
     .await;
     if result.is_err() {

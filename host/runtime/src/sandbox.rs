@@ -25,6 +25,34 @@ pub struct CallEnv {
     pub substituted: Vec<String>,
     /// The output and attachments of the export being rendered (exporter calls only).
     pub export: Option<crate::export::ExportSession>,
+    /// Log lines and bytes written in this call, and lines dropped past the caps.
+    pub log_lines: u32,
+    pub log_bytes: usize,
+    pub log_dropped: u32,
+}
+
+/// Most log lines, and bytes, one plugin call may write; the rest are dropped and counted in
+/// one summary line at the end of the call.
+pub const LOG_LINES_PER_CALL: u32 = 100;
+pub const LOG_BYTES_PER_CALL: usize = 64 * 1024;
+/// Longest log line, in characters.
+pub const LOG_LINE_CHARS: usize = 1024;
+
+/// A plugin's log text made safe for a log file: cut to [`LOG_LINE_CHARS`], newlines and other
+/// control characters (ANSI escapes included) written as escapes, so a plugin can never start
+/// a forged record of its own or colour the terminal.
+pub fn escape_log(message: &str) -> String {
+    let mut out = String::with_capacity(message.len().min(LOG_LINE_CHARS * 2));
+    for c in message.chars().take(LOG_LINE_CHARS) {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// Refuses memory growth past the limit and remembers that it did.
@@ -182,8 +210,16 @@ impl config::Host for HostState {
 
 impl log::Host for HostState {
     async fn write(&mut self, level: log::Level, message: String) -> wasmtime::Result<()> {
-        let plugin = &*self.call.settings.plugin;
-        let message: String = message.chars().take(4096).collect();
+        let settings = self.call.settings.clone();
+        let plugin = &*settings.plugin;
+        let call = &mut self.call;
+        if call.log_lines >= LOG_LINES_PER_CALL || call.log_bytes >= LOG_BYTES_PER_CALL {
+            call.log_dropped = call.log_dropped.saturating_add(1);
+            return Ok(());
+        }
+        let message = escape_log(&message);
+        call.log_lines += 1;
+        call.log_bytes += message.len();
         match level {
             log::Level::Trace => tracing::trace!(plugin, "{message}"),
             log::Level::Debug => tracing::debug!(plugin, "{message}"),

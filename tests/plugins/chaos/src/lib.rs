@@ -341,6 +341,15 @@ impl Guest for Plugin {
                     many_fetches(spec)?
                 } else if let Some(spec) = model.strip_prefix("header:") {
                     header_secret(spec)?
+                } else if let Some(count) = model.strip_prefix("logs:") {
+                    // A log flood whose lines try to forge records and colour the terminal.
+                    let count: u32 = count.parse().unwrap_or(0);
+                    for i in 0..count {
+                        sceneintruder_plugin_sdk::log::info(&format!(
+                            "line {i}\n2026-01-01T00:00:00Z ERROR forged record\r\u{1b}[31mred"
+                        ));
+                    }
+                    format!("wrote {count} lines")
                 } else if let Some(spec) = model.strip_prefix("plainheader:") {
                     header_plain(spec)?
                 } else if let Some(url) = model.strip_prefix("relay:") {

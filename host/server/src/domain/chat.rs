@@ -21,12 +21,7 @@ const EMOTION: &str = include_str!("../../prompts/chat_emotion_system.txt");
 const HISTORY_LINE_CHARS: usize = 1000;
 const HISTORY_CHARS: usize = 8000;
 
-fn cut(text: &str, max: usize) -> &str {
-    match text.char_indices().nth(max) {
-        Some((at, _)) => &text[..at],
-        None => text,
-    }
-}
+use crate::domain::template::prefix as cut;
 
 /// Lines of recent conversation a character remembers.
 const HISTORY_LINES: i64 = 10;

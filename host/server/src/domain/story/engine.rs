@@ -1482,45 +1482,47 @@ impl Stories {
                 json!({"conversation_type": "story_console", "mode": plan.mode, "channel": "ai"}),
             ),
         ];
-        let mut replaced = false;
-        let has_story = self.load(&plan.scene_id).await?.is_some();
-        if has_story {
-            let at = now();
-            let (done, _) = self
-                .mutate(&plan.scene_id, |s| {
-                    let mut done = false;
-                    if !suggestions.is_empty()
-                        && let Some(node) = s.node_mut(&node_id)
-                    {
-                        // Taken choices stay: they record a branch already followed (§5.5 fix).
-                        let mut kept: Vec<StoryChoice> = node
-                            .choices
-                            .iter()
-                            .flatten()
-                            .filter(|c| c.selected)
-                            .cloned()
-                            .collect();
-                        kept.extend(suggestions.iter().cloned());
-                        node.choices = Some(kept);
-                        let m = meta(node);
-                        m.insert("choices_updated_at".into(), json!(at));
-                        m.insert("choices_source".into(), json!("story_command"));
-                        done = true;
-                    }
-                    Ok((
-                        done,
-                        Some(LogChange {
-                            append: lines(&added)?,
-                            ..LogChange::default()
-                        }),
-                    ))
-                })
-                .await?;
-            replaced = done;
-        } else {
-            let _guard = self.locks.lock(&plan.scene_id).await;
-            scenes::append(&self.db, &added).await?;
-        }
+        let at = now();
+        // With a story, the lines are written with its change; without one, on their own.
+        let written = self
+            .mutate(&plan.scene_id, |s| {
+                let mut done = false;
+                if !suggestions.is_empty()
+                    && let Some(node) = s.node_mut(&node_id)
+                {
+                    // Taken choices stay: they record a branch already followed (§5.5 fix).
+                    let mut kept: Vec<StoryChoice> = node
+                        .choices
+                        .iter()
+                        .flatten()
+                        .filter(|c| c.selected)
+                        .cloned()
+                        .collect();
+                    kept.extend(suggestions.iter().cloned());
+                    node.choices = Some(kept);
+                    let m = meta(node);
+                    m.insert("choices_updated_at".into(), json!(at));
+                    m.insert("choices_source".into(), json!("story_command"));
+                    done = true;
+                }
+                Ok((
+                    done,
+                    Some(LogChange {
+                        append: lines(&added)?,
+                        ..LogChange::default()
+                    }),
+                ))
+            })
+            .await;
+        let replaced = match written {
+            Ok((done, _)) => done,
+            Err(ServerError::StoryNotFound) => {
+                let _guard = self.locks.lock(&plan.scene_id).await;
+                scenes::append(&self.db, &added).await?;
+                false
+            }
+            Err(e) => return Err(e),
+        };
         let mut data = json!({
             "reply": reply,
             "mode": plan.mode,

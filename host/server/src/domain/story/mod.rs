@@ -527,11 +527,7 @@ pub async fn view(
 /// The story as `GET …/story` shows it: original passages trimmed and cut (§5.1).
 pub fn shown(mut story: StoryData) -> StoryData {
     for node in &mut story.nodes {
-        let trimmed = node.original_content.trim();
-        node.original_content = match trimmed.char_indices().nth(SHOWN_ORIGINAL) {
-            Some((cut, _)) => format!("{}...", &trimmed[..cut]),
-            None => trimmed.to_string(),
-        };
+        node.original_content = prompts::cut(node.original_content.trim(), SHOWN_ORIGINAL);
     }
     story
 }

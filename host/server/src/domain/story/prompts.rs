@@ -35,9 +35,11 @@ pub fn fill(template: &str, values: &[(&str, &str)]) -> String {
 
 /// `text` cut to `max` characters, with `...` when cut.
 pub fn cut(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        Some((at, _)) => format!("{}...", &text[..at]),
-        None => text.to_string(),
+    let kept = crate::domain::template::prefix(text, max);
+    if kept.len() < text.len() {
+        format!("{kept}...")
+    } else {
+        kept.to_string()
     }
 }
 
@@ -405,11 +407,7 @@ pub const MAX_TEXT: usize = 8000;
 
 /// A model-written text, trimmed and bounded.
 pub fn text(value: &str) -> String {
-    let trimmed = value.trim();
-    match trimmed.char_indices().nth(MAX_TEXT) {
-        Some((at, _)) => trimmed[..at].to_string(),
-        None => trimmed.to_string(),
-    }
+    crate::domain::template::prefix(value.trim(), MAX_TEXT).to_string()
 }
 
 #[cfg(test)]

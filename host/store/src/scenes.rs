@@ -319,13 +319,15 @@ impl<'a> SceneRepo<'a> {
     pub async fn delete(&self, id: &str) -> Result<bool, StoreError> {
         let rows = with_pool!(self.db, pool => {
             let mut tx = pool.begin().await?;
+            // The story header first: a story write locks it first too, so a delete and a
+            // write racing on PostgreSQL queue instead of deadlocking.
             for sql in [
+                "DELETE FROM stories WHERE scene_id = $1",
                 "DELETE FROM story_nodes WHERE scene_id = $1",
                 "DELETE FROM story_choices WHERE scene_id = $1",
                 "DELETE FROM story_tasks WHERE scene_id = $1",
                 "DELETE FROM story_objectives WHERE scene_id = $1",
                 "DELETE FROM story_locations WHERE scene_id = $1",
-                "DELETE FROM stories WHERE scene_id = $1",
                 "DELETE FROM story_progress_carry WHERE scene_id = $1",
                 "DELETE FROM scene_conversations WHERE scene_id = $1",
                 "DELETE FROM scene_items WHERE scene_id = $1",

@@ -310,13 +310,14 @@ impl<'a> StoryRepo<'a> {
         let now = now_ms();
         let deleted = with_pool!(self.db, pool => {
             let mut tx = pool.begin().await?;
+            // The header first, in the order every story write locks (no deadlock).
+            let deleted = sqlx::query("DELETE FROM stories WHERE scene_id = $1").bind(scene_id)
+                .execute(&mut *tx).await?.rows_affected() == 1;
             for table in &TABLES {
                 sqlx::query(&table.delete()).bind(scene_id).execute(&mut *tx).await?;
             }
             sqlx::query("DELETE FROM story_progress_carry WHERE scene_id = $1")
                 .bind(scene_id).execute(&mut *tx).await?;
-            let deleted = sqlx::query("DELETE FROM stories WHERE scene_id = $1").bind(scene_id)
-                .execute(&mut *tx).await?.rows_affected() == 1;
             sqlx::query(self.touch()).bind(scene_id).bind(now).execute(&mut *tx).await?;
             tx.commit().await?;
             deleted

@@ -85,7 +85,17 @@ async fn a_log_flood_is_capped_and_escaped() {
         )
         .await;
     assert_eq!(status, 200, "{body}");
-    let log = server.log_text();
+    // The server writes its log from a background thread: wait for the call's last line.
+    let summary = |log: &str| {
+        log.lines()
+            .any(|l| l.contains("plugin log lines dropped") && l.contains("99900"))
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut log = server.log_text();
+    while !summary(&log) && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        log = server.log_text();
+    }
     let written = log
         .lines()
         .filter(|l| l.contains("line ") && l.contains("forged record"))
@@ -98,10 +108,6 @@ async fn a_log_flood_is_capped_and_escaped() {
     );
     assert!(!log.contains('\u{1b}'), "no terminal escapes reach the log");
     assert!(!log.contains('\r'), "no carriage returns reach the log");
-    assert!(
-        log.lines()
-            .any(|l| l.contains("plugin log lines dropped") && l.contains("99900")),
-        "one summary line with the count"
-    );
+    assert!(summary(&log), "one summary line with the count");
     assert!(log.len() < 1024 * 1024, "{} bytes of log", log.len());
 }

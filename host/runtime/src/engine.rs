@@ -23,6 +23,16 @@ pub struct Limits {
     pub call_timeout_ms: u64,
     /// Budget of one streamed completion from start to the last event (milliseconds).
     pub stream_timeout_ms: u64,
+    /// Longest a stream may go without an event: the wait for one event, the start of the
+    /// stream included (milliseconds).
+    pub stream_idle_timeout_ms: u64,
+    /// Largest text of one completion: `complete()`'s answer and a stream's final `done`,
+    /// model name and finish reason included (bytes).
+    pub max_reply_bytes: usize,
+    /// Most text one stream may deliver, its deltas and its final `done` together (bytes).
+    pub max_stream_bytes: usize,
+    /// Most events one stream may deliver.
+    pub max_stream_events: u32,
     /// Largest linear memory one instance may grow to (bytes).
     pub memory_bytes: usize,
     /// Largest HTTP response body a plugin may receive (bytes).
@@ -31,10 +41,16 @@ pub struct Limits {
     pub max_requests_per_call: u32,
     /// Instances alive at once across all plugins (pool size).
     pub max_instances: u32,
+    /// Instances one plugin may hold at once; 0 means a quarter of `max_instances` (at
+    /// least 1). Never more than `max_instances`.
+    pub max_instances_per_plugin: u32,
     /// How long a call waits for a free instance slot before failing as busy (milliseconds).
     pub queue_timeout_ms: u64,
     /// Largest output one export may write (bytes).
     pub export_max_bytes: usize,
+    /// Budget of a plugin's `info()` when it is loaded (milliseconds). Plugins load in
+    /// parallel, so start-up waits at most about this long for misbehaving ones.
+    pub load_timeout_ms: u64,
 }
 
 impl Default for Limits {
@@ -42,12 +58,18 @@ impl Default for Limits {
         Limits {
             call_timeout_ms: 120_000,
             stream_timeout_ms: 600_000,
+            stream_idle_timeout_ms: 60_000,
+            max_reply_bytes: 4 << 20,
+            max_stream_bytes: 8 << 20,
+            max_stream_events: 100_000,
             memory_bytes: 64 << 20,
             max_response_bytes: 32 << 20,
             max_requests_per_call: 16,
             max_instances: 128,
+            max_instances_per_plugin: 0,
             queue_timeout_ms: 30_000,
             export_max_bytes: 32 << 20,
+            load_timeout_ms: 5_000,
         }
     }
 }
@@ -59,8 +81,22 @@ impl Limits {
     pub fn stream_timeout(&self) -> Duration {
         Duration::from_millis(self.stream_timeout_ms)
     }
+    pub fn load_timeout(&self) -> Duration {
+        Duration::from_millis(self.load_timeout_ms)
+    }
     pub fn queue_timeout(&self) -> Duration {
         Duration::from_millis(self.queue_timeout_ms)
+    }
+    pub fn stream_idle_timeout(&self) -> Duration {
+        Duration::from_millis(self.stream_idle_timeout_ms)
+    }
+    /// Instances one plugin may hold at once (see `max_instances_per_plugin`).
+    pub fn instances_per_plugin(&self) -> u32 {
+        let pool = self.max_instances.max(1);
+        match self.max_instances_per_plugin {
+            0 => (pool / 4).max(1),
+            n => n.min(pool),
+        }
     }
 }
 

@@ -72,46 +72,82 @@ pub enum CallError {
     },
     #[error("plugin {plugin}: {}", describe_export_error(.error))]
     Export { plugin: String, error: ExportError },
+    /// A completion's text (or its stream's final `done`) over `limits.max_reply_bytes`.
+    #[error(
+        "plugin {plugin} returned a reply larger than {limit_bytes} bytes (limits.max_reply_bytes)"
+    )]
+    ReplyTooLarge { plugin: String, limit_bytes: usize },
+    /// A stream that delivered more than `limits.max_stream_bytes` of text.
+    #[error("plugin {plugin} streamed more than {limit_bytes} bytes (limits.max_stream_bytes)")]
+    StreamTooLarge { plugin: String, limit_bytes: usize },
+    /// A stream that delivered more than `limits.max_stream_events` events.
+    #[error("plugin {plugin} streamed more than {limit} events (limits.max_stream_events)")]
+    StreamTooLong { plugin: String, limit: u32 },
+    /// A stream that went longer than `limits.stream_idle_timeout_ms` without an event.
+    #[error(
+        "plugin {plugin} sent no stream event for {} ms (limits.stream_idle_timeout_ms)",
+        .idle.as_millis()
+    )]
+    StreamIdle { plugin: String, idle: Duration },
 }
 
-/// Readable text of a provider error (the generated `Display` is only `Debug`).
+/// Longest text a plugin chose (an error message) that the host shows, in characters.
+pub const PLUGIN_TEXT_CHARS: usize = 500;
+
+/// Text a plugin chose, as the host shows it (API error details, the log): cut to
+/// [`PLUGIN_TEXT_CHARS`], secrets substituted lately redacted, newlines and control
+/// characters escaped, as in plugin log lines.
+fn shown(text: &str) -> String {
+    crate::sandbox::escape_plugin_text(
+        &crate::http::redact_substituted(text, PLUGIN_TEXT_CHARS),
+        PLUGIN_TEXT_CHARS,
+    )
+}
+
+/// Readable text of a provider error (the generated `Display` is only `Debug`). Every message
+/// in it is the plugin's: shown cut, redacted and escaped.
 pub fn describe_provider_error(e: &ProviderError) -> String {
     match e {
         ProviderError::Http(h) => describe_http_error(h),
-        ProviderError::NotConfigured(m) => format!("not configured: {m}"),
-        ProviderError::InvalidRequest(m) => format!("invalid request: {m}"),
+        ProviderError::NotConfigured(m) => format!("not configured: {}", shown(m)),
+        ProviderError::InvalidRequest(m) => format!("invalid request: {}", shown(m)),
         ProviderError::BadRequest(u) => {
             format!(
                 "vendor rejected the request (HTTP {}): {}",
-                u.status, u.message
+                u.status,
+                shown(&u.message)
             )
         }
         ProviderError::Unauthorized(u) => {
             format!(
                 "vendor refused the credentials (HTTP {}): {}",
-                u.status, u.message
+                u.status,
+                shown(&u.message)
             )
         }
         ProviderError::RateLimited(r) => match r.retry_after_ms {
             Some(ms) => format!(
                 "vendor rate limit (HTTP 429, retry after {ms} ms): {}",
-                r.message
+                shown(&r.message)
             ),
-            None => format!("vendor rate limit (HTTP 429): {}", r.message),
+            None => format!("vendor rate limit (HTTP 429): {}", shown(&r.message)),
         },
-        ProviderError::Upstream(u) => format!("vendor error (HTTP {}): {}", u.status, u.message),
-        ProviderError::BadResponse(m) => format!("unreadable vendor response: {m}"),
-        ProviderError::StreamInterrupted(m) => format!("stream interrupted: {m}"),
+        ProviderError::Upstream(u) => {
+            format!("vendor error (HTTP {}): {}", u.status, shown(&u.message))
+        }
+        ProviderError::BadResponse(m) => format!("unreadable vendor response: {}", shown(m)),
+        ProviderError::StreamInterrupted(m) => format!("stream interrupted: {}", shown(m)),
     }
 }
 
-/// Readable text of a host HTTP error as seen by a plugin.
+/// Readable text of a host HTTP error as seen by a plugin (a plugin may hand one back as its
+/// own error, so its messages are shown like any plugin text).
 pub fn describe_http_error(e: &HttpError) -> String {
     match e {
-        HttpError::NotAllowed(m) => format!("outbound request refused: {m}"),
-        HttpError::InvalidRequest(m) => format!("invalid outbound request: {m}"),
+        HttpError::NotAllowed(m) => format!("outbound request refused: {}", shown(m)),
+        HttpError::InvalidRequest(m) => format!("invalid outbound request: {}", shown(m)),
         HttpError::Timeout => "outbound request timed out".into(),
-        HttpError::Transport(m) => format!("connection failed: {m}"),
+        HttpError::Transport(m) => format!("connection failed: {}", shown(m)),
         HttpError::TooLarge(cap) => format!("vendor response larger than {cap} bytes"),
         HttpError::TooManyRequests(n) => format!("more than {n} outbound requests in one call"),
     }
@@ -120,9 +156,9 @@ pub fn describe_http_error(e: &HttpError) -> String {
 /// Readable text of an exporter error.
 pub fn describe_export_error(e: &ExportError) -> String {
     match e {
-        ExportError::Unsupported(m) => format!("unsupported: {m}"),
-        ExportError::InvalidInput(m) => format!("invalid export input: {m}"),
-        ExportError::OutputRefused(m) => format!("output refused: {m}"),
-        ExportError::Failed(m) => format!("export failed: {m}"),
+        ExportError::Unsupported(m) => format!("unsupported: {}", shown(m)),
+        ExportError::InvalidInput(m) => format!("invalid export input: {}", shown(m)),
+        ExportError::OutputRefused(m) => format!("output refused: {}", shown(m)),
+        ExportError::Failed(m) => format!("export failed: {}", shown(m)),
     }
 }

@@ -1,8 +1,11 @@
 //! The `http` host import: outbound requests behind the allow-list, with secret substitution.
 
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use hyper_util::client::legacy::connect::{Connection, HttpInfo};
 use wasmtime::component::Resource;
 
 use crate::bindings::http::{self, Error, Method, Request, Response, ResponseHead};
@@ -18,15 +21,190 @@ const PLACEHOLDER_OPEN: &str = "{{secret:";
 const PLACEHOLDER_CLOSE: &str = "}}";
 
 /// The shared outbound client: no redirects (an allowed host must not bounce us elsewhere),
-/// no proxy from the environment (it could reroute plugin traffic).
+/// no proxy from the environment (it could reroute plugin traffic), and no connection to the
+/// server's own listen addresses (see [`refuse_server_addresses`]).
 pub fn build_client() -> Result<reqwest::Client, String> {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
+        .connector_layer(RefuseServerAddresses)
         .pool_idle_timeout(Duration::from_secs(60))
         .user_agent(concat!("sceneintruder/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| e.to_string())
+}
+
+/// Where the server itself listens. Guest mode makes the server's API an administrator's to
+/// any caller on this machine, so a plugin must never reach it, whatever its manifest
+/// requests or the operator grants.
+static SERVER_ADDRESSES: RwLock<Vec<SocketAddr>> = RwLock::new(Vec::new());
+
+/// Tell the runtime where the server listens, once it is bound (a later call replaces the
+/// list). From then on every outbound plugin connection is checked, after the name is
+/// resolved and before a byte is sent, against these addresses: one that ends at the server
+/// fails with `not-allowed`, however the plugin spelled the host (`localhost`, a name that
+/// resolves to the server, an IPv4-mapped address). An unspecified address (`0.0.0.0:PORT`,
+/// `[::]:PORT`) stands for every address of this machine on that port. Process-wide, so it
+/// holds for every runtime the process builds (a reload included). Connections are checked
+/// when they are opened: call this before plugins make requests (a pooled connection opened
+/// earlier is not checked again).
+pub fn refuse_server_addresses(addrs: &[SocketAddr]) {
+    let mut list = match SERVER_ADDRESSES.write() {
+        Ok(list) => list,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    *list = addrs.to_vec();
+}
+
+/// The server address that a connection from `local` to `remote` ends at, if any.
+fn server_address_hit(remote: SocketAddr, local: Option<SocketAddr>) -> Option<SocketAddr> {
+    let list = match SERVER_ADDRESSES.read() {
+        Ok(list) => list,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    let remote_ip = remote.ip().to_canonical();
+    list.iter()
+        .find(|server| {
+            server.port() == remote.port()
+                && (remote_ip.is_unspecified()
+                    || if server.ip().is_unspecified() {
+                        is_local_address(remote_ip, local)
+                    } else {
+                        server.ip().to_canonical() == remote_ip
+                    })
+        })
+        .copied()
+}
+
+/// Whether `ip` is an address of this machine: loopback, the connection's own source address,
+/// or one a socket can be bound to.
+fn is_local_address(ip: IpAddr, local: Option<SocketAddr>) -> bool {
+    ip.is_loopback()
+        || local.is_some_and(|l| l.ip().to_canonical() == ip)
+        || std::net::UdpSocket::bind(SocketAddr::new(ip, 0)).is_ok()
+}
+
+/// A plugin connection that ended at the server's own listen address.
+#[derive(Debug)]
+struct ServerAddressRefused(SocketAddr);
+
+impl std::fmt::Display for ServerAddressRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} is this server's own address: plugins may never call the server they run in",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for ServerAddressRefused {}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A connector layer that checks where each new connection really goes (the peer address
+/// after name resolution), before any request is written to it.
+#[derive(Debug, Clone, Copy)]
+struct RefuseServerAddresses;
+
+impl<S> tower::Layer<S> for RefuseServerAddresses {
+    type Service = ServerAddressCheck<S>;
+    fn layer(&self, inner: S) -> ServerAddressCheck<S> {
+        ServerAddressCheck(inner)
+    }
+}
+
+#[derive(Debug, Clone)]
+struct ServerAddressCheck<S>(S);
+
+impl<S, R> tower::Service<R> for ServerAddressCheck<S>
+where
+    S: tower::Service<R, Error = BoxError>,
+    S::Response: Connection + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = BoxError;
+    type Future =
+        std::pin::Pin<Box<dyn std::future::Future<Output = Result<S::Response, BoxError>> + Send>>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), BoxError>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: R) -> Self::Future {
+        let connecting = self.0.call(request);
+        Box::pin(async move {
+            let conn = connecting.await?;
+            let mut extras = hyper::http::Extensions::new();
+            conn.connected().get_extras(&mut extras);
+            let info = extras.get::<HttpInfo>();
+            let hit = match info {
+                Some(info) => server_address_hit(info.remote_addr(), Some(info.local_addr())),
+                // No peer address to check: refuse while there are addresses to protect.
+                None => match SERVER_ADDRESSES.read() {
+                    Ok(list) => list.first().copied(),
+                    Err(poisoned) => poisoned.into_inner().first().copied(),
+                },
+            };
+            if let Some(server) = hit {
+                tracing::warn!(%server, "refused a plugin connection to this server's own address");
+                return Err(Box::new(ServerAddressRefused(server)) as BoxError);
+            }
+            Ok(conn)
+        })
+    }
+}
+
+/// The refusal of a connection to the server's own address, if that is what `e` is.
+fn server_address_refusal(e: &reqwest::Error) -> Option<String> {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cause {
+        if let Some(refused) = err.downcast_ref::<ServerAddressRefused>() {
+            return Some(refused.to_string());
+        }
+        cause = err.source();
+    }
+    None
+}
+
+/// Secret values substituted lately (most recent last), so that text a plugin chooses and the
+/// host shows (error details) can be redacted like a vendor's echo. Bounded: a caller's own
+/// keys come and go.
+static RECENT_SECRETS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+const RECENT_SECRETS_KEPT: usize = 64;
+
+fn remember_substituted(value: &str) {
+    let mut recent = match RECENT_SECRETS.lock() {
+        Ok(recent) => recent,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    recent.retain(|v| v != value);
+    recent.push(value.to_string());
+    let excess = recent.len().saturating_sub(RECENT_SECRETS_KEPT);
+    recent.drain(..excess);
+}
+
+/// The start of `text` (enough of it to show `keep_chars` characters) with every secret
+/// substituted lately replaced by `[redacted]`; a secret that begins in the part shown is
+/// replaced whole, never cut in two.
+pub(crate) fn redact_substituted(text: &str, keep_chars: usize) -> String {
+    let recent = match RECENT_SECRETS.lock() {
+        Ok(recent) => recent.clone(),
+        Err(poisoned) => poisoned.into_inner().clone(),
+    };
+    let longest = recent.iter().map(|s| s.chars().count()).max().unwrap_or(0);
+    let head = match text.char_indices().nth(keep_chars.saturating_add(longest)) {
+        Some((cut, _)) => &text[..cut],
+        None => text,
+    };
+    if recent.is_empty() {
+        return head.to_string();
+    }
+    String::from_utf8_lossy(&Redactor::new(&recent).redact_all(head.as_bytes())).into_owned()
 }
 
 /// A response body being read by the guest piece by piece.
@@ -37,6 +215,8 @@ pub struct BodyStream {
     /// Takes every secret substituted so far out of the body before the guest sees it.
     redactor: Redactor,
     finished: bool,
+    /// The body passed `max_response_bytes`: every later read fails without reading on.
+    too_large: bool,
 }
 
 /// Headers a secret may be substituted into: the ones vendors read credentials from.
@@ -107,6 +287,7 @@ fn substitute(
         let value = secret.value.expose();
         if !used.iter().any(|u| u == value) {
             used.push(value.to_string());
+            remember_substituted(value);
         }
         out.push_str(value);
         rest = &after[end + PLACEHOLDER_CLOSE.len()..];
@@ -224,6 +405,9 @@ fn prepare(
 }
 
 fn transport_error(e: reqwest::Error) -> Error {
+    if let Some(refusal) = server_address_refusal(&e) {
+        return Error::NotAllowed(refusal);
+    }
     if e.is_timeout() {
         Error::Timeout
     } else {
@@ -300,6 +484,11 @@ impl http::Host for HostState {
             Ok(Err(e)) => return Ok(Err(transport_error(e))),
             Ok(Ok(response)) => response,
         };
+        // A body announced larger than the cap is refused before a byte of it is read.
+        let cap = self.call.limits.max_response_bytes as u64;
+        if response.content_length().is_some_and(|len| len > cap) {
+            return Ok(Err(Error::TooLarge(cap)));
+        }
         let redactor = Redactor::new(&self.call.substituted);
         let (status, headers) = head_of(&response, &redactor);
         let stream = self.table.push(BodyStream {
@@ -308,6 +497,7 @@ impl http::Host for HostState {
             read_total: 0,
             redactor,
             finished: false,
+            too_large: false,
         })?;
         Ok(Ok((ResponseHead { status, headers }, stream)))
     }
@@ -326,6 +516,9 @@ impl http::HostBodyStream for HostState {
         // Redaction may hold back the start of a secret until the next chunk shows whether
         // it is one; keep reading until there is something to hand over or the body ends.
         while body.pending.is_empty() {
+            if body.too_large {
+                return Ok(Err(Error::TooLarge(cap)));
+            }
             if body.finished {
                 return Ok(Ok(None));
             }
@@ -339,6 +532,7 @@ impl http::HostBodyStream for HostState {
                 Ok(Ok(Some(chunk))) => {
                     body.read_total += chunk.len() as u64;
                     if body.read_total > cap {
+                        body.too_large = true;
                         return Ok(Err(Error::TooLarge(cap)));
                     }
                     body.pending = Bytes::from(body.redactor.push(&chunk));
@@ -491,6 +685,59 @@ mod tests {
             substitute("Bearer {{secret:api_key}}", &e, &attacker, &mut used),
             Err(Error::NotAllowed(m)) if m.contains("configured for https://api.vendor.com")
         ));
+    }
+
+    #[test]
+    fn the_servers_own_addresses_are_never_reachable() {
+        let addr = |s: &str| s.parse::<SocketAddr>().unwrap();
+        refuse_server_addresses(&[addr("127.0.0.1:8080")]);
+        let hit = |remote: &str| server_address_hit(addr(remote), None);
+        assert_eq!(hit("127.0.0.1:8080"), Some(addr("127.0.0.1:8080")));
+        assert!(hit("[::ffff:127.0.0.1]:8080").is_some(), "IPv4-mapped");
+        assert!(
+            hit("0.0.0.0:8080").is_some(),
+            "the unspecified address is this machine"
+        );
+        assert!(
+            hit("127.0.0.1:11434").is_none(),
+            "another port on this machine"
+        );
+        assert!(hit("127.0.0.2:8080").is_none(), "another loopback address");
+        assert!(hit("[::1]:8080").is_none());
+
+        // Listening everywhere: every address of this machine on that port.
+        refuse_server_addresses(&[addr("[::]:9000")]);
+        assert!(hit("127.0.0.1:9000").is_some());
+        assert!(hit("127.0.0.9:9000").is_some());
+        assert!(hit("[::1]:9000").is_some());
+        assert!(
+            server_address_hit(addr("10.1.2.3:9000"), Some(addr("10.1.2.3:40000"))).is_some(),
+            "the connection's own source address"
+        );
+        assert!(
+            hit("192.0.2.1:9000").is_none(),
+            "TEST-NET-1 is nobody's own address"
+        );
+        assert!(hit("127.0.0.1:9001").is_none());
+        refuse_server_addresses(&[]);
+        assert!(hit("127.0.0.1:8080").is_none());
+    }
+
+    #[test]
+    fn text_is_redacted_of_recently_substituted_secrets() {
+        let e = eff();
+        let mut used = Vec::new();
+        substitute(
+            "Bearer {{secret:api_key}}",
+            &e,
+            &origin("https://api.vendor.com"),
+            &mut used,
+        )
+        .unwrap();
+        assert_eq!(
+            redact_substituted("vendor said: bad key sk-123!", 100),
+            "vendor said: bad key [redacted]!"
+        );
     }
 
     #[test]

@@ -14,11 +14,13 @@ mod error;
 pub mod export;
 mod http;
 pub mod llm;
+mod log_budget;
 mod manifest;
 mod provider;
 mod registry;
 mod sandbox;
 mod settings;
+mod slots;
 pub mod video;
 pub mod vision;
 
@@ -35,6 +37,7 @@ pub use error::{
     describe_provider_error,
 };
 pub use export::Exporter;
+pub use http::refuse_server_addresses;
 pub use llm::LlmProvider;
 pub use manifest::{
     BASE_URL_KEY, HOST_WIT_VERSION, MANIFEST_FILE, Manifest, Origin, PluginKind, Version,
@@ -43,7 +46,7 @@ pub use manifest::{
 pub use provider::ProviderClient;
 pub use registry::{
     BundledPlugins, CallStats, Description, OperatorSettings, PluginReport, PluginRuntime,
-    PluginState, RuntimeConfig,
+    PluginState, ReloadFailure, ReloadSummary, RuntimeConfig,
 };
 pub use settings::{PluginSettings, Secret, is_secret_key};
 pub use video::VideoProvider;
@@ -84,10 +87,7 @@ impl PluginHandle {
         if let Some(overridden) = &self.overrides {
             return overridden.clone();
         }
-        match self.plugin.effective.read() {
-            Ok(e) => e.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        self.plugin.current()
     }
 
     /// A caller's temporary settings on top of the host's. The caller's own keys are bound

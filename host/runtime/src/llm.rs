@@ -1,8 +1,7 @@
 //! Typed client for `llm-provider` plugins.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 use wasmtime::Store;
 
@@ -11,6 +10,7 @@ pub use crate::bindings::llm::exports::sceneintruder::plugin::llm::{
     StreamEvent, Usage,
 };
 use crate::bindings::llm::{LlmProvider as Bindings, LlmProviderPre};
+use crate::engine::Limits;
 use crate::error::{CallError, RuntimeError};
 use crate::registry::WorldPre;
 use crate::sandbox::{self, HostState};
@@ -37,20 +37,54 @@ fn provider_error(plugin: &str, error: ProviderError) -> CallError {
     }
 }
 
+/// Bytes of a completion a plugin hands back: its text, model name and finish reason.
+fn reply_bytes(response: &CompletionResponse) -> usize {
+    response
+        .text
+        .len()
+        .saturating_add(response.model.len())
+        .saturating_add(response.finish_reason.len())
+}
+
+/// A completion within `limits.max_reply_bytes`, or `ReplyTooLarge`.
+fn check_reply(
+    plugin: &str,
+    limits: &Limits,
+    response: &CompletionResponse,
+) -> Result<(), CallError> {
+    if reply_bytes(response) > limits.max_reply_bytes {
+        return Err(CallError::ReplyTooLarge {
+            plugin: plugin.to_string(),
+            limit_bytes: limits.max_reply_bytes,
+        });
+    }
+    Ok(())
+}
+
+/// A failure reported this close to a stream event's deadline is taken as caused by that
+/// deadline, however the plugin reported it (interrupted, or its own HTTP request timing out
+/// just before the deadline).
+const AT_DEADLINE: Duration = Duration::from_millis(100);
+
 impl LlmProvider {
     pub async fn complete(
         &self,
         req: &CompletionRequest,
         cancel: Option<&CancellationToken>,
     ) -> Result<CompletionResponse, CallError> {
-        self.handle
+        let response = self
+            .handle
             .provider_call(&self.pre, cancel, async |store, world| {
                 world
                     .sceneintruder_plugin_llm()
                     .call_complete(store, req)
                     .await
             })
-            .await
+            .await?;
+        check_reply(self.id(), &self.handle.rt.limits, &response).inspect_err(|_| {
+            self.handle.count_failure();
+        })?;
+        Ok(response)
     }
 
     /// Models the vendor offers now (calls the vendor).
@@ -68,8 +102,10 @@ impl LlmProvider {
             .await
     }
 
-    /// Start a streamed completion. The instance stays alive (holding a pool slot) until the
-    /// stream is finished or dropped.
+    /// Start a streamed completion. The instance stays alive (holding a pool slot and one of
+    /// the plugin's own) until the stream is finished or dropped. Starting is bounded by the
+    /// call budget and the idle timeout; each event by the idle timeout and what is left of
+    /// the stream's budget; the events, their bytes and the final reply by their caps.
     pub async fn stream(
         &self,
         req: &CompletionRequest,
@@ -79,7 +115,11 @@ impl LlmProvider {
         let slot = rt.slot(self.id()).await?;
         let started = Instant::now();
         let stream_deadline = started + rt.limits.stream_timeout();
-        let budget = self.handle.budget();
+        let budget = self
+            .handle
+            .budget()
+            .min(rt.limits.stream_idle_timeout())
+            .min(rt.limits.stream_timeout());
         let mut store = rt.store(self.handle.effective(), budget);
         let pre = &self.pre;
         let (instance, id) = sandbox::guarded(&mut store, budget, cancel.as_ref(), async |store| {
@@ -99,6 +139,8 @@ impl LlmProvider {
             finished: false,
             stream_deadline,
             cancel,
+            events: 0,
+            bytes: 0,
             _slot: slot,
         })
     }
@@ -112,18 +154,26 @@ pub struct LlmStream {
     finished: bool,
     stream_deadline: Instant,
     cancel: Option<CancellationToken>,
-    _slot: OwnedSemaphorePermit,
+    /// Events and text bytes delivered so far.
+    events: u32,
+    bytes: usize,
+    _slot: crate::slots::Slot,
 }
 
 impl LlmStream {
-    /// The next event, or `None` after the final `done` event (or an error).
+    /// The next event, or `None` after the final `done` event (or an error). An event past
+    /// a cap (idle timeout, stream budget, events, bytes, reply size) is an error that ends
+    /// the stream; its text is never handed over.
     pub async fn next(&mut self) -> Option<Result<StreamEvent, CallError>> {
         if self.finished {
             return None;
         }
-        let call_budget = self.store.data().call.limits.call_timeout();
+        let limits = self.store.data().call.limits.clone();
         let now = Instant::now();
-        let deadline = (now + call_budget).min(self.stream_deadline);
+        let idle_deadline = now + limits.stream_idle_timeout();
+        let deadline = idle_deadline
+            .min(now + limits.call_timeout())
+            .min(self.stream_deadline);
         sandbox::set_deadline(&mut self.store, deadline);
         let budget = deadline.saturating_duration_since(now);
         let (instance, id) = (&self.instance, self.id);
@@ -141,10 +191,12 @@ impl LlmStream {
         .await;
         let plugin = self.store.data().call.settings.plugin.to_string();
         let event = match result {
-            Ok(Ok(event)) => Ok(event),
+            Ok(Ok(event)) => self.within_caps(&plugin, &limits, event),
             Ok(Err(e)) => Err(provider_error(&plugin, e)),
             Err(e) => Err(e),
         };
+        let event =
+            event.map_err(|e| self.deadline_error(&plugin, &limits, e, deadline, idle_deadline));
         if !matches!(event, Ok(StreamEvent::Delta(_))) {
             self.finished = true;
             if matches!(event, Ok(StreamEvent::Done(_))) {
@@ -157,5 +209,97 @@ impl LlmStream {
             }
         }
         Some(event)
+    }
+
+    /// Count `event` against the stream's caps.
+    fn within_caps(
+        &mut self,
+        plugin: &str,
+        limits: &Limits,
+        event: StreamEvent,
+    ) -> Result<StreamEvent, CallError> {
+        self.events = self.events.saturating_add(1);
+        if self.events > limits.max_stream_events {
+            return Err(CallError::StreamTooLong {
+                plugin: plugin.to_string(),
+                limit: limits.max_stream_events,
+            });
+        }
+        let size = match &event {
+            StreamEvent::Delta(text) => text.len(),
+            StreamEvent::Done(response) => {
+                check_reply(plugin, limits, response)?;
+                reply_bytes(response)
+            }
+        };
+        self.bytes = self.bytes.saturating_add(size);
+        if self.bytes > limits.max_stream_bytes {
+            return Err(CallError::StreamTooLarge {
+                plugin: plugin.to_string(),
+                limit_bytes: limits.max_stream_bytes,
+            });
+        }
+        Ok(event)
+    }
+
+    /// A failure when the event's deadline ran out is reported as that deadline: the idle
+    /// timeout, or the stream's whole budget.
+    fn deadline_error(
+        &self,
+        plugin: &str,
+        limits: &Limits,
+        error: CallError,
+        deadline: Instant,
+        idle_deadline: Instant,
+    ) -> CallError {
+        let timed_out = matches!(
+            error,
+            CallError::Timeout { .. } | CallError::Provider { .. }
+        ) && Instant::now() + AT_DEADLINE >= deadline;
+        if !timed_out {
+            return error;
+        }
+        if deadline == idle_deadline {
+            CallError::StreamIdle {
+                plugin: plugin.to_string(),
+                idle: limits.stream_idle_timeout(),
+            }
+        } else if deadline == self.stream_deadline {
+            CallError::Timeout {
+                plugin: plugin.to_string(),
+                budget: limits.stream_timeout(),
+            }
+        } else {
+            error
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn response(text: &str) -> CompletionResponse {
+        CompletionResponse {
+            text: text.into(),
+            finish_reason: "stop".into(),
+            usage: None,
+            model: "m".into(),
+        }
+    }
+
+    #[test]
+    fn a_reply_counts_its_text_model_and_finish_reason() {
+        let limits = Limits {
+            max_reply_bytes: 10,
+            ..Limits::default()
+        };
+        assert_eq!(reply_bytes(&response("abcde")), 10);
+        assert!(check_reply("p", &limits, &response("abcde")).is_ok());
+        let e = check_reply("p", &limits, &response("abcdef")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "plugin p returned a reply larger than 10 bytes (limits.max_reply_bytes)"
+        );
     }
 }

@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use sha2::Digest;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Engine, Store};
 
@@ -18,9 +17,6 @@ use crate::error::{CallError, RuntimeError};
 use crate::manifest::{Manifest, Origin, PluginKind};
 use crate::sandbox::{self, CallEnv, HostState};
 use crate::settings::{Effective, PluginSettings, Source, allowed_origins};
-
-/// Longest a plugin's `info()` may take when it is loaded.
-const INFO_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What the operator configured for one plugin, as plain strings.
 #[derive(Debug, Clone, Default)]
@@ -82,6 +78,10 @@ pub struct PluginReport {
     /// Why the plugin has the trust it has, when that needs saying.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trust_note: Option<String>,
+    /// Why the latest version of this folder did not load; the version described here is
+    /// still the one serving.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reload_error: Option<String>,
 }
 
 /// Whether a loaded plugin may receive the host's keys.
@@ -180,9 +180,47 @@ pub(crate) struct LoadedPlugin {
     pub saved: RwLock<PluginSettings>,
     /// Both layers resolved against the manifest, kept ready for every call.
     pub effective: RwLock<Arc<Effective>>,
+    /// Folder it was loaded from, relative to the plugins directory.
+    pub folder: String,
+    /// Digest of its manifest and component: a reload skips a plugin whose files are the same.
+    pub fingerprint: String,
 }
 
 impl LoadedPlugin {
+    /// The settings every call uses now.
+    pub(crate) fn current(&self) -> Arc<Effective> {
+        match self.effective.read() {
+            Ok(e) => e.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// The origins this plugin may reach now.
+    fn granted_now(&self) -> Vec<String> {
+        self.current()
+            .allowed
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    /// A new version of a plugin keeps the settings saved for the one it replaces.
+    fn keep_saved_settings_of(&self, old: &LoadedPlugin) {
+        let saved = match old.saved.read() {
+            Ok(s) => s.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        };
+        match self.saved.write() {
+            Ok(mut s) => *s = saved,
+            Err(poisoned) => *poisoned.into_inner() = saved,
+        }
+        let effective = Arc::new(self.resolve(None));
+        match self.effective.write() {
+            Ok(mut e) => *e = effective,
+            Err(poisoned) => *poisoned.into_inner() = effective,
+        }
+    }
+
     /// Resolve the baseline, the saved layer and optional caller overrides.
     pub(crate) fn resolve(&self, caller: Option<&PluginSettings>) -> Effective {
         let saved = match self.saved.read() {
@@ -267,9 +305,81 @@ pub(crate) struct Inner {
     pub calls: RwLock<BTreeMap<String, Arc<CallCounters>>>,
     pub client: reqwest::Client,
     pub limits: Arc<Limits>,
-    slots: Arc<Semaphore>,
+    /// Instance places: the pool, and each plugin's share (see `slots.rs`).
+    slots: crate::slots::Slots,
+    /// What is loaded now. A reload swaps it whole; a call keeps the plugin it started with,
+    /// so calls in flight finish on the old version while new calls get the new one.
+    current: RwLock<Arc<Loaded>>,
+    source: PluginSource,
+    /// One reload at a time.
+    reloading: tokio::sync::Mutex<()>,
+}
+
+/// Where plugins come from and what a load needs.
+struct PluginSource {
+    plugins_dir: PathBuf,
+    operator: BTreeMap<String, OperatorSettings>,
+    bundled: BundledPlugins,
+    linkers: Linkers,
+    cache: CompileCache,
+}
+
+/// One generation of the plugins folder: the loaded plugins and a report per folder.
+#[derive(Default)]
+struct Loaded {
     plugins: BTreeMap<String, Arc<LoadedPlugin>>,
     reports: Vec<PluginReport>,
+}
+
+/// What a reload changed, by plugin id.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct ReloadSummary {
+    pub added: Vec<String>,
+    pub changed: Vec<String>,
+    pub removed: Vec<String>,
+    /// Folders that did not load, with the reason. A changed plugin that fails keeps its
+    /// previous version serving.
+    pub failed: Vec<ReloadFailure>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ReloadFailure {
+    /// The plugin id, or the folder when the manifest could not be read.
+    pub id: String,
+    pub folder: String,
+    pub reason: String,
+    /// Whether an earlier version of the plugin in this folder is still serving.
+    pub previous_serving: bool,
+}
+
+impl ReloadSummary {
+    /// Nothing was added, changed, removed or newly failed.
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty()
+            && self.changed.is_empty()
+            && self.removed.is_empty()
+            && self.failed.is_empty()
+    }
+}
+
+/// A plugin folder as found on disk, before loading.
+enum Found {
+    /// Cannot be loaded (manifest, duplicate id, unreadable component, operator settings).
+    Broken(PluginReport),
+    /// Same manifest and component as the version serving now.
+    Unchanged(Arc<LoadedPlugin>, PluginReport),
+    /// New or changed.
+    Load(Box<Pending>),
+}
+
+struct Pending {
+    report: PluginReport,
+    manifest: Manifest,
+    settings: PluginSettings,
+    pin: Option<String>,
+    bytes: Vec<u8>,
+    digest: String,
+    fingerprint: String,
 }
 
 /// The plugin runtime: one engine, every discovered plugin, typed clients.
@@ -279,8 +389,8 @@ pub struct PluginRuntime {
 }
 
 impl PluginRuntime {
-    /// Discover and load every plugin under `config.plugins_dir`. Broken plugins are skipped
-    /// and reported; only an engine that cannot be built is an error.
+    /// Discover and load every plugin under `config.plugins_dir`, in parallel. Broken plugins
+    /// are skipped and reported; only an engine that cannot be built is an error.
     pub async fn load(config: RuntimeConfig) -> Result<PluginRuntime, RuntimeError> {
         let engine = engine::build_engine(&config.limits)?;
         engine::spawn_epoch_ticker(&engine)?;
@@ -288,142 +398,173 @@ impl PluginRuntime {
         let client = crate::http::build_client().map_err(RuntimeError::Engine)?;
         let cache = CompileCache::new(&engine, config.cache_dir.clone());
         let limits = Arc::new(config.limits.clone());
-        let mut inner = Inner {
-            slots: Arc::new(Semaphore::new(limits.max_instances.max(1) as usize)),
-            engine,
-            client,
-            limits,
-            plugins: BTreeMap::new(),
-            reports: Vec::new(),
-            calls: RwLock::new(BTreeMap::new()),
+        let runtime = PluginRuntime {
+            inner: Arc::new(Inner {
+                slots: crate::slots::Slots::new(&limits),
+                engine,
+                client,
+                limits,
+                current: RwLock::new(Arc::new(Loaded::default())),
+                source: PluginSource {
+                    plugins_dir: config.plugins_dir,
+                    operator: config.plugins,
+                    bundled: config.bundled,
+                    linkers,
+                    cache,
+                },
+                reloading: tokio::sync::Mutex::new(()),
+                calls: RwLock::new(BTreeMap::new()),
+            }),
         };
+        runtime.reload().await;
+        Ok(runtime)
+    }
 
-        // Read every manifest first: an id claimed by two folders loads from neither, so a
-        // dropped-in look-alike can never shadow (or be shadowed by) the real plugin.
-        let found: Vec<(PathBuf, Result<Manifest, String>)> = plugin_folders(&config.plugins_dir)
-            .into_iter()
-            .map(|dir| {
-                let manifest = Manifest::load(&dir).map_err(|e| e.to_string());
-                (dir, manifest)
-            })
-            .collect();
-        let mut claims: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for (dir, manifest) in &found {
-            if let Ok(m) = manifest {
-                claims
-                    .entry(m.id.clone())
-                    .or_default()
-                    .push(folder_name(&config.plugins_dir, dir));
+    /// Look at the plugins folder again: load added and changed plugins (in parallel), drop
+    /// removed ones, keep unchanged ones as they are (saved settings included). A changed
+    /// plugin that fails to load leaves its previous version serving, with the reason in its
+    /// report.
+    pub async fn reload(&self) -> ReloadSummary {
+        let _one_at_a_time = self.inner.reloading.lock().await;
+        let before = self.inner.loaded();
+        let found = survey(&self.inner.source, &before);
+
+        // Every new or changed plugin loads in its own task: compiling, linking and `info()`
+        // run side by side, so a plugin whose `info()` spins costs start-up one deadline at
+        // most, however many there are.
+        let mut tasks = tokio::task::JoinSet::new();
+        let mut slots: Vec<Option<(PluginReport, Option<Arc<LoadedPlugin>>)>> = Vec::new();
+        for (index, found) in found.into_iter().enumerate() {
+            match found {
+                Found::Broken(report) => slots.push(Some((report, None))),
+                Found::Unchanged(plugin, report) => slots.push(Some((report, Some(plugin)))),
+                Found::Load(pending) => {
+                    slots.push(None);
+                    let inner = self.inner.clone();
+                    tasks.spawn(async move { (index, load_pending(&inner, *pending).await) });
+                }
             }
         }
-
-        for (dir, manifest) in found {
-            let started = Instant::now();
-            let folder = folder_name(&config.plugins_dir, &dir);
-            let mut report = PluginReport {
-                id: folder.clone(),
-                kind: None,
-                version: None,
-                wit_version: None,
-                name: None,
-                description: None,
-                folder,
-                requested_hosts: Vec::new(),
-                granted_hosts: Vec::new(),
-                state: PluginState::Loaded,
-                compile_cache: None,
-                load_ms: None,
-                sha256: None,
-                trust: None,
-                trust_note: None,
-            };
-            let manifest = match manifest {
-                Ok(m) => m,
-                Err(reason) => {
-                    report.state = PluginState::Failed { reason };
-                    inner.record(report);
-                    continue;
-                }
-            };
-            report.id = manifest.id.clone();
-            report.kind = Some(manifest.kind);
-            report.version = Some(manifest.version.to_string());
-            report.wit_version = Some(manifest.wit.to_string());
-            report.name = Some(manifest.name.clone());
-            report.description = Some(manifest.description.clone());
-            report.requested_hosts = manifest.hosts.iter().map(ToString::to_string).collect();
-            if let Some(folders) = claims.get(&manifest.id).filter(|f| f.len() > 1) {
-                report.state = PluginState::Failed {
-                    reason: format!(
-                        "plugin id {:?} is claimed by several folders ({}); none of them is loaded",
-                        manifest.id,
-                        folders.join(", ")
-                    ),
-                };
-                inner.record(report);
-                continue;
-            }
-            let operator = config
-                .plugins
-                .get(&manifest.id)
-                .cloned()
-                .unwrap_or_default();
-            let settings = match operator_settings(&manifest, &operator) {
-                Ok(s) => s,
-                Err(reason) => {
-                    report.state = PluginState::Failed { reason };
-                    inner.record(report);
-                    continue;
-                }
-            };
-            report.granted_hosts = allowed_origins(&manifest, &settings)
-                .iter()
-                .map(ToString::to_string)
-                .collect();
-            let load = inner
-                .load_one(
-                    &linkers,
-                    &cache,
-                    manifest,
-                    settings,
-                    operator.sha256.as_deref(),
-                    &config.bundled,
-                )
-                .await;
-            match load {
-                Ok((plugin, outcome, digest)) => {
-                    report.compile_cache = Some(match outcome {
-                        CacheOutcome::Hit => "hit",
-                        CacheOutcome::Miss => "miss",
-                        CacheOutcome::Disabled => "disabled",
-                    });
-                    report.load_ms = Some(started.elapsed().as_secs_f64() * 1000.0);
-                    report.sha256 = Some(digest);
-                    report.trust = Some(plugin.trust.label());
-                    if let Trust::Unverified(note) = &plugin.trust {
-                        tracing::warn!(plugin = %plugin.manifest.id, "{note}");
-                        report.trust_note = Some(note.clone());
+        while let Some(done) = tasks.join_next().await {
+            match done {
+                Ok((index, outcome)) => {
+                    if let Some(slot) = slots.get_mut(index) {
+                        *slot = Some(outcome);
                     }
-                    tracing::info!(plugin = %plugin.manifest.id, kind = %plugin.manifest.kind, cache = ?outcome, ms = report.load_ms, trust = plugin.trust.label(), "plugin loaded");
-                    inner
-                        .plugins
-                        .insert(plugin.manifest.id.clone(), Arc::new(plugin));
                 }
-                Err((reason, digest)) => {
-                    report.sha256 = digest;
-                    report.state = PluginState::Failed { reason };
+                // A panic in a load task is a bug of ours; its folder is reported below.
+                Err(e) => tracing::error!("a plugin load task failed: {e}"),
+            }
+        }
+
+        let mut next = Loaded::default();
+        let mut summary = ReloadSummary::default();
+        for slot in slots.into_iter().flatten() {
+            let (mut report, plugin) = slot;
+            let previous = before.at_folder(&report.folder);
+            match plugin {
+                Some(plugin) => {
+                    let id = plugin.manifest.id.clone();
+                    match previous {
+                        Some(old) if Arc::ptr_eq(&old, &plugin) => {}
+                        Some(old) => {
+                            plugin.keep_saved_settings_of(&old);
+                            summary.changed.push(id.clone());
+                        }
+                        None => {
+                            if let Some(old) = before.plugins.get(&id) {
+                                plugin.keep_saved_settings_of(old);
+                            }
+                            summary.added.push(id.clone());
+                        }
+                    }
+                    next.plugins.insert(id, plugin);
+                }
+                None => {
+                    let PluginState::Failed { reason } = &report.state else {
+                        continue;
+                    };
+                    // The version already serving from this folder keeps serving.
+                    let kept = previous.filter(|old| !next.plugins.contains_key(&old.manifest.id));
+                    let failure = ReloadFailure {
+                        id: report.id.clone(),
+                        folder: report.folder.clone(),
+                        reason: reason.clone(),
+                        previous_serving: kept.is_some(),
+                    };
+                    let already_reported = before
+                        .reports
+                        .iter()
+                        .any(|r| r.folder == report.folder && r.failure() == Some(reason));
+                    if !already_reported {
+                        summary.failed.push(failure);
+                    }
+                    if let Some(old) = kept {
+                        if let Some(old_report) = before.report_of(&old) {
+                            report = PluginReport {
+                                reload_error: Some(reason.clone()),
+                                ..old_report.clone()
+                            };
+                        }
+                        next.plugins.insert(old.manifest.id.clone(), old);
+                    }
                 }
             }
-            inner.record(report);
+            next.reports.push(report);
         }
-        Ok(PluginRuntime {
-            inner: Arc::new(inner),
-        })
+        for id in before.plugins.keys() {
+            if !next.plugins.contains_key(id) {
+                summary.removed.push(id.clone());
+            }
+        }
+        for failure in &summary.failed {
+            tracing::warn!(plugin = %failure.id, folder = %failure.folder, previous_serving = failure.previous_serving, "plugin not loaded: {}", failure.reason);
+        }
+        if !before.reports.is_empty() && !summary.is_empty() {
+            tracing::info!(added = ?summary.added, changed = ?summary.changed, removed = ?summary.removed, failed = summary.failed.len(), "plugins reloaded");
+        }
+        match self.inner.current.write() {
+            Ok(mut current) => *current = Arc::new(next),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(next),
+        }
+        summary
+    }
+
+    /// The folder plugins are loaded from.
+    pub fn plugins_dir(&self) -> &Path {
+        &self.inner.source.plugins_dir
     }
 
     /// Every plugin found, loaded or failed, in folder order.
-    pub fn reports(&self) -> &[PluginReport] {
-        &self.inner.reports
+    pub fn reports(&self) -> Vec<PluginReport> {
+        self.inner.loaded().reports.clone()
+    }
+
+    /// Every folder's report, in folder order, with the description of the plugin it serves
+    /// (none for a folder that serves nothing, even when another folder's plugin has the same
+    /// id) and the origins granted now, after any settings saved since it loaded.
+    pub fn entries(&self) -> Vec<(PluginReport, Option<Description>)> {
+        let loaded = self.inner.loaded();
+        loaded
+            .reports
+            .iter()
+            .map(|report| {
+                let serving = loaded
+                    .plugins
+                    .get(&report.id)
+                    .filter(|p| p.folder == report.folder && report.state == PluginState::Loaded);
+                match serving {
+                    Some(plugin) => (
+                        PluginReport {
+                            granted_hosts: plugin.granted_now(),
+                            ..report.clone()
+                        },
+                        Some(plugin.description.clone()),
+                    ),
+                    None => (report.clone(), None),
+                }
+            })
+            .collect()
     }
 
     /// Calls and failures per plugin since start (every typed-client call counts).
@@ -446,6 +587,7 @@ impl PluginRuntime {
     /// Ids of the loaded plugins of a kind.
     pub fn ids(&self, kind: PluginKind) -> Vec<String> {
         self.inner
+            .loaded()
             .plugins
             .values()
             .filter(|p| p.manifest.kind == kind)
@@ -455,12 +597,12 @@ impl PluginRuntime {
 
     /// Static description of a loaded plugin.
     pub fn description(&self, id: &str) -> Option<Description> {
-        self.inner.plugins.get(id).map(|p| p.description.clone())
+        self.plugin(id).ok().map(|p| p.description.clone())
     }
 
     /// The manifest of a loaded plugin.
     pub fn manifest(&self, id: &str) -> Option<Manifest> {
-        self.inner.plugins.get(id).map(|p| p.manifest.clone())
+        self.plugin(id).ok().map(|p| p.manifest.clone())
     }
 
     /// Replace the saved-settings layer of a loaded plugin (what the settings API stores),
@@ -488,17 +630,13 @@ impl PluginRuntime {
     /// Whether secret `key` of plugin `id` is configured and may be sent where the plugin is
     /// pointed now (false for an unknown plugin).
     pub fn secret_usable(&self, id: &str, key: &str) -> bool {
-        self.plugin(id).is_ok_and(|p| {
-            let effective = match p.effective.read() {
-                Ok(e) => e.clone(),
-                Err(poisoned) => poisoned.into_inner().clone(),
-            };
-            effective.secret_usable(key)
-        })
+        self.plugin(id)
+            .is_ok_and(|p| p.current().secret_usable(key))
     }
 
     pub(crate) fn plugin(&self, id: &str) -> Result<Arc<LoadedPlugin>, RuntimeError> {
         self.inner
+            .loaded()
             .plugins
             .get(id)
             .cloned()
@@ -522,55 +660,237 @@ impl PluginRuntime {
     }
 }
 
-impl Inner {
-    fn record(&mut self, report: PluginReport) {
-        if let PluginState::Failed { reason } = &report.state {
-            tracing::warn!(plugin = %report.id, folder = %report.folder, "plugin not loaded: {reason}");
-        }
-        self.reports.push(report);
+impl Loaded {
+    /// The plugin loaded from `folder`, if any.
+    fn at_folder(&self, folder: &str) -> Option<Arc<LoadedPlugin>> {
+        self.plugins.values().find(|p| p.folder == folder).cloned()
     }
 
+    fn report_of(&self, plugin: &LoadedPlugin) -> Option<&PluginReport> {
+        self.reports
+            .iter()
+            .find(|r| r.folder == plugin.folder && r.id == plugin.manifest.id)
+    }
+}
+
+impl PluginReport {
+    fn empty(folder: String) -> PluginReport {
+        PluginReport {
+            id: folder.clone(),
+            kind: None,
+            version: None,
+            wit_version: None,
+            name: None,
+            description: None,
+            folder,
+            requested_hosts: Vec::new(),
+            granted_hosts: Vec::new(),
+            state: PluginState::Loaded,
+            compile_cache: None,
+            load_ms: None,
+            sha256: None,
+            trust: None,
+            trust_note: None,
+            reload_error: None,
+        }
+    }
+
+    fn failed(mut self, reason: String) -> PluginReport {
+        self.state = PluginState::Failed { reason };
+        self
+    }
+
+    fn failure(&self) -> Option<&String> {
+        match &self.state {
+            PluginState::Failed { reason } => Some(reason),
+            PluginState::Loaded => self.reload_error.as_ref(),
+        }
+    }
+}
+
+/// Read every plugin folder: manifests, components and their digests. An id claimed by two
+/// folders loads from neither (the version already serving from either keeps serving), so a
+/// dropped-in look-alike can never shadow the real plugin.
+fn survey(source: &PluginSource, before: &Loaded) -> Vec<Found> {
+    let root = &source.plugins_dir;
+    let read: Vec<(String, PathBuf, Result<Manifest, String>)> = plugin_folders(root)
+        .into_iter()
+        .map(|dir| {
+            let manifest = Manifest::load(&dir).map_err(|e| e.to_string());
+            (folder_name(root, &dir), dir, manifest)
+        })
+        .collect();
+    let mut claims: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (folder, _, manifest) in &read {
+        if let Ok(m) = manifest {
+            claims.entry(m.id.clone()).or_default().push(folder.clone());
+        }
+    }
+    read.into_iter()
+        .map(|(folder, dir, manifest)| {
+            let report = PluginReport::empty(folder.clone());
+            let manifest = match manifest {
+                Ok(m) => m,
+                Err(reason) => return Found::Broken(report.failed(reason)),
+            };
+            let mut report = PluginReport {
+                id: manifest.id.clone(),
+                kind: Some(manifest.kind),
+                version: Some(manifest.version.to_string()),
+                wit_version: Some(manifest.wit.to_string()),
+                name: Some(manifest.name.clone()),
+                description: Some(manifest.description.clone()),
+                requested_hosts: manifest.hosts.iter().map(ToString::to_string).collect(),
+                ..report
+            };
+            if let Some(folders) = claims.get(&manifest.id).filter(|f| f.len() > 1) {
+                let reason = format!(
+                    "plugin id {:?} is claimed by several folders ({}); none of them is loaded",
+                    manifest.id,
+                    folders.join(", ")
+                );
+                return Found::Broken(report.failed(reason));
+            }
+            let operator = source
+                .operator
+                .get(&manifest.id)
+                .cloned()
+                .unwrap_or_default();
+            let settings = match operator_settings(&manifest, &operator) {
+                Ok(s) => s,
+                Err(reason) => return Found::Broken(report.failed(reason)),
+            };
+            report.granted_hosts = allowed_origins(&manifest, &settings)
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            let bytes = match std::fs::read(&manifest.component) {
+                Ok(b) => b,
+                Err(e) => {
+                    let reason = format!("cannot read {}: {e}", manifest.component.display());
+                    return Found::Broken(report.failed(reason));
+                }
+            };
+            let digest = hex::encode(sha2::Sha256::digest(&bytes));
+            report.sha256 = Some(digest.clone());
+            let manifest_text =
+                std::fs::read(dir.join(crate::manifest::MANIFEST_FILE)).unwrap_or_default();
+            let mut hasher = sha2::Sha256::new();
+            hasher.update(&manifest_text);
+            hasher.update(digest.as_bytes());
+            let fingerprint = hex::encode(hasher.finalize());
+            if let Some(old) = before.at_folder(&folder)
+                && old.fingerprint == fingerprint
+                && let Some(old_report) = before.report_of(&old)
+            {
+                let old_report = PluginReport {
+                    reload_error: None,
+                    ..old_report.clone()
+                };
+                return Found::Unchanged(old, old_report);
+            }
+            Found::Load(Box::new(Pending {
+                report,
+                manifest,
+                settings,
+                pin: operator.sha256.clone(),
+                bytes,
+                digest,
+                fingerprint,
+            }))
+        })
+        .collect()
+}
+
+/// Compile, link and describe one plugin; the report says how it went.
+async fn load_pending(
+    inner: &Arc<Inner>,
+    pending: Pending,
+) -> (PluginReport, Option<Arc<LoadedPlugin>>) {
+    let started = Instant::now();
+    let Pending {
+        mut report,
+        manifest,
+        settings,
+        pin,
+        bytes,
+        digest,
+        fingerprint,
+    } = pending;
+    let folder = report.folder.clone();
+    match inner
+        .load_one(
+            manifest,
+            settings,
+            pin.as_deref(),
+            bytes,
+            &digest,
+            fingerprint,
+            folder,
+        )
+        .await
+    {
+        Ok((plugin, outcome)) => {
+            report.compile_cache = Some(match outcome {
+                CacheOutcome::Hit => "hit",
+                CacheOutcome::Miss => "miss",
+                CacheOutcome::Disabled => "disabled",
+            });
+            report.load_ms = Some(started.elapsed().as_secs_f64() * 1000.0);
+            report.trust = Some(plugin.trust.label());
+            if let Trust::Unverified(note) = &plugin.trust {
+                tracing::warn!(plugin = %plugin.manifest.id, "{note}");
+                report.trust_note = Some(note.clone());
+            }
+            tracing::info!(plugin = %plugin.manifest.id, kind = %plugin.manifest.kind, cache = ?outcome, ms = report.load_ms, trust = plugin.trust.label(), "plugin loaded");
+            (report, Some(Arc::new(plugin)))
+        }
+        Err(reason) => (report.failed(reason), None),
+    }
+}
+
+impl Inner {
+    fn loaded(&self) -> Arc<Loaded> {
+        match self.current.read() {
+            Ok(current) => current.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
     async fn load_one(
         &self,
-        linkers: &Linkers,
-        cache: &CompileCache,
         manifest: Manifest,
         settings: PluginSettings,
         pin: Option<&str>,
-        bundled: &BundledPlugins,
-    ) -> Result<(LoadedPlugin, CacheOutcome, String), (String, Option<String>)> {
-        let bytes = std::fs::read(&manifest.component).map_err(|e| {
-            (
-                format!("cannot read {}: {e}", manifest.component.display()),
-                None,
-            )
-        })?;
-        let digest = hex::encode(sha2::Sha256::digest(&bytes));
-        let failed = |reason: String| (reason, Some(digest.clone()));
-        let trust = trust_of(&manifest.id, &digest, pin, bundled).map_err(failed)?;
-        let (component, outcome) = cache
-            .load(&self.engine, &bytes)
-            .map_err(|e| failed(format!("not a valid WebAssembly component: {e}")))?;
-        let pre = link(linkers, &component, manifest.kind).map_err(|e| {
-            failed(format!(
-                "does not implement the {} world: {e:#}",
-                manifest.kind
-            ))
-        })?;
+        bytes: Vec<u8>,
+        digest: &str,
+        fingerprint: String,
+        folder: String,
+    ) -> Result<(LoadedPlugin, CacheOutcome), String> {
+        let trust = trust_of(&manifest.id, digest, pin, &self.source.bundled)?;
+        // Compiling is CPU work: off the async workers, side by side with other plugins.
+        let (cache, engine) = (self.source.cache.clone(), self.engine.clone());
+        let (component, outcome) = tokio::task::spawn_blocking(move || cache.load(&engine, &bytes))
+            .await
+            .map_err(|e| format!("compilation did not finish: {e}"))?
+            .map_err(|e| format!("not a valid WebAssembly component: {e}"))?;
+        let pre = link(&self.source.linkers, &component, manifest.kind)
+            .map_err(|e| format!("does not implement the {} world: {e:#}", manifest.kind))?;
         // `info()` is static: it runs with no secrets and no network.
         let mut bare = Effective::resolve(&manifest, &[], false);
         bare.allowed.clear();
         let description = describe(self, Arc::new(bare), &pre)
             .await
-            .map_err(|e| failed(format!("info() failed: {e}")))?;
-        check_description(&description).map_err(failed)?;
+            .map_err(|e| format!("info() failed: {e}"))?;
+        check_description(&description)?;
         if let Description::Provider(info) = &description
             && info.id != manifest.id
         {
-            return Err(failed(format!(
+            return Err(format!(
                 "info() reports id {:?} but the manifest says {:?}",
                 info.id, manifest.id
-            )));
+            ));
         }
         let saved = PluginSettings::default();
         let effective = layered(&manifest, &settings, &saved, None, &trust);
@@ -582,8 +902,10 @@ impl Inner {
             baseline: settings,
             saved: RwLock::new(saved),
             effective: RwLock::new(Arc::new(effective)),
+            folder,
+            fingerprint,
         };
-        Ok((plugin, outcome, digest))
+        Ok((plugin, outcome))
     }
 
     pub(crate) fn counters(&self, plugin: &str) -> Arc<CallCounters> {
@@ -599,16 +921,11 @@ impl Inner {
         calls.entry(plugin.to_string()).or_default().clone()
     }
 
-    /// Wait for an instance slot (the pool has a fixed size).
-    pub(crate) async fn slot(&self, plugin: &str) -> Result<OwnedSemaphorePermit, CallError> {
-        let wait = self.limits.queue_timeout();
-        match tokio::time::timeout(wait, self.slots.clone().acquire_owned()).await {
-            Ok(Ok(permit)) => Ok(permit),
-            _ => Err(CallError::Busy {
-                plugin: plugin.to_string(),
-                limit: self.limits.max_instances as usize,
-            }),
-        }
+    /// Wait for an instance slot: one of the plugin's share, then one of the pool.
+    pub(crate) async fn slot(&self, plugin: &str) -> Result<crate::slots::Slot, CallError> {
+        self.slots
+            .acquire(plugin, self.limits.queue_timeout())
+            .await
     }
 
     pub(crate) fn store(&self, settings: Arc<Effective>, budget: Duration) -> Store<HostState> {
@@ -696,7 +1013,7 @@ async fn describe(
 ) -> Result<Description, CallError> {
     // `info()` is static data; a plugin that takes longer than this at load time is broken
     // and must not hold up start-up.
-    let budget = inner.limits.call_timeout().min(INFO_TIMEOUT);
+    let budget = inner.limits.call_timeout().min(inner.limits.load_timeout());
     run(inner, effective, budget, None, async |store| {
         Ok(match pre {
             WorldPre::Llm(pre) => {

@@ -32,27 +32,52 @@ pub struct CallEnv {
 }
 
 /// Most log lines, and bytes, one plugin call may write; the rest are dropped and counted in
-/// one summary line at the end of the call.
+/// one summary line at the end of the call. A plugin's calls together also have a budget per
+/// minute ([`crate::log_budget`]).
 pub const LOG_LINES_PER_CALL: u32 = 100;
 pub const LOG_BYTES_PER_CALL: usize = 64 * 1024;
 /// Longest log line, in characters.
 pub const LOG_LINE_CHARS: usize = 1024;
 
-/// A plugin's log text made safe for a log file: cut to [`LOG_LINE_CHARS`], newlines and other
-/// control characters (ANSI escapes included) written as escapes, so a plugin can never start
-/// a forged record of its own or colour the terminal.
-pub fn escape_log(message: &str) -> String {
-    let mut out = String::with_capacity(message.len().min(LOG_LINE_CHARS * 2));
-    for c in message.chars().take(LOG_LINE_CHARS) {
+/// Text a plugin chose, made safe to show (a log line, an API error's details): newlines and
+/// other control characters (ANSI escapes included) and invisible direction overrides written
+/// as escapes, so it can never start a forged record of its own or colour a terminal, and cut
+/// to `max_chars` characters of output (`…` marks a cut).
+pub fn escape_plugin_text(text: &str, max_chars: usize) -> String {
+    let mut out = String::with_capacity(text.len().min(max_chars.saturating_mul(2)));
+    let mut written = 0usize;
+    for c in text.chars() {
+        let start = out.len();
         match c {
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
-            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c if c.is_control() || is_invisible_format(c) => {
+                out.push_str(&format!("\\u{{{:x}}}", c as u32))
+            }
             c => out.push(c),
+        }
+        written += out[start..].chars().count();
+        if written > max_chars {
+            out.truncate(start);
+            out.push('…');
+            break;
         }
     }
     out
+}
+
+/// Zero-width and bidirectional formatting characters: they reorder or hide what a reader sees.
+fn is_invisible_format(c: char) -> bool {
+    matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}')
+}
+
+/// The first `max_chars` characters of `text`.
+fn prefix(text: &str, max_chars: usize) -> &str {
+    match text.char_indices().nth(max_chars) {
+        Some((cut, _)) => &text[..cut],
+        None => text,
+    }
 }
 
 /// Refuses memory growth past the limit and remembers that it did.
@@ -171,6 +196,9 @@ pub async fn guarded<T>(
     }
 }
 
+/// Longest trap text kept, in characters.
+const TRAP_MESSAGE_CHARS: usize = 1000;
+
 fn classify(
     store: &Store<HostState>,
     plugin: String,
@@ -186,15 +214,8 @@ fn classify(
     if matches!(e.downcast_ref::<Trap>(), Some(Trap::Interrupt)) {
         return CallError::Timeout { plugin, budget };
     }
-    let mut message = format!("{e:#}");
-    if message.len() > 1000 {
-        let cut = (0..=1000)
-            .rev()
-            .find(|i| message.is_char_boundary(*i))
-            .unwrap_or(0);
-        message.truncate(cut);
-        message.push('…');
-    }
+    // Frame names come from the component: plugin-chosen text, made printable and short.
+    let message = escape_plugin_text(&format!("{e:#}"), TRAP_MESSAGE_CHARS);
     CallError::Trap { plugin, message }
 }
 
@@ -211,24 +232,67 @@ impl config::Host for HostState {
 impl log::Host for HostState {
     async fn write(&mut self, level: log::Level, message: String) -> wasmtime::Result<()> {
         let settings = self.call.settings.clone();
-        let plugin = &*settings.plugin;
         let call = &mut self.call;
-        if call.log_lines >= LOG_LINES_PER_CALL || call.log_bytes >= LOG_BYTES_PER_CALL {
-            call.log_dropped = call.log_dropped.saturating_add(1);
-            return Ok(());
+        let over_call =
+            call.log_lines >= LOG_LINES_PER_CALL || call.log_bytes >= LOG_BYTES_PER_CALL;
+        let text = (!over_call).then(|| {
+            let cut = prefix(&message, LOG_LINE_CHARS);
+            if call.substituted.is_empty() {
+                cut.to_string()
+            } else {
+                let redacted =
+                    crate::http::Redactor::new(&call.substituted).redact_all(cut.as_bytes());
+                String::from_utf8_lossy(&redacted).into_owned()
+            }
+        });
+        match crate::log_budget::admit(&settings.plugin, text.as_ref().map(String::len)) {
+            crate::log_budget::Verdict::Write => {}
+            crate::log_budget::Verdict::OverCall => {
+                call.log_dropped = call.log_dropped.saturating_add(1);
+                return Ok(());
+            }
+            crate::log_budget::Verdict::OverMinute => return Ok(()),
         }
-        let message = escape_log(&message);
+        let Some(text) = text else {
+            return Ok(());
+        };
         call.log_lines += 1;
-        call.log_bytes += message.len();
+        call.log_bytes += text.len();
+        // The plugin id is a field of its own, set here; the plugin's text is another, quoted
+        // with every newline, control character and quote escaped (`Debug`), so nothing it
+        // writes can pass for a field, a record or a terminal escape.
+        let plugin = &*settings.plugin;
         match level {
-            log::Level::Trace => tracing::trace!(plugin, "{message}"),
-            log::Level::Debug => tracing::debug!(plugin, "{message}"),
-            log::Level::Info => tracing::info!(plugin, "{message}"),
-            log::Level::Warn => tracing::warn!(plugin, "{message}"),
-            log::Level::Error => tracing::error!(plugin, "{message}"),
+            log::Level::Trace => tracing::trace!(plugin, text = ?text, "plugin log"),
+            log::Level::Debug => tracing::debug!(plugin, text = ?text, "plugin log"),
+            log::Level::Info => tracing::info!(plugin, text = ?text, "plugin log"),
+            log::Level::Warn => tracing::warn!(plugin, text = ?text, "plugin log"),
+            log::Level::Error => tracing::error!(plugin, text = ?text, "plugin log"),
         }
         Ok(())
     }
 }
 
 impl crate::bindings::types::Host for HostState {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plugin_text_is_escaped_and_cut() {
+        assert_eq!(
+            escape_plugin_text("a\nb\r\t\u{1b}[31mc\u{202e}d", 100),
+            "a\\nb\\r\\t\\u{1b}[31mc\\u{202e}d"
+        );
+        assert_eq!(escape_plugin_text("héllo wörld", 5), "héllo…");
+        // The cut counts what is shown: an escape is never split.
+        assert_eq!(escape_plugin_text("ab\u{1b}", 4), "ab…");
+        assert_eq!(
+            escape_plugin_text(&"x".repeat(1 << 20), 10).chars().count(),
+            11
+        );
+        assert_eq!(prefix("héllo", 2), "hé");
+        assert_eq!(prefix("hé", 5), "hé");
+    }
+}

@@ -137,9 +137,9 @@ impl Effective {
                     .map(|(k, v)| (k.clone(), v.clone())),
             );
             merged.grants.extend(layer.grants.iter().cloned());
-            // Bound to what this layer, with everything below it, allows: the endpoint the
-            // key was configured for.
-            let origins = Arc::new(allowed_origins(manifest, &merged));
+            // Bound to where this layer, with everything below it, points the plugin: the
+            // endpoint the key was configured for.
+            let origins = Arc::new(secret_origins(manifest, &merged));
             for (key, value) in &layer.secrets {
                 if value.expose().is_empty() {
                     continue;
@@ -203,31 +203,53 @@ impl Effective {
 /// The two-sided allow-list.
 ///
 /// An origin is allowed when the manifest requests it AND the operator grants it. The
-/// provider's base URL counts as granted: the manifest's default base URL (if the manifest
-/// also requests that origin) and any base URL configured (which needs no request, since the
-/// operator named it).
+/// provider's base URL counts as granted: a base URL configured in `settings` (which needs no
+/// request, since the operator named it) or, while none is configured, the manifest's default
+/// base URL (if the manifest also requests that origin). Once a base URL is configured the
+/// default's origin is no longer granted implicitly; an explicit grant still allows it.
 pub fn allowed_origins(manifest: &Manifest, settings: &PluginSettings) -> BTreeSet<Origin> {
     let requested: BTreeSet<&Origin> = manifest.hosts.iter().collect();
     let mut granted: BTreeSet<Origin> = settings.grants.iter().cloned().collect();
-    let default_base = manifest
-        .config
-        .get(BASE_URL_KEY)
-        .and_then(|spec| spec.default.as_deref())
-        .and_then(|url| Origin::from_url(url).ok());
-    granted.extend(default_base);
+    let configured = configured_base(settings);
+    if configured.is_none() {
+        granted.extend(default_base(manifest));
+    }
     let mut allowed: BTreeSet<Origin> = granted
         .into_iter()
         .filter(|origin| requested.contains(origin))
         .collect();
-    if let Some(base) = settings
+    allowed.extend(configured.flatten());
+    allowed
+}
+
+/// Where the secrets of a layer resolved to `settings` may be sent: only the configured base
+/// URL's origin when there is one (the key belongs to that endpoint), else every allowed
+/// origin (the manifest's default base URL and the operator's grants).
+pub fn secret_origins(manifest: &Manifest, settings: &PluginSettings) -> BTreeSet<Origin> {
+    match configured_base(settings) {
+        Some(base) => base.into_iter().collect(),
+        None => allowed_origins(manifest, settings),
+    }
+}
+
+/// The manifest's default base URL's origin.
+fn default_base(manifest: &Manifest) -> Option<Origin> {
+    manifest
+        .config
+        .get(BASE_URL_KEY)
+        .and_then(|spec| spec.default.as_deref())
+        .filter(|url| !url.trim().is_empty())
+        .and_then(|url| Origin::from_url(url).ok())
+}
+
+/// `None` when `settings` configures no base URL; `Some(origin)` when they do (`Some(None)`
+/// for one that is not a valid URL: it still replaces the default, and grants nothing).
+fn configured_base(settings: &PluginSettings) -> Option<Option<Origin>> {
+    settings
         .values
         .get(BASE_URL_KEY)
         .filter(|url| !url.trim().is_empty())
-        .and_then(|url| Origin::from_url(url).ok())
-    {
-        allowed.insert(base);
-    }
-    allowed
+        .map(|url| Origin::from_url(url).ok())
 }
 
 #[cfg(test)]
@@ -297,6 +319,56 @@ mod tests {
         let s = PluginSettings::from_map(&m, map(&[("base_url", "http://127.0.0.1:9999/v1")]));
         let allowed = allowed_origins(&m, &s);
         assert!(allowed.contains(&origin("http://127.0.0.1:9999")));
+    }
+
+    #[test]
+    fn a_configured_base_url_replaces_the_default_origin() {
+        let m = manifest();
+        let elsewhere = PluginSettings::from_map(
+            &m,
+            map(&[
+                ("base_url", "http://127.0.0.1:9999/v1"),
+                ("api_key", "sk-1"),
+            ]),
+        );
+        let allowed = allowed_origins(&m, &elsewhere);
+        assert_eq!(allowed, BTreeSet::from([origin("http://127.0.0.1:9999")]));
+        let eff = Effective::resolve(&m, &[(Source::Host, &elsewhere)], true);
+        assert_eq!(
+            *eff.secrets["api_key"].origins,
+            BTreeSet::from([origin("http://127.0.0.1:9999")])
+        );
+
+        // An explicit grant keeps the default reachable, but the key stays with the base URL.
+        let granted = PluginSettings {
+            grants: vec![origin("https://api.vendor.com")],
+            ..elsewhere.clone()
+        };
+        let eff = Effective::resolve(&m, &[(Source::Host, &granted)], true);
+        assert!(eff.allowed.contains(&origin("https://api.vendor.com")));
+        assert!(
+            !eff.secrets["api_key"]
+                .origins
+                .contains(&origin("https://api.vendor.com"))
+        );
+
+        // Without a base URL the key goes wherever the plugin may go.
+        let plain = PluginSettings {
+            grants: vec![origin("https://extra.vendor.com")],
+            ..PluginSettings::from_map(&m, map(&[("api_key", "sk-1")]))
+        };
+        let eff = Effective::resolve(&m, &[(Source::Host, &plain)], true);
+        assert_eq!(
+            *eff.secrets["api_key"].origins,
+            BTreeSet::from([
+                origin("https://api.vendor.com"),
+                origin("https://extra.vendor.com")
+            ])
+        );
+
+        // A base URL that is not a URL grants nothing, and does not bring the default back.
+        let broken = PluginSettings::from_map(&m, map(&[("base_url", "not a url")]));
+        assert!(allowed_origins(&m, &broken).is_empty());
     }
 
     #[test]

@@ -32,8 +32,8 @@ pub struct AppState {
     pub origins: crate::api::cors::Origins,
     /// Finished bodies of hot read routes (scene view, scene list).
     pub views: crate::api::response_cache::ResponseCache,
-    /// Which plugin renders each export (kind, format).
-    pub exports: crate::domain::export::Catalog,
+    /// Which plugin renders each export (kind, format); rebuilt when plugins change.
+    exports: std::sync::RwLock<Arc<crate::domain::export::Catalog>>,
     /// `Host` values the server answers to (DNS-rebinding guard).
     pub hosts: crate::api::guard::Hosts,
     pub limiter: crate::api::rate_limit::Limiter,
@@ -53,6 +53,21 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// Which plugin renders each export now.
+    pub fn exports(&self) -> Arc<crate::domain::export::Catalog> {
+        match self.exports.read() {
+            Ok(c) => c.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    pub fn set_exports(&self, catalog: crate::domain::export::Catalog) {
+        match self.exports.write() {
+            Ok(mut c) => *c = Arc::new(catalog),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(catalog),
+        }
+    }
+
     /// `503 LLM_NOT_READY` (with the status text) unless the active provider can be called.
     pub fn require_llm(&self) -> Result<(), crate::error::ServerError> {
         let readiness = self.llm.readiness();
@@ -185,7 +200,7 @@ pub async fn build(config: Config) -> anyhow::Result<Arc<AppState>> {
         tracing::warn!("{warning}");
     }
     let state = Arc::new(AppState {
-        exports,
+        exports: std::sync::RwLock::new(Arc::new(exports)),
         config: Arc::new(config),
         runtime,
         db,
@@ -218,6 +233,9 @@ pub async fn build(config: Config) -> anyhow::Result<Arc<AppState>> {
         .set_story(Arc::new(crate::api::story::WsStory(Arc::downgrade(&state))));
     if state.db.backend() == sceneintruder_store::Backend::Postgres {
         tokio::spawn(watch_settings(state.clone()));
+    }
+    if state.config.watch_plugins {
+        crate::domain::plugins::watch(state.clone(), state.config.plugin_reload_debounce);
     }
     Ok(state)
 }
@@ -267,6 +285,8 @@ pub async fn serve(state: Arc<AppState>) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", state.config.addr))?;
     let addr = listener.local_addr()?;
+    // Plugins may never call this server (guest mode makes its API an admin's on loopback).
+    sceneintruder_runtime::refuse_server_addresses(&[addr]);
     // One stable stdout line that scripts and tests wait for.
     println!("sceneintruder listening on http://{addr}");
     tracing::info!(%addr, "listening");

@@ -11,6 +11,15 @@ use serde::Deserialize;
 
 use sceneintruder_runtime::{Limits, OperatorSettings};
 
+/// An on/off environment value: `1`/`true`/`on` or `0`/`false`/`off`.
+fn flag(value: &str) -> Option<bool> {
+    match value {
+        "1" | "true" | "on" => Some(true),
+        "0" | "false" | "off" => Some(false),
+        _ => None,
+    }
+}
+
 /// The config file (`<data-dir>/config.toml` unless `--config` names another).
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -21,6 +30,10 @@ pub struct FileConfig {
     pub database_url: Option<String>,
     /// Compiled-plugin cache; `""` disables it.
     pub plugin_cache_dir: Option<PathBuf>,
+    /// Pick up added, changed and removed plugin folders without a restart (default true).
+    pub watch_plugins: Option<bool>,
+    /// Quiet time after the last change in the plugins folder before it is reloaded (ms).
+    pub plugin_reload_debounce_ms: Option<u64>,
     /// Largest request body in bytes.
     pub body_limit_bytes: Option<usize>,
     /// `text` (default) or `json`.
@@ -221,6 +234,8 @@ pub struct Config {
     pub plugins_dir: PathBuf,
     pub database_url: String,
     pub plugin_cache_dir: Option<PathBuf>,
+    pub watch_plugins: bool,
+    pub plugin_reload_debounce: Duration,
     pub body_limit_bytes: usize,
     pub log_json: bool,
     pub llm: LlmSection,
@@ -407,6 +422,14 @@ impl Config {
             plugins_dir,
             database_url,
             plugin_cache_dir,
+            watch_plugins: env
+                .get("SCENEINTRUDER_WATCH_PLUGINS")
+                .and_then(|v| flag(v))
+                .or(file.watch_plugins)
+                .unwrap_or(true),
+            plugin_reload_debounce: Duration::from_millis(
+                file.plugin_reload_debounce_ms.unwrap_or(500).max(50),
+            ),
             body_limit_bytes: file.body_limit_bytes.unwrap_or(DEFAULT_BODY_LIMIT),
             log_json,
             llm,
@@ -415,11 +438,7 @@ impl Config {
             realtime: file.realtime,
             guest_mode: env
                 .get("SCENEINTRUDER_GUEST_MODE")
-                .and_then(|v| match v.as_str() {
-                    "1" | "true" | "on" => Some(true),
-                    "0" | "false" | "off" => Some(false),
-                    _ => None,
-                })
+                .and_then(|v| flag(v))
                 .or(file.auth.guest_mode)
                 .unwrap_or(addr.ip().is_loopback()),
             token_ttl_secs: file

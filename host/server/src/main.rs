@@ -8,6 +8,7 @@ mod domain;
 mod error;
 mod jobs;
 mod listener;
+mod plugin_cli;
 mod realtime;
 mod secrets;
 mod time;
@@ -43,6 +44,9 @@ enum Command {
     /// Manage accounts.
     #[command(subcommand)]
     User(UserCommand),
+    /// Write, check, try, install and list plugins.
+    #[command(subcommand)]
+    Plugins(plugin_cli::PluginsCommand),
 }
 
 #[derive(Subcommand)]
@@ -130,6 +134,7 @@ async fn main() -> std::process::ExitCode {
             password_stdin,
             location,
         }) => add_user(name, admin, password_stdin, location).await,
+        Command::Plugins(command) => plugin_cli::run(command).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -10,6 +10,148 @@
 //! * [`schema_value`]: a request's JSON schema parsed and checked to be a JSON object;
 //! * [`json_instruction`] and [`with_instruction`]: JSON mode expressed as an instruction
 //!   appended to the system prompt, for vendors without a structured-output switch.
+//!
+//! # A vendor with its own wire format
+//!
+//! The translation of a made-up vendor that takes `{"model", "system", "turns", "stream"}`,
+//! answers `{"text", "stop_reason"}`, and streams Server-Sent Events `data: {"delta": ".."}`
+//! ended by an `end` event. `complete` and `start_stream` are what the plugin's
+//! [`Guest`](crate::llm::Guest) methods call (the rest of the plugin is as in the
+//! [`llm`](crate::llm) module); the request body and the stream decoder are pure and tested
+//! natively (the plugin's `Cargo.toml` also depends on `serde` and `serde_json`):
+//!
+//! ```rust
+//! use sceneintruder_plugin_sdk::llm::{CompletionRequest, CompletionResponse, ProviderError};
+//! use sceneintruder_plugin_sdk::sse::SseEvent;
+//! use sceneintruder_plugin_sdk::streams::{self, SseDecoder, Step};
+//! use sceneintruder_plugin_sdk::{completion, config, http};
+//! use serde::Deserialize;
+//! use serde_json::{Value, json};
+//!
+//! const DEFAULT_BASE_URL: &str = "https://api.acme.example";
+//!
+//! /// The vendor's request body (JSON mode as an instruction: the vendor has no switch).
+//! fn body(req: &CompletionRequest, stream: bool) -> Result<Value, ProviderError> {
+//!     let turns: Vec<Value> = completion::turns(&req.messages)?
+//!         .into_iter()
+//!         .map(|t| json!({"from": if t.user { "user" } else { "model" }, "text": t.text}))
+//!         .collect();
+//!     let instruction = completion::json_instruction(&req.response_format)?;
+//!     let mut body = json!({"model": req.model, "turns": turns, "stream": stream});
+//!     if let Some(system) = completion::with_instruction(req, instruction.as_deref()) {
+//!         body["system"] = json!(system);
+//!     }
+//!     if let Some(t) = req.temperature {
+//!         body["temperature"] = completion::number_in("temperature", t, 0.0, 1.0)?;
+//!     }
+//!     Ok(body)
+//! }
+//!
+//! /// `{base_url}/v1/generate`, once the key is known to be configured.
+//! fn endpoint() -> Result<String, ProviderError> {
+//!     config::require_secret("api_key")?;
+//!     Ok(format!("{}/v1/generate", config::base_url(DEFAULT_BASE_URL)?))
+//! }
+//!
+//! #[derive(Deserialize)]
+//! struct Answer {
+//!     text: String,
+//!     stop_reason: Option<String>,
+//! }
+//!
+//! /// `complete()`: non-2xx answers come back as typed errors, a 2xx body that is not an
+//! /// `Answer` as `bad-response`.
+//! fn complete(req: &CompletionRequest) -> Result<CompletionResponse, ProviderError> {
+//!     let request = http::post_json(&endpoint()?, vec![http::bearer("api_key")], &body(req, false)?);
+//!     let answer: Answer = http::send_json(&request)?;
+//!     Ok(CompletionResponse {
+//!         text: answer.text,
+//!         finish_reason: answer.stop_reason.unwrap_or_default(),
+//!         usage: None,
+//!         model: req.model.clone(),
+//!     })
+//! }
+//!
+//! /// `start_stream()`: the answer's events are pulled by `streams::next_event`.
+//! fn start_stream(req: &CompletionRequest) -> Result<u32, ProviderError> {
+//!     let headers = vec![http::bearer("api_key")];
+//!     let decoder = Decoder { model: req.model.clone(), finish: None };
+//!     streams::open_sse(&endpoint()?, headers, &body(req, true)?, http::status_error, decoder)
+//! }
+//!
+//! /// The vendor's stream events.
+//! struct Decoder {
+//!     model: String,
+//!     finish: Option<String>,
+//! }
+//!
+//! impl SseDecoder for Decoder {
+//!     fn on_event(&mut self, event: &SseEvent) -> Result<Step, ProviderError> {
+//!         let data: Value = http::parse_json(event.data.as_bytes())?;
+//!         if event.event.as_deref() == Some("end") {
+//!             self.finish = Some(data["stop_reason"].as_str().unwrap_or("stop").to_string());
+//!             return Ok(Step::End);
+//!         }
+//!         Ok(match data["delta"].as_str() {
+//!             Some(delta) => Step::Delta(delta.to_string()),
+//!             None => Step::Skip,
+//!         })
+//!     }
+//!
+//!     fn finish(&mut self, text: String, body_ended: bool) -> Result<CompletionResponse, ProviderError> {
+//!         if body_ended {
+//!             return Err(ProviderError::StreamInterrupted("no end event".into()));
+//!         }
+//!         Ok(CompletionResponse {
+//!             text,
+//!             finish_reason: self.finish.take().unwrap_or_default(),
+//!             usage: None,
+//!             model: self.model.clone(),
+//!         })
+//!     }
+//! }
+//! # fn main() {
+//!
+//! // Native unit tests: the body, and the decoder over a body held in memory.
+//! use sceneintruder_plugin_sdk::llm::{Message, Reasoning, ResponseFormat, Role, StreamEvent};
+//!
+//! let req = CompletionRequest {
+//!     model: "acme-1".into(),
+//!     system_prompt: None,
+//!     messages: vec![
+//!         Message { role: Role::User, content: "Hi".into() },
+//!         Message { role: Role::User, content: "Still there?".into() },
+//!     ],
+//!     temperature: Some(1.5),
+//!     max_tokens: None,
+//!     top_p: None,
+//!     stop: Vec::new(),
+//!     response_format: ResponseFormat::Text,
+//!     reasoning: Reasoning::Default,
+//! };
+//! let b = body(&req, true).unwrap();
+//! assert_eq!(b["turns"], json!([{"from": "user", "text": "Hi\n\nStill there?"}]));
+//! assert_eq!(b["temperature"], 1.0);
+//!
+//! struct Chunks(Vec<&'static str>);
+//! impl streams::ChunkRead for Chunks {
+//!     fn read_chunk(&mut self, _max: u32) -> Result<Option<Vec<u8>>, http::Error> {
+//!         Ok((!self.0.is_empty()).then(|| self.0.remove(0).as_bytes().to_vec()))
+//!     }
+//! }
+//! let chunks = Chunks(vec![
+//!     "data: {\"delta\": \"Hel\"}\n\n",
+//!     "data: {\"delta\": \"lo\"}\n\nevent: end\ndata: {\"stop_reason\": \"stop\"}\n\n",
+//! ]);
+//! let decoder = Decoder { model: "acme-1".into(), finish: None };
+//! let id = streams::open(streams::SseSource::new(chunks, decoder));
+//! assert_eq!(streams::next_event(id), Ok(StreamEvent::Delta("Hel".into())));
+//! assert_eq!(streams::next_event(id), Ok(StreamEvent::Delta("lo".into())));
+//! let Ok(StreamEvent::Done(done)) = streams::next_event(id) else { panic!("no done") };
+//! assert_eq!((done.text.as_str(), done.finish_reason.as_str()), ("Hello", "stop"));
+//! streams::close(id);
+//! # }
+//! ```
 
 use crate::llm::{CompletionRequest, JsonSchema, Message, ResponseFormat, Role};
 use crate::types::ProviderError;

@@ -1,122 +1,142 @@
 //! Guest-side SDK for SceneIntruder plugins.
 //!
-//! A SceneIntruder plugin is one WebAssembly component that targets exactly one world of
-//! `wit/plugin.wit` (`sceneintruder:plugin@0.1.2`). This crate gives plugin authors:
+//! A SceneIntruder plugin is one WebAssembly component, built for the `wasm32-wasip2` target,
+//! that implements exactly one world of the WIT package `sceneintruder:plugin` (version
+//! [`WIT_VERSION`]). The WIT ships inside this crate (`wit/plugin.wit`), so the crate works as
+//! a `path` or `git` dependency from anywhere. It gives plugin authors:
 //!
-//! * the generated bindings of each world, one module per world, behind a cargo feature:
-//!   [`llm`] (`llm`), `vision` (`vision`), `video` (`video`), `exporter` (`exporter`).
-//!   Each module re-exports the world's `Guest` trait(s), its types and an `export!` macro;
-//! * for the provider worlds: [`http`] (the `http` import plus JSON helpers and the typed
-//!   mapping of vendor errors), [`config`], [`log`] and [`types`];
-//! * [`sse`]: a server-sent-events line parser;
-//! * with `llm`: [`streams`] (the stream table behind `start-stream` / `next-event` /
-//!   `close-stream`) and [`openai_chat`] (an OpenAI Chat Completions codec that any
-//!   OpenAI-compatible provider can reuse through a small [`openai_chat::ChatDialect`] hook)
-//!   and [`completion`] (vendor-neutral request steps: alternating turns, JSON mode as an
-//!   instruction, numbers) for vendors with their own wire format.
+//! * the bindings of each world, one module per world, behind a cargo feature:
+//!   [`llm`] (feature `llm`, world `llm-provider`), [`vision`] (`vision`, `vision-provider`),
+//!   [`video`] (`video`, `video-provider`) and [`exporter`] (`exporter`, `exporter`). Each
+//!   module re-exports the world's `Guest` trait, its types and an `export!` macro; the docs of
+//!   [`llm`] and [`exporter`] hold a complete plugin, compiled and run as a doctest;
+//! * for the provider worlds: [`http`] (the host's HTTP, JSON helpers and the typed mapping of
+//!   vendor errors), [`config`] (settings, secrets, `base_url`), [`log`] and [`types`] (the
+//!   shared records, and [`types::unknown_model`]);
+//! * [`sse`]: a server-sent-events parser (no feature needed);
+//! * with `llm`: [`openai_chat`] (an OpenAI Chat Completions codec that any OpenAI-compatible
+//!   vendor reuses through a small [`openai_chat::ChatDialect`], and a `const` catalog:
+//!   [`openai_chat::ModelSpec`], [`openai_chat::catalog_info`],
+//!   [`openai_chat::list_known_models`]), [`streams`] (the stream table behind
+//!   `start-stream` / `next-event` / `close-stream`, and [`streams::SseSource`] for any SSE
+//!   vendor) and [`completion`] (vendor-neutral request steps: alternating turns, JSON mode as
+//!   an instruction, numbers) for vendors with their own wire format;
+//! * with `exporter`: [`exporter::pairs`], [`exporter::render_text`], [`exporter::input`],
+//!   [`exporter::Output`] and the export input types, [`exporter::document`].
 //!
-//! Enable exactly one world feature per plugin crate and build each plugin in its own cargo
-//! invocation (`cargo build --profile wasm-release --target wasm32-wasip2 -p <plugin>`), so the
-//! features of different worlds never unify.
+//! These docs are complete when built with every feature
+//! (`cargo doc --features llm,vision,video,exporter`); a plugin enables exactly one.
 //!
-//! # Writing an LLM provider
+//! # Setting up a plugin crate
 //!
-//! `Cargo.toml`:
+//! You need Rust 1.95 or newer and the WASI 0.2 target:
+//!
+//! ```sh
+//! rustup target add wasm32-wasip2
+//! ```
+//!
+//! A plugin is a crate of its own. Its `Cargo.toml`, here for an LLM provider (an exporter
+//! enables `exporter` instead of `llm`):
 //!
 //! ```toml
+//! [package]
+//! name = "llm-acme"
+//! version = "0.1.0"
+//! edition = "2024"
+//! rust-version = "1.95"
+//! publish = false
+//!
+//! # A component is a dynamic library for wasm32-wasip2.
 //! [lib]
 //! crate-type = ["cdylib"]
 //!
 //! [dependencies]
-//! sceneintruder-plugin-sdk = { workspace = true, features = ["llm"] }
+//! # A checkout of the SceneIntruder repository (or a git dependency on it:
+//! # `{ git = "<repository URL>", features = ["llm"] }`).
+//! sceneintruder-plugin-sdk = { path = "../sceneintruder/plugins/sdk", features = ["llm"] }
+//!
+//! # Small components: the settings of the SceneIntruder repository's `wasm-release` profile.
+//! [profile.release]
+//! opt-level = "s"
+//! lto = true
+//! codegen-units = 1
+//! strip = true
+//! panic = "abort"
+//!
+//! # The crate is its own workspace, so it builds standalone wherever its folder is.
+//! [workspace]
 //! ```
 //!
-//! `src/lib.rs` for an OpenAI-compatible vendor:
+//! Enable exactly one world feature: a component implements one world. A cargo workspace
+//! that holds plugins of several worlds builds each plugin with its own
+//! `cargo build -p <crate>`, so that the SDK's features never unify across them.
 //!
-//! ```ignore
-//! use sceneintruder_plugin_sdk::llm::{
-//!     self, CompletionRequest, CompletionResponse, Guest, ModelInfo, ProviderError,
-//!     ProviderInfo, StreamEvent,
-//! };
-//! use sceneintruder_plugin_sdk::openai_chat::{self, ChatDialect};
-//! use sceneintruder_plugin_sdk::streams;
+//! Build:
 //!
-//! struct Acme;
-//!
-//! impl ChatDialect for Acme {
-//!     fn vendor(&self) -> &str { "Acme" }
-//!     fn default_base_url(&self) -> &str { "https://api.acme.example/v1" }
-//! }
-//!
-//! struct Plugin;
-//!
-//! impl Guest for Plugin {
-//!     fn info() -> ProviderInfo { /* id, display name, default model, catalog */ todo!() }
-//!     fn complete(req: CompletionRequest) -> Result<CompletionResponse, ProviderError> {
-//!         openai_chat::complete(&Acme, &req)
-//!     }
-//!     fn list_models() -> Result<Vec<ModelInfo>, ProviderError> {
-//!         let ids = openai_chat::list_model_ids(&Acme)?;
-//!         Ok(ids.iter().map(|id| sceneintruder_plugin_sdk::types::unknown_model(id)).collect())
-//!     }
-//!     fn start_stream(req: CompletionRequest) -> Result<u32, ProviderError> {
-//!         openai_chat::start_stream(Acme, &req)
-//!     }
-//!     fn next_event(stream: u32) -> Result<StreamEvent, ProviderError> {
-//!         streams::next_event(stream)
-//!     }
-//!     fn close_stream(stream: u32) {
-//!         streams::close(stream)
-//!     }
-//! }
-//!
-//! llm::export!(Plugin);
+//! ```sh
+//! cargo build --release --target wasm32-wasip2
 //! ```
 //!
-//! A vendor with its own wire format uses [`http`] directly: build a request with
-//! [`http::post_json`] / [`http::get`], send it with [`http::send_json`] (non-2xx answers come back
-//! as the typed `provider-error`), and for streaming wrap [`http::send_streaming`]'s body in a
-//! [`streams::SseSource`] with your own [`streams::SseDecoder`].
+//! The component is `target/wasm32-wasip2/release/llm_acme.wasm`: the crate name with every
+//! `-` replaced by `_`. To install it, make a folder in the server's plugins folder
+//! (`<data-dir>/plugins` by default) holding the `.wasm` and a `plugin.toml` whose `component`
+//! is the file name and whose `wit` is the WIT version this SDK binds, [`WIT_VERSION`]:
 //!
-//! # Secrets
+//! ```toml
+//! id = "acme"                    # equals ProviderInfo::id; 1-64 of a-z 0-9 - _
+//! kind = "llm-provider"          # llm-provider | vision-provider | video-provider | exporter
+//! version = "0.1.0"              # the plugin's own version
+//! wit = "0.1.2"                  # sceneintruder_plugin_sdk::WIT_VERSION
+//! name = "Acme"
+//! description = "Acme chat models."
+//! component = "llm_acme.wasm"
 //!
-//! A plugin never sees an API key. Write the placeholder `{{secret:api_key}}` into a header value
-//! or a query-string value (see [`http::bearer`] and [`http::secret`]); the host substitutes it
-//! after its allow-list check. Use [`config::require_secret`] to fail early with
-//! `not-configured` when the operator has not set the key.
+//! [network]
+//! hosts = ["https://api.acme.example"]   # origins the plugin asks to reach
 //!
-//! # Writing an exporter
+//! [config.base_url]
+//! description = "API base URL."
+//! default = "https://api.acme.example/v1"
 //!
-//! See `docs/plugins/exporter.md` for the whole story. In short, for a text format:
-//!
-//! ```ignore
-//! use sceneintruder_plugin_sdk::exporter::document::ExportInput;
-//! use sceneintruder_plugin_sdk::exporter::{self, ExportError, ExportRequest, FormatInfo, Guest};
-//!
-//! struct Plugin;
-//! impl Guest for Plugin {
-//!     fn supported() -> Vec<FormatInfo> {
-//!         // One (kind, format) pair per kind, all with this name, media type and extension.
-//!         exporter::pairs(&["scene"], "yaml", "YAML", "application/yaml; charset=utf-8", "yaml")
-//!     }
-//!     fn render(req: ExportRequest) -> Result<(), ExportError> {
-//!         // Checks the pair, parses the input, renders it and writes the text.
-//!         exporter::render_text(&req, &Self::supported(), |kind, input| match kind {
-//!             "scene" => Some(scene(input)),
-//!             _ => None,
-//!         })
-//!     }
-//! }
-//! exporter::export!(Plugin);
-//!
-//! /// Pure, so it can be tested natively.
-//! fn scene(input: &ExportInput) -> String {
-//!     format!("title: {}\n", input.scene.scene.title)
-//! }
+//! [config.api_key]
+//! description = "Acme API key."
+//! secret = true
+//! required = true
 //! ```
 //!
-//! For binary output, or output written piece by piece, `render()` calls
-//! `exporter::input` and writes through an `exporter::Output` instead.
+//! The server reads the plugins folder when it starts, so restart it after installing;
+//! `GET /api/plugins/<id>` then shows whether the plugin loaded and, if not, why. In the
+//! SceneIntruder repository, `docs/plugins/README.md` describes the manifest, the sandbox and
+//! the caps, `docs/plugins/llm.md` and `docs/plugins/exporter.md` go through each world.
+//!
+//! # Secrets and settings
+//!
+//! A plugin never sees an API key. It writes the placeholder `{{secret:api_key}}` into a
+//! credential header or a query-string value its manifest declares (see [`http::bearer`] and
+//! [`http::secret`]); the host substitutes the key after its allow-list check, for the origin
+//! the key belongs to only. [`config::require_secret`] fails early with `not-configured` when
+//! the operator has not set the key; [`config::get`] / [`config::get_non_empty`] read the
+//! other settings, and [`config::base_url`] the conventional `base_url` one.
+//!
+//! # Testing
+//!
+//! Plugins are tested natively with `cargo test`, like any crate. The host's imports (HTTP,
+//! settings, logs, export output) exist only inside the server: natively, calling one panics.
+//! So keep the translation in pure functions (build the vendor's body, parse its answer,
+//! decode its stream events, render an export input) and test those; the examples in the
+//! world modules do just that. To test against the real runtime, run the plugin in a server
+//! with its `base_url` pointing at a loopback fake of the vendor (`docs/plugins/llm.md`).
+
+// The world modules exist only with their feature; the docs are meant to be built with all.
+#![cfg_attr(
+    not(all(
+        feature = "llm",
+        feature = "vision",
+        feature = "video",
+        feature = "exporter"
+    )),
+    allow(rustdoc::broken_intra_doc_links)
+)]
 
 // Lets the generated bindings and the exported macros name this crate by the same absolute
 // path from inside and outside the crate.
@@ -124,6 +144,11 @@ extern crate self as sceneintruder_plugin_sdk;
 
 #[doc(hidden)]
 pub use wit_bindgen as __wit_bindgen;
+
+/// The version of the WIT package `sceneintruder:plugin` this SDK binds (its `wit/plugin.wit`).
+/// Write it as `wit` in the plugin's `plugin.toml`: the host loads a plugin built against
+/// `0.1.x` on any `0.1` host at least as new.
+pub const WIT_VERSION: &str = "0.1.2";
 
 pub mod sse;
 
@@ -134,7 +159,7 @@ pub mod sse;
 #[doc(hidden)]
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "../../wit",
+        path: "wit",
         inline: "
             package sceneintruder:sdk;
             world provider-imports {
@@ -167,11 +192,148 @@ pub mod openai_chat;
 #[cfg(feature = "llm")]
 pub mod streams;
 
-/// The `llm-provider` world: implement [`llm::Guest`] and call [`llm::export!`].
 #[cfg(feature = "llm")]
 pub mod llm {
+    //! The `llm-provider` world: implement [`Guest`] for a type and export it with
+    //! [`export!`].
+    //!
+    //! The exports, in short (the whole story is `docs/plugins/llm.md` in the SceneIntruder
+    //! repository):
+    //!
+    //! * `info()`: the provider id (equal to the manifest's `id`), display name, default model
+    //!   and built-in catalog. The host calls it once, at load, with no network and no
+    //!   secrets: return constants.
+    //! * `complete(req)`: one completion. Every failure is a typed [`ProviderError`]; a plugin
+    //!   never retries (the host does, for rate limits, 5xx and timeouts).
+    //! * `list_models()`: the models the vendor offers now (may call the vendor).
+    //! * `start_stream(req)` / `next_event(id)` / `close_stream(id)`: a streamed completion,
+    //!   pulled event by event from one instance; [`streams`](crate::streams) keeps the table.
+    //!
+    //! # An OpenAI-compatible provider
+    //!
+    //! [`openai_chat`](crate::openai_chat) speaks the wire format. A vendor describes how it
+    //! deviates in a [`ChatDialect`](crate::openai_chat::ChatDialect) and its models in a
+    //! `const` catalog of [`ModelSpec`](crate::openai_chat::ModelSpec)s, which
+    //! [`catalog_info`](crate::openai_chat::catalog_info) turns into `info()`. The whole
+    //! `src/lib.rs` of such a plugin:
+    //!
+    //! ```rust,standalone_crate
+    //! use sceneintruder_plugin_sdk::llm::{
+    //!     self, CompletionRequest, CompletionResponse, Guest, ModelInfo, ProviderError,
+    //!     ProviderInfo, StreamEvent,
+    //! };
+    //! use sceneintruder_plugin_sdk::openai_chat::{self, ChatDialect, ModelSpec};
+    //! use sceneintruder_plugin_sdk::{streams, types};
+    //!
+    //! /// How Acme differs from OpenAI: its name and default base URL, nothing else. Other
+    //! /// hooks (auth headers, reasoning switch, output-cap key, JSON support) have defaults.
+    //! #[derive(Clone, Copy)]
+    //! struct Acme;
+    //!
+    //! impl ChatDialect for Acme {
+    //!     fn vendor(&self) -> &str {
+    //!         "Acme"
+    //!     }
+    //!
+    //!     fn default_base_url(&self) -> &str {
+    //!         "https://api.acme.example/v1"
+    //!     }
+    //! }
+    //!
+    //! /// The built-in catalog; the first model is the default.
+    //! const MODELS: [ModelSpec; 2] = [
+    //!     ModelSpec {
+    //!         id: "acme-large",
+    //!         name: "Acme Large",
+    //!         context: 128_000,
+    //!         max_output: Some(8_192),
+    //!         json_mode: true,
+    //!         json_schema: true,
+    //!         reasoning: false,
+    //!         vision: true,
+    //!     },
+    //!     ModelSpec {
+    //!         id: "acme-small",
+    //!         name: "Acme Small",
+    //!         context: 32_000,
+    //!         max_output: None,
+    //!         json_mode: true,
+    //!         json_schema: false,
+    //!         reasoning: false,
+    //!         vision: false,
+    //!     },
+    //! ];
+    //!
+    //! /// A model the vendor lists that the catalog does not describe.
+    //! fn unlisted(id: &str) -> ModelInfo {
+    //!     ModelInfo {
+    //!         json_mode: true,
+    //!         streaming: true,
+    //!         ..types::unknown_model(id)
+    //!     }
+    //! }
+    //!
+    //! struct Plugin;
+    //!
+    //! impl Guest for Plugin {
+    //!     fn info() -> ProviderInfo {
+    //!         openai_chat::catalog_info("acme", "Acme", &MODELS)
+    //!     }
+    //!
+    //!     fn complete(req: CompletionRequest) -> Result<CompletionResponse, ProviderError> {
+    //!         openai_chat::complete(&Acme, &req)
+    //!     }
+    //!
+    //!     fn list_models() -> Result<Vec<ModelInfo>, ProviderError> {
+    //!         openai_chat::list_known_models(&Acme, &MODELS, unlisted)
+    //!     }
+    //!
+    //!     fn start_stream(req: CompletionRequest) -> Result<u32, ProviderError> {
+    //!         openai_chat::start_stream(Acme, &req)
+    //!     }
+    //!
+    //!     fn next_event(stream: u32) -> Result<StreamEvent, ProviderError> {
+    //!         streams::next_event(stream)
+    //!     }
+    //!
+    //!     fn close_stream(stream: u32) {
+    //!         streams::close(stream)
+    //!     }
+    //! }
+    //!
+    //! llm::export!(Plugin);
+    //! # fn main() {
+    //!
+    //! // What a native unit test of this plugin can check: everything but the host calls.
+    //! use sceneintruder_plugin_sdk::llm::{Message, Reasoning, ResponseFormat, Role};
+    //!
+    //! let info = Plugin::info();
+    //! assert_eq!((info.id.as_str(), info.default_model.as_str()), ("acme", "acme-large"));
+    //! assert!(info.models.iter().all(|m| m.streaming));
+    //!
+    //! let req = CompletionRequest {
+    //!     model: "acme-large".into(),
+    //!     system_prompt: Some("Be brief.".into()),
+    //!     messages: vec![Message { role: Role::User, content: "Hello".into() }],
+    //!     temperature: Some(0.7),
+    //!     max_tokens: Some(100),
+    //!     top_p: None,
+    //!     stop: Vec::new(),
+    //!     response_format: ResponseFormat::JsonObject,
+    //!     reasoning: Reasoning::Off,
+    //! };
+    //! let body = openai_chat::build_body(&Acme, &req, false).unwrap();
+    //! assert_eq!(body["messages"][0]["content"], "Be brief.");
+    //! assert_eq!(body["temperature"], 0.7);
+    //! assert_eq!(body["response_format"]["type"], "json_object");
+    //! # }
+    //! ```
+    //!
+    //! A vendor with a wire format of its own builds on [`http`](crate::http),
+    //! [`completion`](crate::completion) and [`streams`](crate::streams); the
+    //! [`completion`](crate::completion) module shows one.
     wit_bindgen::generate!({
-        path: "../../wit",
+        path: "wit",
         world: "llm-provider",
         pub_export_macro: true,
         default_bindings_module: "sceneintruder_plugin_sdk::llm",
@@ -196,7 +358,7 @@ pub mod llm {
 #[cfg(feature = "vision")]
 pub mod vision {
     wit_bindgen::generate!({
-        path: "../../wit",
+        path: "wit",
         world: "vision-provider",
         pub_export_macro: true,
         default_bindings_module: "sceneintruder_plugin_sdk::vision",
@@ -220,7 +382,7 @@ pub mod vision {
 #[cfg(feature = "video")]
 pub mod video {
     wit_bindgen::generate!({
-        path: "../../wit",
+        path: "wit",
         world: "video-provider",
         pub_export_macro: true,
         default_bindings_module: "sceneintruder_plugin_sdk::video",
@@ -240,18 +402,93 @@ pub mod video {
     pub use crate::types::{ImageSource, ModelInfo, ProviderError, ProviderInfo};
 }
 
-/// The `exporter` world: implement [`exporter::Guest`] and call [`exporter::export!`].
-///
-/// An exporter declares the (kind, format) pairs it renders in `supported()` (one format for
-/// several kinds: [`exporter::pairs`]), reads the host's export input with [`exporter::input`]
-/// in `render()`, and writes its output through an [`exporter::Output`] (buffered, sent to the
-/// host in chunks). A text format does all of `render()` with [`exporter::render_text`].
-/// Attachments of the exported document (images, clips) are read with
-/// [`exporter::attachments`]. Exporters have no network and no filesystem.
 #[cfg(feature = "exporter")]
 pub mod exporter {
+    //! The `exporter` world: implement [`Guest`] for a type and export it with [`export!`].
+    //!
+    //! An exporter declares the (kind, format) pairs it renders in `supported()` (one format
+    //! for several kinds: [`pairs`]), reads the host's export input with [`input`] in
+    //! `render()`, and writes its output through an [`Output`] (buffered, sent to the host in
+    //! chunks). A text format does all of `render()` with [`render_text`]. Attachments of the
+    //! exported document (images, clips) are read with [`attachments`]; the host's log and
+    //! settings are `sceneintruder::plugin::log` and `sceneintruder::plugin::config` in this
+    //! module. Exporters have no network and no filesystem. The whole story is
+    //! `docs/plugins/exporter.md` in the SceneIntruder repository.
+    //!
+    //! # A text exporter
+    //!
+    //! The whole `src/lib.rs` of a plugin that renders a scene as an outline in plain text:
+    //!
+    //! ```rust,standalone_crate
+    //! use sceneintruder_plugin_sdk::exporter::document::ExportInput;
+    //! use sceneintruder_plugin_sdk::exporter::{self, ExportError, ExportRequest, FormatInfo, Guest};
+    //!
+    //! struct Plugin;
+    //!
+    //! impl Guest for Plugin {
+    //!     fn supported() -> Vec<FormatInfo> {
+    //!         // One (kind, format) pair per kind, all with this name, media type and extension.
+    //!         exporter::pairs(&["scene"], "outline", "Outline", "text/plain; charset=utf-8", "txt")
+    //!     }
+    //!
+    //!     fn render(req: ExportRequest) -> Result<(), ExportError> {
+    //!         // Checks the pair, parses the input, renders it and writes the text.
+    //!         exporter::render_text(&req, &Self::supported(), |kind, input| match kind {
+    //!             "scene" => Some(outline(input)),
+    //!             _ => None,
+    //!         })
+    //!     }
+    //! }
+    //!
+    //! exporter::export!(Plugin);
+    //!
+    //! /// Pure, so it can be tested natively.
+    //! fn outline(input: &ExportInput) -> String {
+    //!     let mut text = format!("{}\n", input.scene.scene.title);
+    //!     for character in &input.characters {
+    //!         text += &format!("- {}: {}\n", character.name, character.role);
+    //!     }
+    //!     text
+    //! }
+    //! # fn main() {
+    //!
+    //! // What a native unit test of this plugin can check: everything but the host calls.
+    //! let mut input = ExportInput::default();
+    //! input.scene.scene.title = "The harbour".into();
+    //! assert_eq!(outline(&input), "The harbour\n");
+    //!
+    //! let formats = Plugin::supported();
+    //! assert_eq!((formats[0].kind.as_str(), formats[0].format.as_str()), ("scene", "outline"));
+    //! assert_eq!(formats[0].schema_version, exporter::document::SCHEMA_VERSION);
+    //! # }
+    //! ```
+    //!
+    //! # Binary output, written piece by piece
+    //!
+    //! `render()` calls [`input`] itself and writes through an [`Output`], which sends the
+    //! bytes to the host in 64 KiB chunks (it also implements [`std::io::Write`], for
+    //! encoders that write into one):
+    //!
+    //! ```rust
+    //! use sceneintruder_plugin_sdk::exporter::{self, ExportError, ExportRequest, FormatInfo};
+    //!
+    //! fn supported() -> Vec<FormatInfo> {
+    //!     exporter::pairs(&["scene"], "names", "Names", "application/octet-stream", "bin")
+    //! }
+    //!
+    //! /// One NUL-terminated name per character.
+    //! fn render(req: ExportRequest) -> Result<(), ExportError> {
+    //!     let input = exporter::input(&req, &supported())?;
+    //!     let mut out = exporter::Output::new();
+    //!     for character in &input.characters {
+    //!         out.push_str(&character.name)?;
+    //!         out.push(&[0])?;
+    //!     }
+    //!     out.finish()
+    //! }
+    //! ```
     wit_bindgen::generate!({
-        path: "../../wit",
+        path: "wit",
         world: "exporter",
         pub_export_macro: true,
         default_bindings_module: "sceneintruder_plugin_sdk::exporter",
@@ -276,6 +513,7 @@ pub mod exporter {
     }
 
     impl Output {
+        /// An empty output.
         pub fn new() -> Output {
             Output::default()
         }
@@ -334,11 +572,14 @@ pub mod exporter {
     /// media type and file extension, and the export-input schema this SDK understands
     /// ([`document::SCHEMA_VERSION`]).
     ///
-    /// ```ignore
-    /// fn supported() -> Vec<FormatInfo> {
-    ///     let kinds = &["scene", "interactions"];
-    ///     exporter::pairs(kinds, "txt", "Plain text", "text/plain; charset=utf-8", "txt")
-    /// }
+    /// ```rust
+    /// use sceneintruder_plugin_sdk::exporter;
+    ///
+    /// let kinds = &["scene", "interactions"];
+    /// let formats = exporter::pairs(kinds, "txt", "Plain text", "text/plain; charset=utf-8", "txt");
+    /// assert_eq!(formats.len(), 2);
+    /// assert_eq!(formats[1].kind, "interactions");
+    /// assert_eq!(formats[1].file_extension, "txt");
     /// ```
     pub fn pairs(
         kinds: &[&str],
@@ -366,14 +607,28 @@ pub mod exporter {
     /// render, which fails the export as `unsupported`. For binary output, or output
     /// written piece by piece, call [`input`] yourself and write through an [`Output`].
     ///
-    /// ```ignore
+    /// ```rust
+    /// use sceneintruder_plugin_sdk::exporter::{self, ExportError, ExportRequest, FormatInfo};
+    ///
+    /// fn supported() -> Vec<FormatInfo> {
+    ///     let kinds = &["scene", "interactions"];
+    ///     exporter::pairs(kinds, "txt", "Plain text", "text/plain; charset=utf-8", "txt")
+    /// }
+    ///
     /// fn render(req: ExportRequest) -> Result<(), ExportError> {
-    ///     exporter::render_text(&req, &Self::supported(), |kind, input| match kind {
-    ///         "scene" => Some(scene::render(input)),
-    ///         "interactions" => Some(interactions::render(input)),
+    ///     exporter::render_text(&req, &supported(), |kind, input| match kind {
+    ///         "scene" => Some(format!("{}\n", input.scene.scene.title)),
     ///         _ => None,
     ///     })
     /// }
+    ///
+    /// // A pair this plugin does not declare fails before anything is rendered or written.
+    /// let req = ExportRequest {
+    ///     kind: "story".into(),
+    ///     format: "txt".into(),
+    ///     input_json: "{}".into(),
+    /// };
+    /// assert!(matches!(render(req), Err(ExportError::Unsupported(_))));
     /// ```
     pub fn render_text(
         req: &ExportRequest,
@@ -488,5 +743,19 @@ pub mod exporter {
                 "{result:?}"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// [`crate::WIT_VERSION`] is the version of the package the bindings are generated from.
+    #[test]
+    fn wit_version_is_the_bound_package_version() {
+        let wit = include_str!("../wit/plugin.wit");
+        let declared = format!("package sceneintruder:plugin@{};", crate::WIT_VERSION);
+        assert!(
+            wit.lines().any(|line| line.trim() == declared),
+            "wit/plugin.wit does not declare `{declared}`"
+        );
     }
 }

@@ -197,16 +197,21 @@ pub fn is_openai_reasoning_model(model: &str) -> bool {
 /// into the WIT `model-info` (every OpenAI-compatible model here streams).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ModelSpec {
+    /// The vendor's model id, sent on the wire.
     pub id: &'static str,
+    /// Display name.
     pub name: &'static str,
     /// Context window in tokens, 0 when not documented.
     pub context: u32,
     /// Largest output in tokens, when documented.
     pub max_output: Option<u32>,
+    /// `response_format: json_object` (or the vendor's equivalent) is honoured.
     pub json_mode: bool,
+    /// A JSON schema can be enforced.
     pub json_schema: bool,
     /// The reasoning switch is meaningful for this model.
     pub reasoning: bool,
+    /// Images are accepted as input.
     pub vision: bool,
 }
 

@@ -2,19 +2,53 @@
 //!
 //! `start-stream` returns an id, `next-event` pulls the next event, `close-stream` releases it.
 //! The host keeps the instance alive between those calls, so the state lives here, in the
-//! instance: a table from id to a boxed [`EventSource`].
+//! instance: a table from id to a boxed [`EventSource`]. A plugin's `start_stream` registers
+//! a source with [`open`] (or, for an SSE answer, [`open_sse`]; [`crate::openai_chat`] does it
+//! for OpenAI-compatible vendors), and its other two methods are one line each:
 //!
-//! ```ignore
-//! fn start_stream(req: CompletionRequest) -> Result<u32, ProviderError> {
-//!     let (_, body) = http::send_streaming(&my_request(&req)?)?;
-//!     Ok(streams::open(SseSource::new(body, MyDecoder::new(&req.model))))
+//! ```rust
+//! use sceneintruder_plugin_sdk::llm::{CompletionResponse, ProviderError, StreamEvent};
+//! use sceneintruder_plugin_sdk::streams::{self, EventSource};
+//!
+//! fn next_event(stream: u32) -> Result<StreamEvent, ProviderError> {
+//!     streams::next_event(stream)
 //! }
-//! fn next_event(stream: u32) -> Result<StreamEvent, ProviderError> { streams::next_event(stream) }
-//! fn close_stream(stream: u32) { streams::close(stream) }
+//!
+//! fn close_stream(stream: u32) {
+//!     streams::close(stream)
+//! }
+//!
+//! /// A source that yields canned words (a real one reads the vendor's body: [`SseSource`]).
+//! struct Words(Vec<&'static str>);
+//!
+//! impl EventSource for Words {
+//!     fn next_event(&mut self) -> Result<StreamEvent, ProviderError> {
+//!         if self.0.is_empty() {
+//!             return Ok(StreamEvent::Done(CompletionResponse {
+//!                 text: "Hello world".into(),
+//!                 finish_reason: "stop".into(),
+//!                 usage: None,
+//!                 model: "m".into(),
+//!             }));
+//!         }
+//!         Ok(StreamEvent::Delta(self.0.remove(0).into()))
+//!     }
+//! }
+//!
+//! let id = streams::open(Words(vec!["Hello", " world"]));
+//! assert_eq!(next_event(id), Ok(StreamEvent::Delta("Hello".into())));
+//! assert_eq!(next_event(id), Ok(StreamEvent::Delta(" world".into())));
+//! assert!(matches!(next_event(id), Ok(StreamEvent::Done(_))));
+//! // A finished stream refuses further pulls until it is closed.
+//! assert!(matches!(next_event(id), Err(ProviderError::InvalidRequest(_))));
+//! close_stream(id);
+//! assert_eq!(streams::open_count(), 0);
 //! ```
 //!
 //! After a `done` event or an error the source is dropped (releasing the host's body stream);
-//! further `next-event` calls return `invalid-request` until the id is closed.
+//! further `next-event` calls return `invalid-request` until the id is closed. The
+//! [`completion`](crate::completion) module shows a vendor's own SSE format decoded with an
+//! [`SseDecoder`] and tested over a body held in memory.
 
 use crate::http::{BodyStream, Error as HttpError};
 use crate::llm::{CompletionResponse, StreamEvent};

@@ -63,7 +63,7 @@ async fn run(
     };
     let exported = export::export(
         &state.db,
-        &state.exports,
+        &state.exports(),
         &state.config.exports,
         &identity,
         &id,
@@ -202,8 +202,8 @@ fn scene_metadata(exported: &Exported) -> Value {
 
 /// `GET /api/exports/formats`: every (kind, format) pair and the plugin serving it.
 pub async fn formats(State(state): State<Arc<AppState>>) -> ApiResult {
-    let pairs: Vec<Value> = state
-        .exports
+    let catalog = state.exports();
+    let pairs: Vec<Value> = catalog
         .pairs()
         .map(|((kind, format), served)| {
             json!({

@@ -45,6 +45,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/auth/logout", post(auth::logout))
         .route("/api/config/health", get(health::health))
         .route("/api/plugins", get(plugins::list))
+        .route("/api/plugins/reload", post(plugins::reload))
         .route("/api/plugins/{id}", get(plugins::show))
         .route("/api/settings", get(settings::show).post(settings::save))
         .route(

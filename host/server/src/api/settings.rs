@@ -22,7 +22,7 @@ use crate::domain::settings::{
 use crate::error::ServerError;
 
 /// Changing settings (or probing a caller-chosen endpoint) is an administrator's action.
-fn require_admin(
+pub(super) fn require_admin(
     state: &AppState,
     identity: &Identity,
     peer: &Peer,

@@ -9,6 +9,7 @@ pub mod interactions;
 pub mod limits;
 pub mod llm;
 pub mod locks;
+pub mod plugins;
 pub mod scenes;
 pub mod settings;
 pub mod story;

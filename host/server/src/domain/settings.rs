@@ -285,6 +285,12 @@ impl Settings {
         Ok(settings)
     }
 
+    /// Re-read and apply the stored settings whatever their version (after the set of
+    /// loaded plugins changed: new plugins get their saved layer).
+    pub async fn reapply(&self, db: &Database, runtime: &PluginRuntime) -> Result<(), ServerError> {
+        self.sync(db, runtime, true).await.map(|_| ())
+    }
+
     /// Re-read the stored document if another server changed it; true when it did.
     pub async fn refresh(
         &self,

@@ -18,6 +18,9 @@ use super::bus::{Event, EventBus};
 
 pub const USER_STATUS_ROOM: &str = "user_status";
 
+/// Not a room: messages published to it go to every connection (`plugins:changed`).
+const EVERYONE: &str = "\u{1f}everyone";
+
 /// The room a `/ws/user/status` connection of `owner` joins: one per account, so presence
 /// goes only to the account's own connections (not to every connected user), while clients
 /// still see the room named `user_status`.
@@ -210,6 +213,11 @@ impl Hub {
         });
     }
 
+    /// Send `message` to every client in every room (on every server sharing the bus).
+    pub fn broadcast_to_everyone(&self, message: Value) {
+        self.broadcast(EVERYONE, message);
+    }
+
     /// Deliver room messages published on the bus (by this or, later, another server).
     pub fn listen(self: &Arc<Self>) {
         let hub = self.clone();
@@ -251,11 +259,17 @@ impl Hub {
     /// Send to this server's clients of a room; a client whose queue is full is closed.
     fn deliver(&self, room: &str, message: &Value) {
         let rooms = self.lock();
+        // Serialised once for the whole room.
+        let text: Arc<str> = Arc::from(message.to_string());
+        if room == EVERYONE {
+            for client in rooms.values().flat_map(|clients| clients.values()) {
+                client.out.send(text.clone());
+            }
+            return;
+        }
         let Some(clients) = rooms.get(room) else {
             return;
         };
-        // Serialised once for the whole room.
-        let text: Arc<str> = Arc::from(message.to_string());
         for client in clients.values() {
             client.out.send(text.clone());
         }

@@ -16,11 +16,28 @@
 //! * `relay:<url>` — `GET <url>` with the key in `Authorization`, read once whole and once as
 //!   a stream, then `POST` everything that came back (headers and bodies) to `<url>/report`:
 //!   whatever a vendor echoes reaches plugin memory only redacted;
+//! * `get:<url>` — a plain `GET <url>` (no key); text = `status=<code> body=<body>` for a
+//!   2xx answer, else an `upstream` error with the status;
+//! * `reconfigure:<origin>` — `POST <origin>/api/settings` with a JSON body that makes
+//!   `reconfigured-by-plugin` the default model of `chaos` (a plugin trying to administer the
+//!   server it runs in); text as for `get:`;
+//! * `error-flood` — an `upstream` error whose message is 1 MiB of text full of ANSI escapes,
+//!   newlines and forged log records;
 //! * anything else — `invalid-request`.
 //!
 //! Streaming: `echo` streams the user text word by word; `stream-fetch:<url>:<n>` makes one
 //! `GET <url>` per event for `n` events (the call's request budget holds for the whole
-//! stream); other models are `invalid-request`.
+//! stream; a `<url>` that answers slowly makes a stream that stalls between events);
+//! other models are `invalid-request`.
+//!
+//! Replies past the host's caps:
+//!
+//! * `flood:<n_mib>` (stream) — deltas of 64 KiB until `n_mib` MiB, then a short `done`;
+//! * `flood-complete:<n_mib>` — a `complete()` text of `n_mib` MiB; as a stream, one `done`
+//!   with that text;
+//! * `events:<n>` (stream) — `n` one-byte deltas, then `done`;
+//! * `stream-body:<url>` — `GET <url>` read as a streamed body to its end; text = `read <n>
+//!   bytes` (the host's per-request response cap holds for streamed bodies too).
 
 use sceneintruder_plugin_sdk::http::{self, Method, Request};
 use sceneintruder_plugin_sdk::llm::{
@@ -33,6 +50,84 @@ use std::collections::VecDeque;
 use std::hint::black_box;
 
 struct Plugin;
+
+/// `info()` with the `info_fetch` setting (a URL) looks for what it must not have at load:
+/// the `api_key` secret and the network (`GET <info_fetch>` with the key). It logs what it
+/// found, one line starting `info() probe:`, and loads either way.
+fn info_probe() {
+    let Some(url) = config::get("info_fetch").filter(|u| !u.is_empty()) else {
+        return;
+    };
+    let req = Request {
+        method: Method::Get,
+        url,
+        headers: vec![http::bearer("api_key")],
+        body: None,
+        timeout_ms: None,
+    };
+    let fetched = match http::fetch(&req) {
+        Ok(resp) => format!("status {}", resp.status),
+        Err(e) => format!("error {e:?}"),
+    };
+    sceneintruder_plugin_sdk::log::info(&format!(
+        "info() probe: has_secret(api_key)={} get(api_key)={:?} fetch={fetched}",
+        config::has_secret("api_key"),
+        config::get("api_key"),
+    ));
+}
+
+/// A plain GET (no key); a non-2xx answer is an `upstream` error.
+fn get(url: &str) -> Result<String, ProviderError> {
+    let req = Request {
+        method: Method::Get,
+        url: url.to_string(),
+        headers: vec![],
+        body: None,
+        timeout_ms: None,
+    };
+    let resp = http::fetch(&req).map_err(ProviderError::Http)?;
+    ok_or_upstream(&resp)
+}
+
+/// Try to change the server's settings through its own API at `origin`.
+fn reconfigure(origin: &str) -> Result<String, ProviderError> {
+    let req = Request {
+        method: Method::Post,
+        url: format!("{}/api/settings", origin.trim_end_matches('/')),
+        headers: vec![("Content-Type".into(), "application/json".into())],
+        body: Some(
+            br#"{"llm_provider":"chaos","llm_config":{"default_model":"reconfigured-by-plugin"}}"#
+                .to_vec(),
+        ),
+        timeout_ms: None,
+    };
+    let resp = http::fetch(&req).map_err(ProviderError::Http)?;
+    ok_or_upstream(&resp)
+}
+
+fn ok_or_upstream(resp: &http::Response) -> Result<String, ProviderError> {
+    if (200..300).contains(&resp.status) {
+        Ok(status_and_body(resp))
+    } else {
+        Err(ProviderError::Upstream(types::UpstreamError {
+            status: resp.status,
+            message: String::from_utf8_lossy(&resp.body).into_owned(),
+        }))
+    }
+}
+
+/// 1 MiB of error text that tries to forge log records and colour the terminal.
+fn error_flood() -> ProviderError {
+    let line = "boom\n2026-01-01T00:00:00Z ERROR forged record\r\u{1b}[31mred\u{1b}[0m ";
+    let mut message = String::with_capacity((1 << 20) + line.len());
+    while message.len() < 1 << 20 {
+        message.push_str(line);
+    }
+    ProviderError::Upstream(types::UpstreamError {
+        status: 500,
+        message,
+    })
+}
 
 /// The catalog: `echo`, plus as many more as the `catalog_size` setting says (a hostile
 /// plugin's huge catalog), named per `catalog_style` (`control`: a control character in the
@@ -312,8 +407,16 @@ fn snoop() -> String {
 
 impl Guest for Plugin {
     fn info() -> ProviderInfo {
+        info_probe();
+        // A copy installed under another id says so through `info_id`; `info_spin` makes
+        // info() never return (the host's load deadline must fail it).
+        if config::get("info_spin").as_deref() == Some("true") {
+            spin();
+        }
         ProviderInfo {
-            id: "chaos".into(),
+            id: config::get("info_id")
+                .filter(|id| !id.is_empty())
+                .unwrap_or_else(|| "chaos".into()),
             display_name: "Chaos".into(),
             default_model: "echo".into(),
             models: catalog(),
@@ -330,6 +433,7 @@ impl Guest for Plugin {
             "oom" => hog_memory(),
             "trap" => panic!("chaos trap"),
             "snoop" => snoop(),
+            "error-flood" => return Err(error_flood()),
             _ => {
                 if let Some(url) = model.strip_prefix("fetch:") {
                     fetch(url)?
@@ -354,6 +458,14 @@ impl Guest for Plugin {
                     header_plain(spec)?
                 } else if let Some(url) = model.strip_prefix("relay:") {
                     relay(url)?
+                } else if let Some(url) = model.strip_prefix("get:") {
+                    get(url)?
+                } else if let Some(origin) = model.strip_prefix("reconfigure:") {
+                    reconfigure(origin)?
+                } else if let Some(n_mib) = model.strip_prefix("flood-complete:") {
+                    "x".repeat(mib(n_mib)?)
+                } else if let Some(url) = model.strip_prefix("stream-body:") {
+                    stream_body(url)?
                 } else {
                     return Err(ProviderError::InvalidRequest(format!(
                         "unknown chaos model `{model}`"
@@ -377,6 +489,22 @@ impl Guest for Plugin {
                     ProviderError::InvalidRequest("expected stream-fetch:<url>:<n>".into())
                 })?;
             return Ok(streams::open(FetchStream { url, left: n }));
+        }
+        if let Some(n_mib) = req.model.strip_prefix("flood:") {
+            return Ok(streams::open(Flood { left: mib(n_mib)? }));
+        }
+        if let Some(n_mib) = req.model.strip_prefix("flood-complete:") {
+            let done = text(&req, "x".repeat(mib(n_mib)?));
+            return Ok(streams::open(EchoStream {
+                pieces: VecDeque::new(),
+                done: Some(done),
+            }));
+        }
+        if let Some(n) = req.model.strip_prefix("events:") {
+            let left = n
+                .parse()
+                .map_err(|_| ProviderError::InvalidRequest("expected events:<n>".into()))?;
+            return Ok(streams::open(Events { left }));
         }
         if req.model != "echo" {
             return Err(ProviderError::InvalidRequest(format!(
@@ -445,6 +573,67 @@ impl EventSource for FetchStream {
     }
 }
 
+/// Read `GET <url>` as a streamed body to its end, keeping only the count.
+fn stream_body(url: &str) -> Result<String, ProviderError> {
+    let (_, stream) =
+        http::fetch_streaming(&http::get(url, vec![])).map_err(ProviderError::Http)?;
+    let mut read = 0usize;
+    while let Some(chunk) = stream.read(64 << 10).map_err(ProviderError::Http)? {
+        read += chunk.len();
+    }
+    Ok(format!("read {read} bytes"))
+}
+
+/// `<n_mib>` of a flood spec, in bytes.
+fn mib(n_mib: &str) -> Result<usize, ProviderError> {
+    n_mib
+        .parse::<usize>()
+        .ok()
+        .and_then(|n| n.checked_mul(1 << 20))
+        .ok_or_else(|| ProviderError::InvalidRequest(format!("bad size `{n_mib}` (MiB)")))
+}
+
+/// Deltas of 64 KiB until `left` bytes are sent, then a short `done`.
+struct Flood {
+    left: usize,
+}
+
+impl EventSource for Flood {
+    fn next_event(&mut self) -> Result<StreamEvent, ProviderError> {
+        if self.left == 0 {
+            return Ok(StreamEvent::Done(CompletionResponse {
+                text: "flooded".into(),
+                finish_reason: "stop".into(),
+                usage: None,
+                model: String::new(),
+            }));
+        }
+        let n = self.left.min(64 << 10);
+        self.left -= n;
+        Ok(StreamEvent::Delta("x".repeat(n)))
+    }
+}
+
+/// `left` one-byte deltas, then `done`.
+struct Events {
+    left: u32,
+}
+
+impl EventSource for Events {
+    fn next_event(&mut self) -> Result<StreamEvent, ProviderError> {
+        if self.left == 0 {
+            return Ok(StreamEvent::Done(CompletionResponse {
+                text: String::new(),
+                finish_reason: "stop".into(),
+                usage: None,
+                model: String::new(),
+            }));
+        }
+        self.left -= 1;
+        Ok(StreamEvent::Delta("x".into()))
+    }
+}
+
 llm::export!(Plugin);
 
 #[cfg(test)]
@@ -510,6 +699,38 @@ mod tests {
             many_fetches("http://x:1/a"),
             Err(ProviderError::InvalidRequest(_))
         ));
+    }
+
+    #[test]
+    fn floods_and_event_counts() {
+        let id = Plugin::start_stream(req("flood:1", "x")).unwrap();
+        let mut bytes = 0;
+        let mut deltas = 0;
+        while let StreamEvent::Delta(d) = Plugin::next_event(id).unwrap() {
+            bytes += d.len();
+            deltas += 1;
+        }
+        assert_eq!((bytes, deltas), (1 << 20, 16));
+        let r = Plugin::complete(req("flood-complete:2", "x")).unwrap();
+        assert_eq!(r.text.len(), 2 << 20);
+        let id = Plugin::start_stream(req("events:3", "x")).unwrap();
+        let mut deltas = 0;
+        while let StreamEvent::Delta(_) = Plugin::next_event(id).unwrap() {
+            deltas += 1;
+        }
+        assert_eq!(deltas, 3);
+        assert!(Plugin::start_stream(req("flood:many", "x")).is_err());
+    }
+
+    #[test]
+    fn an_error_flood_is_a_mebibyte_of_hostile_text() {
+        match Plugin::complete(req("error-flood", "x")) {
+            Err(ProviderError::Upstream(u)) => {
+                assert!(u.message.len() >= 1 << 20);
+                assert!(u.message.contains('\u{1b}') && u.message.contains('\n'));
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

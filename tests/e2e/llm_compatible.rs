@@ -819,7 +819,7 @@ fn manifests_request_their_vendor_and_declare_their_secrets() {
         let doc: toml::Table = toml::from_str(&text).expect("manifest is TOML");
         assert_eq!(doc["id"].as_str(), Some(id));
         assert_eq!(doc["kind"].as_str(), Some("llm-provider"));
-        assert_eq!(doc["wit"].as_str(), Some("0.1.2"));
+        assert_eq!(doc["wit"].as_str(), Some("0.1.3"));
         let hosts: Vec<&str> = doc["network"]["hosts"]
             .as_array()
             .expect("hosts")

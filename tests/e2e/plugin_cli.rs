@@ -1,7 +1,8 @@
 //! `sceneintruder plugins ...` through the real binary: a plugin crate written from each
 //! template, built outside the workspace for wasm32-wasip2, checked, called (the LLM one
-//! against a loopback fake of the OpenAI API), installed, listed and removed; broken
-//! manifests refused with their reason; a bundled plugin checked as built.
+//! against a loopback fake of the OpenAI API, the vision one against a fake of the OpenAI
+//! Images API), installed, listed and removed; broken manifests refused with their reason; a
+//! bundled plugin checked as built.
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
@@ -401,6 +402,239 @@ async fn exporter_template_builds_renders_and_installs() {
     assert!(row.contains("exporter") && row.contains("loaded"), "{row}");
 }
 
+/// A small real PNG (3 x 2, RGB), as a vendor would encode it.
+fn small_png() -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut encoder = png::Encoder::new(&mut out, 3, 2);
+    encoder.set_color(png::ColorType::Rgb);
+    encoder.set_depth(png::BitDepth::Eight);
+    let mut writer = encoder.write_header().expect("png header");
+    let pixels: Vec<u8> = (0..18u8).map(|i| i.wrapping_mul(37)).collect();
+    writer.write_image_data(&pixels).expect("png data");
+    writer.finish().expect("png end");
+    out
+}
+
+/// Where the fake of the Images API serves an image it answered with as a URL.
+const IMAGE_PATH: &str = "/files/lighthouse.png";
+
+/// A fake of the OpenAI Images API: `POST /v1/images/generations` answers with `png` as
+/// `data[0].b64_json`, or with `as_url` as `data[0].url` on the fake's own origin, where
+/// `GET /files/lighthouse.png` serves it.
+async fn fake_images(png: Vec<u8>, as_url: bool) -> FakeVendor {
+    use base64::Engine as _;
+    FakeVendor::start(move |r: &Recorded| {
+        if r.method == "GET" && r.path == IMAGE_PATH {
+            return Reply {
+                status: 200,
+                headers: vec![("content-type".into(), "image/png".into())],
+                chunks: vec![png.clone()],
+                chunk_delay: std::time::Duration::ZERO,
+            };
+        }
+        if r.method != "POST" || r.path != "/v1/images/generations" {
+            return Reply::json(404, json!({"error": {"message": "no such route"}}));
+        }
+        if as_url {
+            let origin = format!("http://{}", r.header("host").unwrap_or_default());
+            Reply::json(
+                200,
+                json!({"created": 1_713_833_628, "data": [{"url": format!("{origin}{IMAGE_PATH}")}]}),
+            )
+        } else {
+            let b64 = base64::engine::general_purpose::STANDARD.encode(&png);
+            Reply::json(
+                200,
+                json!({"created": 1_713_833_628, "data": [{"b64_json": b64}],
+                       "output_format": "png", "size": "1024x1024"}),
+            )
+        }
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vision_template_builds_checks_and_draws_through_a_vendor() {
+    let tmp = outside_temp("si-plugin-vision-");
+    let crate_dir = tmp.path().join("acme-draw");
+    let dir = crate_dir.to_str().expect("utf-8 path");
+
+    let (ok, stdout, stderr) = sceneintruder(
+        tmp.path(),
+        &["plugins", "new", "vision", "acme-draw", "--dir", dir],
+        &[],
+    );
+    assert!(ok, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("vision-provider") && stdout.contains("crate vision-acme-draw"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("cargo build --release --target wasm32-wasip2"),
+        "{stdout}"
+    );
+    // The vision settings select plugins `vision-<name>`: said up front.
+    assert!(stdout.contains("vision-acme-draw"), "{stdout}");
+    for file in [
+        "Cargo.toml",
+        "plugin.toml",
+        "src/lib.rs",
+        "README.md",
+        ".gitignore",
+    ] {
+        assert!(crate_dir.join(file).is_file(), "{file} written");
+    }
+
+    // --base-url is for the provider templates only.
+    let other = tmp.path().join("notes");
+    let (ok, _, stderr) = sceneintruder(
+        tmp.path(),
+        &[
+            "plugins",
+            "new",
+            "exporter",
+            "notes",
+            "--dir",
+            other.to_str().expect("utf-8"),
+            "--base-url",
+            "http://127.0.0.1:9/v1",
+        ],
+        &[],
+    );
+    assert!(!ok && stderr.contains("llm and vision"), "{stderr}");
+
+    build_template(&crate_dir);
+    let target = target_env();
+    let (ok, stdout, stderr) =
+        sceneintruder(tmp.path(), &["plugins", "check", dir], &envs(&target));
+    assert!(ok, "check failed:\n{stdout}{stderr}");
+    assert!(stdout.contains("acme-draw"), "{stdout}");
+    assert!(stdout.contains("vision-provider"), "{stdout}");
+    assert!(stdout.contains("gpt-image-1"), "{stdout}");
+    assert!(stdout.contains("https://api.openai.com"), "{stdout}");
+    assert!(stdout.contains("api_key (secret, required)"), "{stdout}");
+
+    let png = small_png();
+    let api_key = format!("api_key={KEY}");
+
+    // Base64 answer: the file holds exactly the bytes the vendor encoded.
+    let vendor = fake_images(png.clone(), false).await;
+    let base_url = format!("base_url={}/v1", vendor.base);
+    let out = tmp.path().join("b64.png");
+    let (ok, stdout, stderr) = sceneintruder_async(
+        tmp.path(),
+        &[
+            "plugins",
+            "call",
+            dir,
+            "--set",
+            &base_url,
+            "--set",
+            &api_key,
+            "image",
+            "a lighthouse",
+            "--out",
+            out.to_str().expect("utf-8"),
+        ],
+        &envs(&target),
+    )
+    .await;
+    assert!(ok, "image failed:\n{stdout}{stderr}");
+    assert_eq!(std::fs::read(&out).expect("image written"), png);
+    assert!(stdout.contains("image/png"), "{stdout}");
+    let sent = vendor.requests();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    let seen = &sent[0];
+    assert_eq!(seen.method, "POST");
+    assert_eq!(seen.path, "/v1/images/generations");
+    assert_eq!(
+        seen.header("authorization"),
+        Some(format!("Bearer {KEY}").as_str())
+    );
+    // 512 x 512 asked for, snapped to the nearest size the template's model draws.
+    assert_eq!(
+        seen.json(),
+        json!({"model": "gpt-image-1", "prompt": "a lighthouse", "n": 1, "size": "1024x1024"})
+    );
+    assert!(
+        !stdout.contains(KEY) && !stderr.contains(KEY),
+        "the key is never printed"
+    );
+
+    // URL answer on the vendor's own origin: the host downloads it, without the key. The
+    // `model` setting names the vendor model; the size follows the request.
+    let vendor = fake_images(png.clone(), true).await;
+    let base_url = format!("base_url={}/v1", vendor.base);
+    let out = tmp.path().join("url.png");
+    let (ok, stdout, stderr) = sceneintruder_async(
+        tmp.path(),
+        &[
+            "plugins",
+            "call",
+            dir,
+            "--set",
+            &base_url,
+            "--set",
+            &api_key,
+            "--set",
+            "model=acme-image-2",
+            "image",
+            "a lighthouse",
+            "--width",
+            "1536",
+            "--height",
+            "1024",
+            "--out",
+            out.to_str().expect("utf-8"),
+        ],
+        &envs(&target),
+    )
+    .await;
+    assert!(ok, "image failed:\n{stdout}{stderr}");
+    assert_eq!(std::fs::read(&out).expect("image written"), png);
+    let sent = vendor.requests();
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    let (generate, download) = (&sent[0], &sent[1]);
+    assert_eq!(
+        (generate.method.as_str(), generate.path.as_str()),
+        ("POST", "/v1/images/generations")
+    );
+    assert_eq!(
+        generate.header("authorization"),
+        Some(format!("Bearer {KEY}").as_str())
+    );
+    let body = generate.json();
+    assert_eq!(body["model"], "acme-image-2");
+    assert_eq!(body["prompt"], "a lighthouse");
+    assert_eq!(body["n"], 1);
+    assert_eq!(body["size"], "1536x1024");
+    assert_eq!(
+        (download.method.as_str(), download.path.as_str()),
+        ("GET", IMAGE_PATH)
+    );
+    assert_eq!(download.header("authorization"), None);
+
+    // Without the key: not-configured, and nothing is sent.
+    let (ok, _, stderr) = sceneintruder_async(
+        tmp.path(),
+        &[
+            "plugins",
+            "call",
+            dir,
+            "--set",
+            &base_url,
+            "image",
+            "a lighthouse",
+            "--out",
+            out.to_str().expect("utf-8"),
+        ],
+        &envs(&target),
+    )
+    .await;
+    assert!(!ok && stderr.contains("api_key"), "{stderr}");
+    assert_eq!(vendor.requests().len(), 2);
+}
+
 /// The sha256 line of `install`'s output.
 fn printed_sha256(stdout: &str) -> String {
     stdout
@@ -554,7 +788,7 @@ fn broken_manifests_are_refused_with_their_reason() {
         ),
         (
             "bad-wit",
-            |t: &str| t.replace("wit = \"0.1.2\"", "wit = \"0.9.0\""),
+            |t: &str| t.replace("wit = \"0.1.3\"", "wit = \"0.9.0\""),
             "WIT 0.9.0",
         ),
         (

@@ -178,7 +178,7 @@ async fn broken_plugins_are_reported_and_the_rest_load() {
         let openai = plugin(&list, "openai");
         assert_eq!(openai["state"], "loaded", "{openai}");
         assert_eq!(openai["kind"], "llm-provider");
-        assert_eq!(openai["wit_version"], "0.1.2");
+        assert_eq!(openai["wit_version"], "0.1.3");
         assert_eq!(openai["granted_hosts"], json!(["https://api.openai.com"]));
         assert_eq!(openai["info"]["default_model"], "gpt-4o");
         assert_eq!(plugin(&list, "markdown")["state"], "loaded");

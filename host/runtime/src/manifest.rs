@@ -12,7 +12,7 @@ use crate::error::ManifestError;
 pub const HOST_WIT_VERSION: Version = Version {
     major: 0,
     minor: 1,
-    patch: 2,
+    patch: 3,
 };
 
 /// File name of a plugin's manifest inside its folder.

@@ -46,6 +46,9 @@ pub struct AppState {
     pub llm: Arc<sceneintruder_llm::LlmService>,
     /// The one story service of the process (§7.2).
     pub stories: Arc<crate::domain::story::engine::Stories>,
+    /// Binary artefacts (uploads, frame images, clips): `[blobs]`.
+    #[allow(dead_code)] // the comic routes (issue 14) are its first readers
+    pub blobs: sceneintruder_blobs::BlobStore,
     pub guest_mode: bool,
     /// Cancelled when the server starts shutting down (ends SSE streams and sockets).
     pub shutdown: CancellationToken,
@@ -89,6 +92,7 @@ pub async fn build(config: Config) -> anyhow::Result<Arc<AppState>> {
     })?;
     let db = Database::connect(&config.database_url).await?;
     db.migrate().await?;
+    let blobs = open_blobs(&config).await?;
     let install_id = uuid::Uuid::now_v7().to_string();
     let install_id = db.meta().get_or_insert("install_id", &install_id).await?;
     tracing::info!(backend = ?db.backend(), %install_id, "database ready");
@@ -223,6 +227,7 @@ pub async fn build(config: Config) -> anyhow::Result<Arc<AppState>> {
         settings,
         llm,
         stories,
+        blobs,
         started: Instant::now(),
     });
     state
@@ -238,6 +243,30 @@ pub async fn build(config: Config) -> anyhow::Result<Arc<AppState>> {
         crate::domain::plugins::watch(state.clone(), state.config.plugin_reload_debounce);
     }
     Ok(state)
+}
+
+/// How long start-up waits for the blob store to accept a probe write.
+const BLOBS_CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The blob store `[blobs]` names, proven writable (a wrong bucket, endpoint or credential
+/// stops start-up here with the reason, not at the first upload).
+async fn open_blobs(config: &Config) -> anyhow::Result<sceneintruder_blobs::BlobStore> {
+    let blobs = sceneintruder_blobs::BlobStore::open(&config.blobs, &config.data_dir)
+        .map_err(|e| anyhow::anyhow!("cannot open the blob store ([blobs]): {e}"))?;
+    match tokio::time::timeout(BLOBS_CHECK_TIMEOUT, blobs.check()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => anyhow::bail!(
+            "the blob store {} cannot be written and read back ([blobs]): {e}",
+            blobs.describe()
+        ),
+        Err(_) => anyhow::bail!(
+            "the blob store {} did not answer within {} s ([blobs])",
+            blobs.describe(),
+            BLOBS_CHECK_TIMEOUT.as_secs()
+        ),
+    }
+    tracing::info!(store = blobs.describe(), "blob store ready");
+    Ok(blobs)
 }
 
 /// Which plugin ids are bundled and their components' digests, as embedded at build time.

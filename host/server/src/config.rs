@@ -52,6 +52,8 @@ pub struct FileConfig {
     pub cache: crate::api::response_cache::CacheConfig,
     /// `[exports]`: render deadline and the operator's choice of plugin per pair.
     pub exports: crate::domain::export::ExportsConfig,
+    /// `[blobs]`: where binary artefacts (uploads, images, clips) are stored.
+    pub blobs: BlobsSection,
 }
 
 #[derive(Debug, Default, Deserialize, Clone)]
@@ -204,6 +206,97 @@ where
     Ok(value)
 }
 
+/// `[blobs]`: the blob store (README "Blobs"). Each key is overridden by
+/// `SCENEINTRUDER_BLOBS_<KEY>`; S3 keys left unset fall back to the usual `AWS_*` variables.
+#[derive(Default, Deserialize, Clone)]
+#[serde(default, deny_unknown_fields)]
+pub struct BlobsSection {
+    /// `file://` (default, `<data-dir>/blobs`), `file:///dir`, `s3://bucket[/prefix]`.
+    pub url: Option<String>,
+    /// Largest blob stored at once, in bytes.
+    pub max_object_bytes: Option<u64>,
+    /// S3: endpoint of an S3-compatible store (`http://127.0.0.1:9000`).
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+    /// S3: allow a plain-HTTP endpoint.
+    pub allow_http: Option<bool>,
+}
+
+// Hand-written so the secret never reaches a log line through `{:?}`.
+impl std::fmt::Debug for BlobsSection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlobsSection")
+            .field("url", &self.url)
+            .field("max_object_bytes", &self.max_object_bytes)
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("access_key_id", &self.access_key_id)
+            .field(
+                "secret_access_key",
+                &self.secret_access_key.as_ref().map(|_| "<redacted>"),
+            )
+            .field("allow_http", &self.allow_http)
+            .finish()
+    }
+}
+
+impl BlobsSection {
+    /// The blob store's configuration: this section, each key overridden by its
+    /// `SCENEINTRUDER_BLOBS_<KEY>` variable.
+    fn resolve(
+        &self,
+        env: &BTreeMap<String, String>,
+    ) -> Result<sceneintruder_blobs::BlobConfig, ConfigError> {
+        let text = |key: &str, file: &Option<String>| {
+            env.get(&format!("SCENEINTRUDER_BLOBS_{}", key.to_ascii_uppercase()))
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+                .or_else(|| file.clone().filter(|v| !v.trim().is_empty()))
+        };
+        let max_object_bytes = match env
+            .get("SCENEINTRUDER_BLOBS_MAX_OBJECT_BYTES")
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty())
+        {
+            Some(v) => Some(v.parse::<u64>().map_err(|_| ConfigError::Invalid {
+                name: "SCENEINTRUDER_BLOBS_MAX_OBJECT_BYTES".into(),
+                message: format!("{v:?} is not a whole number"),
+            })?),
+            None => self.max_object_bytes,
+        };
+        if max_object_bytes == Some(0) {
+            return Err(ConfigError::Invalid {
+                name: "[blobs] max_object_bytes".into(),
+                message: "must be at least 1".into(),
+            });
+        }
+        let allow_http = match env
+            .get("SCENEINTRUDER_BLOBS_ALLOW_HTTP")
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty())
+        {
+            Some(v) => Some(flag(v).ok_or_else(|| ConfigError::Invalid {
+                name: "SCENEINTRUDER_BLOBS_ALLOW_HTTP".into(),
+                message: format!("{v:?} is not true or false"),
+            })?),
+            None => self.allow_http,
+        };
+        Ok(sceneintruder_blobs::BlobConfig {
+            url: text("url", &self.url),
+            max_object_bytes,
+            s3: sceneintruder_blobs::S3Options {
+                endpoint: text("endpoint", &self.endpoint),
+                region: text("region", &self.region),
+                access_key_id: text("access_key_id", &self.access_key_id),
+                secret_access_key: text("secret_access_key", &self.secret_access_key),
+                allow_http,
+            },
+        })
+    }
+}
+
 /// `[plugins.<id>]`: what the operator grants and configures for one plugin.
 #[derive(Debug, Default, Deserialize, Clone)]
 #[serde(default, deny_unknown_fields)]
@@ -265,6 +358,8 @@ pub struct Config {
     pub analysis: crate::domain::analysis::AnalysisConfig,
     pub cache: crate::api::response_cache::CacheConfig,
     pub exports: crate::domain::export::ExportsConfig,
+    /// `[blobs]` with its environment overrides.
+    pub blobs: sceneintruder_blobs::BlobConfig,
 }
 
 pub const DEFAULT_ADDR: &str = "127.0.0.1:8080";
@@ -364,6 +459,7 @@ impl Config {
             }
         };
         let http_limits = file.http.limits(env)?;
+        let blobs = file.blobs.resolve(env)?;
         let mut llm = file.llm;
         if let Some(provider) = env.get("SCENEINTRUDER_LLM_PROVIDER") {
             llm.provider = Some(provider.clone()).filter(|p| !p.is_empty());
@@ -455,6 +551,7 @@ impl Config {
             analysis: file.scenes,
             cache: file.cache,
             exports: file.exports,
+            blobs,
             allowed_origins: listed(&file.http.allowed_origins, env.get("ALLOWED_ORIGIN")),
             allowed_hosts: listed(
                 &file.http.allowed_hosts,
@@ -638,6 +735,67 @@ mod tests {
             err.to_string().contains("SCENEINTRUDER_IDLE_TIMEOUT_SECS"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn blobs_come_from_the_file_then_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let resolve = |file: &str, vars: &[(&str, &str)]| {
+            std::fs::write(dir.path().join("config.toml"), file).unwrap();
+            Config::resolve(
+                Overrides {
+                    data_dir: Some(dir.path().to_path_buf()),
+                    ..Default::default()
+                },
+                &env(vars),
+            )
+        };
+        let c = resolve("", &[]).unwrap();
+        assert_eq!(c.blobs.url, None);
+        assert_eq!(c.blobs.max_object_bytes, None);
+        let c = resolve(
+            "[blobs]\nurl = \"s3://bucket/p\"\nmax_object_bytes = 100\nregion = \"eu-west-1\"\n\
+             endpoint = \"http://127.0.0.1:9000\"\nallow_http = true\n\
+             secret_access_key = \"file-secret\"\n",
+            &[
+                ("SCENEINTRUDER_BLOBS_REGION", "us-east-1"),
+                ("SCENEINTRUDER_BLOBS_ACCESS_KEY_ID", "env-id"),
+                ("SCENEINTRUDER_BLOBS_MAX_OBJECT_BYTES", "200"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.blobs.url.as_deref(), Some("s3://bucket/p"));
+        assert_eq!(c.blobs.max_object_bytes, Some(200));
+        assert_eq!(c.blobs.s3.region.as_deref(), Some("us-east-1"));
+        assert_eq!(
+            c.blobs.s3.endpoint.as_deref(),
+            Some("http://127.0.0.1:9000")
+        );
+        assert_eq!(c.blobs.s3.access_key_id.as_deref(), Some("env-id"));
+        assert_eq!(c.blobs.s3.secret_access_key.as_deref(), Some("file-secret"));
+        assert_eq!(c.blobs.s3.allow_http, Some(true));
+        assert!(!format!("{c:?}").contains("file-secret"));
+        for (file, vars, needle) in [
+            (
+                "[blobs]\nmax_object_bytes = 0\n",
+                &[][..],
+                "max_object_bytes",
+            ),
+            (
+                "",
+                &[("SCENEINTRUDER_BLOBS_MAX_OBJECT_BYTES", "lots")][..],
+                "SCENEINTRUDER_BLOBS_MAX_OBJECT_BYTES",
+            ),
+            (
+                "",
+                &[("SCENEINTRUDER_BLOBS_ALLOW_HTTP", "maybe")][..],
+                "SCENEINTRUDER_BLOBS_ALLOW_HTTP",
+            ),
+            ("[blobs]\nbucket = \"x\"\n", &[][..], "bucket"),
+        ] {
+            let err = resolve(file, vars).unwrap_err();
+            assert!(err.to_string().contains(needle), "{err}");
+        }
     }
 
     #[test]

@@ -112,6 +112,7 @@ pub fn status_code(status: StatusCode) -> &'static str {
         413 => "PAYLOAD_TOO_LARGE",
         414 => "URI_TOO_LONG",
         415 => "UNSUPPORTED_MEDIA_TYPE",
+        416 => "RANGE_NOT_SATISFIABLE",
         422 => "UNPROCESSABLE_ENTITY",
         426 => "UPGRADE_REQUIRED",
         429 => "RATE_LIMIT_EXCEEDED",
@@ -150,6 +151,15 @@ pub enum Resource {
     Plugin,
     Item,
     Skill,
+    /// A stored blob with no more specific name.
+    #[allow(dead_code)] // for blob routes without a resource of their own
+    Blob,
+    /// A comic frame's image (spec comics-video §3.19).
+    #[allow(dead_code)] // the comic image routes come next (issue 14)
+    ComicImage,
+    /// A comic key element's reference image (spec comics-video §3.14).
+    #[allow(dead_code)] // the comic reference routes come next (issue 14)
+    ComicReference,
 }
 
 impl ServerError {
@@ -231,6 +241,26 @@ impl ServerError {
         }
     }
 
+    /// A failed blob-store call: a missing blob is the 404 of `missing`, an oversized one a
+    /// 413, a key refused by validation a 400; anything else a 500 (cause in details).
+    pub fn blob(missing: Resource, e: sceneintruder_blobs::BlobError) -> Self {
+        use sceneintruder_blobs::BlobError;
+        match e {
+            BlobError::NotFound { .. } => ServerError::NotFound { resource: missing },
+            BlobError::TooLarge { max, .. } => ServerError::UploadTooLarge {
+                message: "文件过大".into(),
+                details: format!("at most {max} bytes (max_object_bytes)"),
+            },
+            BlobError::InvalidKey { reason } => ServerError::bad_request("非法ID", reason),
+            other => {
+                // Backend errors name local paths and endpoints: the log gets them, the
+                // client does not.
+                tracing::error!(error = %other, "blob store call failed");
+                ServerError::internal("the blob store failed; the server log has the cause")
+            }
+        }
+    }
+
     /// `503 DATABASE_UNAVAILABLE` with the standard details.
     pub fn database_unavailable() -> Self {
         ServerError::DatabaseUnavailable {
@@ -301,7 +331,11 @@ impl ServerError {
             ServerError::BadRequest { .. } | ServerError::InvalidSettings { .. } => "BAD_REQUEST",
             ServerError::RouteNotFound { .. } => "NOT_FOUND",
             ServerError::NotFound { resource } => match resource {
-                Resource::Plugin | Resource::Item | Resource::Skill => "RESOURCE_NOT_FOUND",
+                Resource::Plugin | Resource::Item | Resource::Skill | Resource::Blob => {
+                    "RESOURCE_NOT_FOUND"
+                }
+                Resource::ComicImage => "COMIC_IMAGE_NOT_FOUND",
+                Resource::ComicReference => "COMIC_REFERENCE_NOT_FOUND",
             },
             ServerError::PayloadTooLarge | ServerError::UploadTooLarge { .. } => {
                 "PAYLOAD_TOO_LARGE"
@@ -355,6 +389,9 @@ impl ServerError {
                 Resource::Plugin => "插件不存在".into(),
                 Resource::Item => "物品不存在".into(),
                 Resource::Skill => "技能不存在".into(),
+                Resource::Blob => "文件不存在".into(),
+                Resource::ComicImage => "图片不存在".into(),
+                Resource::ComicReference => "参考图不存在".into(),
             },
             ServerError::PayloadTooLarge => "请求体过大".into(),
             ServerError::UploadTooLarge { message, .. } => message.clone(),

@@ -42,6 +42,7 @@ macro_rules! with_reader {
 }
 
 mod changes;
+mod comics;
 mod documents;
 mod jobs;
 mod meta;
@@ -60,6 +61,10 @@ use sqlx::sqlite::{
 };
 
 pub use changes::Changes;
+pub use comics::{
+    Claim, ComicImage, ComicJob, ComicOverview, ComicPrompt, ComicReference, ComicReferences,
+    ComicRepo, Upserted,
+};
 pub use documents::{Document, DocumentRepo};
 pub use jobs::{Job, JobCompletion, JobRepo, JobState, NewJob};
 pub use meta::MetaRepo;
@@ -414,6 +419,12 @@ impl Database {
     /// Stories of scenes: header, nodes, choices, tasks, objectives, locations.
     pub fn stories(&self) -> StoryRepo<'_> {
         StoryRepo::new(self)
+    }
+
+    /// Comics of scenes: documents, frame prompts, reference and frame image rows, the
+    /// comic job claim.
+    pub fn comics(&self) -> ComicRepo<'_> {
+        ComicRepo::new(self)
     }
 
     /// Server settings documents.

@@ -337,6 +337,16 @@ impl<'a> SceneRepo<'a> {
             }
             let rows = sqlx::query("DELETE FROM scenes WHERE id = $1")
                 .bind(id).execute(&mut *tx).await?.rows_affected();
+            // The comic after the scene row (its foreign key cascades there already): a comic
+            // write locks the scene row first, then the comic header, then the comic's rows.
+            for sql in [
+                "DELETE FROM comics WHERE scene_id = $1",
+                "DELETE FROM comic_prompts WHERE scene_id = $1",
+                "DELETE FROM comic_references WHERE scene_id = $1",
+                "DELETE FROM comic_images WHERE scene_id = $1",
+            ] {
+                sqlx::query(sql).bind(id).execute(&mut *tx).await?;
+            }
             tx.commit().await?;
             rows
         });

@@ -86,7 +86,7 @@
 //! id = "acme"                    # equals ProviderInfo::id; 1-64 of a-z 0-9 - _
 //! kind = "llm-provider"          # llm-provider | vision-provider | video-provider | exporter
 //! version = "0.1.0"              # the plugin's own version
-//! wit = "0.1.2"                  # sceneintruder_plugin_sdk::WIT_VERSION
+//! wit = "0.1.3"                  # sceneintruder_plugin_sdk::WIT_VERSION
 //! name = "Acme"
 //! description = "Acme chat models."
 //! component = "llm_acme.wasm"
@@ -148,7 +148,7 @@ pub use wit_bindgen as __wit_bindgen;
 /// The version of the WIT package `sceneintruder:plugin` this SDK binds (its `wit/plugin.wit`).
 /// Write it as `wit` in the plugin's `plugin.toml`: the host loads a plugin built against
 /// `0.1.x` on any `0.1` host at least as new.
-pub const WIT_VERSION: &str = "0.1.2";
+pub const WIT_VERSION: &str = "0.1.3";
 
 pub mod sse;
 
@@ -163,10 +163,10 @@ pub mod bindings {
         inline: "
             package sceneintruder:sdk;
             world provider-imports {
-                import sceneintruder:plugin/http@0.1.2;
-                import sceneintruder:plugin/log@0.1.2;
-                import sceneintruder:plugin/config@0.1.2;
-                import sceneintruder:plugin/types@0.1.2;
+                import sceneintruder:plugin/http@0.1.3;
+                import sceneintruder:plugin/log@0.1.3;
+                import sceneintruder:plugin/config@0.1.3;
+                import sceneintruder:plugin/types@0.1.3;
             }
         ",
         runtime_path: "sceneintruder_plugin_sdk::__wit_bindgen::rt",
@@ -184,6 +184,9 @@ pub mod http;
 pub mod log;
 #[cfg(any(feature = "llm", feature = "vision", feature = "video"))]
 pub mod types;
+
+#[cfg(feature = "vision")]
+pub mod imaging;
 
 #[cfg(feature = "llm")]
 pub mod completion;
@@ -340,10 +343,10 @@ pub mod llm {
         runtime_path: "sceneintruder_plugin_sdk::__wit_bindgen::rt",
         additional_derives: [PartialEq],
         with: {
-            "sceneintruder:plugin/http@0.1.2": crate::bindings::sceneintruder::plugin::http,
-            "sceneintruder:plugin/log@0.1.2": crate::bindings::sceneintruder::plugin::log,
-            "sceneintruder:plugin/config@0.1.2": crate::bindings::sceneintruder::plugin::config,
-            "sceneintruder:plugin/types@0.1.2": crate::bindings::sceneintruder::plugin::types,
+            "sceneintruder:plugin/http@0.1.3": crate::bindings::sceneintruder::plugin::http,
+            "sceneintruder:plugin/log@0.1.3": crate::bindings::sceneintruder::plugin::log,
+            "sceneintruder:plugin/config@0.1.3": crate::bindings::sceneintruder::plugin::config,
+            "sceneintruder:plugin/types@0.1.3": crate::bindings::sceneintruder::plugin::types,
         },
     });
 
@@ -365,17 +368,17 @@ pub mod vision {
         runtime_path: "sceneintruder_plugin_sdk::__wit_bindgen::rt",
         additional_derives: [PartialEq],
         with: {
-            "sceneintruder:plugin/http@0.1.2": crate::bindings::sceneintruder::plugin::http,
-            "sceneintruder:plugin/log@0.1.2": crate::bindings::sceneintruder::plugin::log,
-            "sceneintruder:plugin/config@0.1.2": crate::bindings::sceneintruder::plugin::config,
-            "sceneintruder:plugin/types@0.1.2": crate::bindings::sceneintruder::plugin::types,
+            "sceneintruder:plugin/http@0.1.3": crate::bindings::sceneintruder::plugin::http,
+            "sceneintruder:plugin/log@0.1.3": crate::bindings::sceneintruder::plugin::log,
+            "sceneintruder:plugin/config@0.1.3": crate::bindings::sceneintruder::plugin::config,
+            "sceneintruder:plugin/types@0.1.3": crate::bindings::sceneintruder::plugin::types,
         },
     });
 
     pub use self::exports::sceneintruder::plugin::vision::{
-        GenerateResult, Guest, Image, ImageRequest, PollResult,
+        Guest, Image, ImageData, ImageOptions, ReferenceImage,
     };
-    pub use crate::types::{ImageSource, ModelInfo, ProviderError, ProviderInfo};
+    pub use crate::types::{ModelInfo, ProviderError, ProviderInfo};
 }
 
 /// The `video-provider` world: implement [`video::Guest`] and call [`video::export!`].
@@ -389,10 +392,10 @@ pub mod video {
         runtime_path: "sceneintruder_plugin_sdk::__wit_bindgen::rt",
         additional_derives: [PartialEq],
         with: {
-            "sceneintruder:plugin/http@0.1.2": crate::bindings::sceneintruder::plugin::http,
-            "sceneintruder:plugin/log@0.1.2": crate::bindings::sceneintruder::plugin::log,
-            "sceneintruder:plugin/config@0.1.2": crate::bindings::sceneintruder::plugin::config,
-            "sceneintruder:plugin/types@0.1.2": crate::bindings::sceneintruder::plugin::types,
+            "sceneintruder:plugin/http@0.1.3": crate::bindings::sceneintruder::plugin::http,
+            "sceneintruder:plugin/log@0.1.3": crate::bindings::sceneintruder::plugin::log,
+            "sceneintruder:plugin/config@0.1.3": crate::bindings::sceneintruder::plugin::config,
+            "sceneintruder:plugin/types@0.1.3": crate::bindings::sceneintruder::plugin::types,
         },
     });
 

@@ -103,8 +103,11 @@ fn default_catalog(state: &AppState, kind: Kind) -> Vec<CatalogEntry> {
     };
     let flag = |value: bool| (kind == Kind::Vision).then_some(value);
     let conditioned = |value: bool| (kind == Kind::Video).then_some(value);
+    let ids = state.runtime.ids(plugin_kind);
+    // The built-in provider's own entry, unless its plugin is loaded and lists it.
     let mut catalog: Vec<CatalogEntry> = kind
         .builtin()
+        .filter(|name| !ids.contains(&kind.plugin_id(name)))
         .map(|name| CatalogEntry {
             key: name.into(),
             label: name.into(),
@@ -114,12 +117,12 @@ fn default_catalog(state: &AppState, kind: Kind) -> Vec<CatalogEntry> {
         })
         .into_iter()
         .collect();
-    for id in state.runtime.ids(plugin_kind) {
+    for id in ids {
         if let Some(Description::Provider(info)) = state.runtime.description(&id) {
             catalog.extend(info.models.iter().map(|m| CatalogEntry {
                 key: m.id.clone(),
                 label: m.display_name.clone(),
-                provider: id.clone(),
+                provider: kind.provider_name(&id),
                 supports_reference_image: flag(m.vision_input),
                 supports_image_conditioned: conditioned(m.vision_input),
             }));

@@ -39,6 +39,27 @@ impl Kind {
         }
     }
 
+    /// The plugin serving provider `name` of this kind. Plugin ids are unique across kinds, so
+    /// image and video plugins carry a prefix (`vision-openai`, `video-dashscope`) while the
+    /// settings API names the provider as the reference does (`openai`, `dashscope`).
+    pub fn plugin_id(self, name: &str) -> String {
+        match self {
+            Kind::Llm => name.to_string(),
+            Kind::Vision => format!("vision-{name}"),
+            Kind::Video => format!("video-{name}"),
+        }
+    }
+
+    /// The provider name of plugin `id` (the inverse of [`Kind::plugin_id`]).
+    pub fn provider_name(self, id: &str) -> String {
+        let prefix = match self {
+            Kind::Llm => return id.to_string(),
+            Kind::Vision => "vision-",
+            Kind::Video => "video-",
+        };
+        id.strip_prefix(prefix).unwrap_or(id).to_string()
+    }
+
     /// The provider that needs no plugin and no endpoint (draws placeholders / fakes clips).
     pub fn builtin(self) -> Option<&'static str> {
         match self {
@@ -384,7 +405,7 @@ impl Settings {
         for kind in Kind::ALL {
             let active = self.provider_of(&current, kind);
             for id in runtime.ids(kind.plugin_kind()) {
-                let values = if Some(id.as_str()) == active.as_deref() {
+                let values = if Some(kind.provider_name(&id)) == active {
                     saved_layer(&current, kind)
                 } else {
                     BTreeMap::new()
@@ -468,7 +489,7 @@ impl Settings {
         };
         Some(Active {
             // The runtime knows whether a key may be sent where the plugin is pointed.
-            has_api_key: runtime.secret_usable(&provider, "api_key"),
+            has_api_key: runtime.secret_usable(&kind.plugin_id(&provider), "api_key"),
             provider,
             default_model,
             model_key_present,
@@ -567,7 +588,7 @@ impl Settings {
         let stored = current.stored.section(kind);
         let provider = request.provider.trim().to_string();
         let builtin = kind.builtin() == Some(provider.as_str());
-        let manifest = runtime.manifest(&provider);
+        let manifest = runtime.manifest(&kind.plugin_id(&provider));
         let loaded = manifest
             .as_ref()
             .is_some_and(|m| m.kind == kind.plugin_kind());
@@ -659,7 +680,7 @@ impl Settings {
             }
         }
 
-        let info_default = match runtime.description(&provider) {
+        let info_default = match runtime.description(&kind.plugin_id(&provider)) {
             Some(Description::Provider(info)) => Some(info.default_model),
             _ => kind.builtin().map(str::to_string),
         };

@@ -41,6 +41,35 @@ pub enum Operation {
     Stream(Prompt),
     /// llm-provider: list the models the vendor offers now.
     Models,
+    /// vision-provider: draw one image and write it to a file.
+    Image {
+        /// What to draw.
+        prompt: String,
+        /// Where to write the image.
+        #[arg(long)]
+        out: PathBuf,
+        /// Model key [default: the plugin's default model].
+        #[arg(long)]
+        model: Option<String>,
+        /// Width in pixels.
+        #[arg(long, default_value_t = 512)]
+        width: u32,
+        /// Height in pixels.
+        #[arg(long, default_value_t = 512)]
+        height: u32,
+        /// Negative prompt.
+        #[arg(long)]
+        negative: Option<String>,
+        /// Seed (0: random).
+        #[arg(long)]
+        seed: Option<i64>,
+        /// Reference image for image-to-image (PNG, JPEG or WebP).
+        #[arg(long)]
+        reference: Option<PathBuf>,
+        /// Denoising strength 0..1 with a reference image.
+        #[arg(long)]
+        denoising_strength: Option<f32>,
+    },
     /// exporter: render an export input (a built-in sample scene by default).
     Export {
         /// Document kind: scene, interactions or story.
@@ -62,6 +91,7 @@ impl Operation {
             Operation::Complete(_) => "complete",
             Operation::Stream(_) => "stream",
             Operation::Models => "models",
+            Operation::Image { .. } => "image",
             Operation::Export { .. } => "export",
         }
     }
@@ -131,6 +161,7 @@ pub async fn call(args: CallArgs) -> anyhow::Result<()> {
             stream(&llm(&isolated)?, &prompt).await
         }
         (PluginKind::LlmProvider, Operation::Models) => models(&llm(&isolated)?).await,
+        (PluginKind::VisionProvider, op @ Operation::Image { .. }) => image(&isolated, op).await,
         (
             PluginKind::Exporter,
             Operation::Export {
@@ -144,7 +175,8 @@ pub async fn call(args: CallArgs) -> anyhow::Result<()> {
             let available = match kind {
                 PluginKind::LlmProvider => "complete, stream, models",
                 PluginKind::Exporter => "export",
-                PluginKind::VisionProvider | PluginKind::VideoProvider => "none yet",
+                PluginKind::VisionProvider => "image",
+                PluginKind::VideoProvider => "none yet",
             };
             bail!(
                 "`{}` is not an operation of {kind} plugins (operations: {available})",
@@ -300,6 +332,83 @@ fn sample_input(kind: &str, format: &str) -> anyhow::Result<String> {
     input["kind"] = kind.into();
     input["format"] = format.into();
     Ok(input.to_string())
+}
+
+/// Draw one image with a vision plugin, as the server's vision service calls it (the host
+/// downloads a URL answer under the plugin's grants), and write it to `--out`.
+async fn image(isolated: &Isolated, op: Operation) -> anyhow::Result<()> {
+    let Operation::Image {
+        prompt,
+        out,
+        model,
+        width,
+        height,
+        negative,
+        seed,
+        reference,
+        denoising_strength,
+    } = op
+    else {
+        bail!("not an image operation");
+    };
+    let vision = isolated
+        .runtime
+        .vision(isolated.id())
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let model = match model {
+        Some(m) => m,
+        None => match isolated.runtime.description(isolated.id()) {
+            Some(sceneintruder_runtime::Description::Provider(info)) => info.default_model,
+            _ => String::new(),
+        },
+    };
+    let reference_image = match &reference {
+        Some(path) => {
+            let data = std::fs::read(path)
+                .with_context(|| format!("cannot read the reference image {}", path.display()))?;
+            let Some(content_type) = crate::domain::vision::sniff_image(&data) else {
+                bail!("{} is not a PNG, JPEG or WebP image", path.display());
+            };
+            Some(sceneintruder_runtime::vision::ReferenceImage {
+                data,
+                content_type: content_type.to_string(),
+            })
+        }
+        None => None,
+    };
+    let options = sceneintruder_runtime::vision::ImageOptions {
+        model,
+        width,
+        height,
+        negative_prompt: negative,
+        steps: None,
+        cfg_scale: None,
+        sampler: None,
+        seed,
+        clip_skip: None,
+        eta: None,
+        tiling: None,
+        prompt_extend: None,
+        reference_image,
+        denoising_strength,
+    };
+    let drawn = vision
+        .generate_image(&prompt, &options, None)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let sniffed =
+        crate::domain::vision::sniff_image(&drawn.bytes).unwrap_or("not a PNG, JPEG or WebP image");
+    std::fs::write(&out, &drawn.bytes)
+        .with_context(|| format!("cannot write {}", out.display()))?;
+    println!(
+        "wrote {} bytes ({sniffed}; the plugin said {}, {} x {}) to {}",
+        drawn.bytes.len(),
+        drawn.content_type,
+        drawn.width,
+        drawn.height,
+        out.display()
+    );
+    Ok(())
 }
 
 async fn export(

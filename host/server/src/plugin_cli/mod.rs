@@ -22,7 +22,8 @@ use clap::{Args, Subcommand};
 /// `sceneintruder plugins <command>`.
 #[derive(Subcommand)]
 pub enum PluginsCommand {
-    /// Write a new plugin crate from a template (`llm` provider or `exporter`).
+    /// Write a new plugin crate from a template (`llm` provider, `vision` provider or
+    /// `exporter`).
     New(scaffold::NewArgs),
     /// Validate a plugin (a crate folder, an installed plugin folder or a `.wasm` with its
     /// plugin.toml beside it) and print what it declares.

@@ -16,13 +16,16 @@ pub enum TemplateKind {
     /// An LLM provider (kind `llm-provider`) speaking OpenAI Chat Completions.
     #[value(name = "llm", alias = "llm-provider")]
     Llm,
+    /// An image provider (kind `vision-provider`) speaking the OpenAI Images API.
+    #[value(name = "vision", alias = "vision-provider")]
+    Vision,
     /// An exporter (kind `exporter`) rendering the scene export as text.
     Exporter,
 }
 
 #[derive(Args)]
 pub struct NewArgs {
-    /// Template: `llm` (an LLM provider) or `exporter`.
+    /// Template: `llm` (an LLM provider), `vision` (an image provider) or `exporter`.
     pub kind: TemplateKind,
     /// Plugin id: 1-64 of a-z 0-9 - _, starting with a letter or digit.
     pub id: String,
@@ -32,12 +35,13 @@ pub struct NewArgs {
     /// The plugin SDK's source folder [default: the SDK this binary was built from].
     #[arg(long)]
     pub sdk: Option<PathBuf>,
-    /// `llm` only: the vendor's default base URL [default: https://api.openai.com/v1].
+    /// `llm` and `vision` only: the vendor's default base URL [default:
+    /// https://api.openai.com/v1].
     #[arg(long)]
     pub base_url: Option<String>,
 }
 
-/// The llm template's default vendor.
+/// The default vendor of the llm and vision templates.
 const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
 
 /// Package name of the SDK.
@@ -69,6 +73,29 @@ const LLM_FILES: Files = &[
     (
         ".gitignore",
         include_str!("../../templates/plugins/llm/gitignore.tmpl"),
+    ),
+];
+
+const VISION_FILES: Files = &[
+    (
+        "Cargo.toml",
+        include_str!("../../templates/plugins/vision/Cargo.toml.tmpl"),
+    ),
+    (
+        "plugin.toml",
+        include_str!("../../templates/plugins/vision/plugin.toml.tmpl"),
+    ),
+    (
+        "src/lib.rs",
+        include_str!("../../templates/plugins/vision/lib.rs.tmpl"),
+    ),
+    (
+        "README.md",
+        include_str!("../../templates/plugins/vision/README.md.tmpl"),
+    ),
+    (
+        ".gitignore",
+        include_str!("../../templates/plugins/vision/gitignore.tmpl"),
     ),
 ];
 
@@ -108,10 +135,7 @@ pub fn new(args: NewArgs) -> anyhow::Result<()> {
             args.id
         );
     }
-    let base_url = match (args.kind, &args.base_url) {
-        (TemplateKind::Exporter, Some(_)) => bail!("--base-url applies to llm plugins only"),
-        (_, given) => given.as_deref().unwrap_or(DEFAULT_BASE_URL),
-    };
+    let base_url = base_url_for(args.kind, args.base_url.as_deref())?;
     let sdk = sdk_path(args.sdk.as_deref())?;
     let files = render_crate(args.kind, &args.id, &sdk, base_url)?;
     let dir = args.dir.clone().unwrap_or_else(|| PathBuf::from(&args.id));
@@ -125,13 +149,15 @@ pub fn new(args: NewArgs) -> anyhow::Result<()> {
         std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
     }
     let shown = std::fs::canonicalize(&dir).unwrap_or(dir);
-    let (kind, crate_name) = match args.kind {
-        TemplateKind::Llm => ("llm-provider", crate_name(args.kind, &args.id)),
-        TemplateKind::Exporter => ("exporter", crate_name(args.kind, &args.id)),
+    let kind = match args.kind {
+        TemplateKind::Llm => "llm-provider",
+        TemplateKind::Vision => "vision-provider",
+        TemplateKind::Exporter => "exporter",
     };
     println!(
-        "created {kind} plugin {:?} (crate {crate_name}) in {}",
+        "created {kind} plugin {:?} (crate {}) in {}",
         args.id,
+        crate_name(args.kind, &args.id),
         shown.display()
     );
     println!("build it, then install it into the server's plugins folder:");
@@ -140,7 +166,34 @@ pub fn new(args: NewArgs) -> anyhow::Result<()> {
         shown.display()
     );
     println!("  sceneintruder plugins install {}", shown.display());
+    if let Some(note) = settings_note(args.kind, &args.id) {
+        println!("{note}");
+    }
     Ok(())
+}
+
+/// The base URL the template is written with: `--base-url` (llm and vision only), else the
+/// default vendor's.
+fn base_url_for(kind: TemplateKind, given: Option<&str>) -> anyhow::Result<&str> {
+    match (kind, given) {
+        (TemplateKind::Exporter, Some(_)) => {
+            bail!("--base-url applies to llm and vision plugins only")
+        }
+        (_, given) => Ok(given.unwrap_or(DEFAULT_BASE_URL)),
+    }
+}
+
+/// What to know before using a vision plugin whose id the vision settings cannot name: they
+/// select provider `<name>` as the plugin `vision-<name>`.
+fn settings_note(kind: TemplateKind, id: &str) -> Option<String> {
+    (kind == TemplateKind::Vision && !id.starts_with(VISION_PREFIX)).then(|| {
+        format!(
+            "note: the server's vision settings draw provider <name> with the plugin \
+             {VISION_PREFIX}<name>; to select this plugin there, change its id (plugin.toml and \
+             ID in src/lib.rs) to one starting with {VISION_PREFIX}, e.g. {VISION_PREFIX}{id} \
+             (provider {id}); `plugins call` works with any id"
+        )
+    })
 }
 
 /// The crate's files, rendered.
@@ -164,11 +217,15 @@ fn render_crate(
         ("wit", HOST_WIT_VERSION.to_string()),
     ];
     let files = match kind {
-        TemplateKind::Llm => {
+        TemplateKind::Llm | TemplateKind::Vision => {
             let (base_url, origin) = vendor_base_url(base_url)?;
             vars.push(("base_url", base_url));
             vars.push(("origin", origin));
-            LLM_FILES
+            if kind == TemplateKind::Llm {
+                LLM_FILES
+            } else {
+                VISION_FILES
+            }
         }
         TemplateKind::Exporter => {
             if id.len() > MAX_FORMAT_LEN {
@@ -187,11 +244,16 @@ fn render_crate(
         .collect())
 }
 
-/// The package name: `llm-<id>` or `export-<id>` (never starts with a digit, never the
-/// SDK's own name).
+/// Prefix of the plugin ids the server's vision settings can select.
+const VISION_PREFIX: &str = "vision-";
+
+/// The package name: `llm-<id>`, `vision-<id>` (the id itself when it already starts with
+/// `vision-`) or `export-<id>` (never starts with a digit, never the SDK's own name).
 pub(crate) fn crate_name(kind: TemplateKind, id: &str) -> String {
     match kind {
         TemplateKind::Llm => format!("llm-{id}"),
+        TemplateKind::Vision if id.starts_with(VISION_PREFIX) => id.to_string(),
+        TemplateKind::Vision => format!("{VISION_PREFIX}{id}"),
         TemplateKind::Exporter => format!("export-{id}"),
     }
 }
@@ -409,6 +471,92 @@ mod tests {
         assert!(render_crate(TemplateKind::Exporter, &long, Path::new("/sdk"), "").is_err());
     }
 
+    #[test]
+    fn the_vision_template_renders_a_valid_crate() {
+        let sdk = Path::new("/opt/si sdk/plugins/sdk");
+        let files = render_crate(
+            TemplateKind::Vision,
+            "acme-draw",
+            sdk,
+            "http://127.0.0.1:9000/v1/",
+        )
+        .expect("renders");
+        for (name, text) in &files {
+            for key in [
+                "id",
+                "name",
+                "crate_name",
+                "component",
+                "sdk_path",
+                "wit",
+                "base_url",
+                "origin",
+            ] {
+                assert!(
+                    !text.contains(&format!("{{{{{key}}}}}")),
+                    "{key} left in {name}"
+                );
+            }
+        }
+        let cargo: toml::Table = toml::from_str(file(&files, "Cargo.toml")).expect("Cargo.toml");
+        assert_eq!(cargo["package"]["name"].as_str(), Some("vision-acme-draw"));
+        let sdk_dep = &cargo["dependencies"][SDK_PACKAGE];
+        assert_eq!(sdk_dep["path"].as_str(), Some("/opt/si sdk/plugins/sdk"));
+        assert_eq!(
+            sdk_dep["features"].as_array().map(Vec::as_slice),
+            Some(&[toml::Value::from("vision")][..])
+        );
+        assert!(cargo["dependencies"].get("serde_json").is_some());
+        assert!(cargo["workspace"].as_table().is_some_and(|t| t.is_empty()));
+
+        let manifest =
+            Manifest::parse(file(&files, "plugin.toml"), Path::new("/p")).expect("manifest");
+        assert_eq!(manifest.id, "acme-draw");
+        assert_eq!(manifest.kind, PluginKind::VisionProvider);
+        assert_eq!(manifest.wit, HOST_WIT_VERSION);
+        assert_eq!(manifest.component, Path::new("/p/vision_acme_draw.wasm"));
+        assert_eq!(manifest.hosts.len(), 1);
+        assert_eq!(manifest.hosts[0].to_string(), "http://127.0.0.1:9000");
+        assert!(manifest.config["api_key"].secret && manifest.config["api_key"].required);
+        assert_eq!(
+            manifest.config["base_url"].default.as_deref(),
+            Some("http://127.0.0.1:9000/v1")
+        );
+        for key in ["model", "size"] {
+            let spec = &manifest.config[key];
+            assert!(
+                !spec.secret && !spec.required && spec.default.is_none(),
+                "{key}"
+            );
+        }
+
+        let lib = file(&files, "src/lib.rs");
+        assert!(lib.contains("const ID: &str = \"acme-draw\";"));
+        assert!(lib.contains("vision::export!(Plugin);"));
+        assert!(lib.contains("imaging::"));
+        let readme = file(&files, "README.md");
+        assert!(readme.contains("cargo build --release --target wasm32-wasip2"));
+        assert!(readme.contains("target/wasm32-wasip2/release/vision_acme_draw.wasm"));
+        assert!(readme.contains("image \"a lighthouse"));
+    }
+
+    #[test]
+    fn base_url_applies_to_llm_and_vision() {
+        assert_eq!(
+            base_url_for(TemplateKind::Llm, None).expect("ok"),
+            DEFAULT_BASE_URL
+        );
+        assert_eq!(
+            base_url_for(TemplateKind::Vision, Some("http://x/v1")).expect("ok"),
+            "http://x/v1"
+        );
+        assert!(base_url_for(TemplateKind::Exporter, None).is_ok());
+        let err = base_url_for(TemplateKind::Exporter, Some("http://x/v1")).expect_err("refused");
+        assert!(err.to_string().contains("llm and vision"), "{err}");
+        // A bad base URL is refused for a vision plugin as for an LLM one.
+        assert!(render_crate(TemplateKind::Vision, "p", Path::new("/sdk"), "ftp://x").is_err());
+    }
+
     /// The templates' release profile is the repository's `wasm-release` profile.
     #[test]
     fn the_release_profile_mirrors_wasm_release() {
@@ -419,7 +567,11 @@ mod tests {
             .expect("wasm-release profile")
             .clone();
         expected.remove("inherits");
-        for kind in [TemplateKind::Llm, TemplateKind::Exporter] {
+        for kind in [
+            TemplateKind::Llm,
+            TemplateKind::Vision,
+            TemplateKind::Exporter,
+        ] {
             let files =
                 render_crate(kind, "p", Path::new("/sdk"), DEFAULT_BASE_URL).expect("renders");
             let cargo: toml::Table = toml::from_str(file(&files, "Cargo.toml")).expect("toml");
@@ -450,6 +602,19 @@ mod tests {
     fn names() {
         assert_eq!(display_name("my-cool_llm"), "My Cool Llm");
         assert_eq!(component_file("export-my-fmt"), "export_my_fmt.wasm");
+        assert_eq!(crate_name(TemplateKind::Vision, "acme"), "vision-acme");
+        assert_eq!(
+            crate_name(TemplateKind::Vision, "vision-acme"),
+            "vision-acme"
+        );
+        assert_eq!(
+            crate_name(TemplateKind::Llm, "vision-acme"),
+            "llm-vision-acme"
+        );
+        let note = settings_note(TemplateKind::Vision, "acme").expect("a note");
+        assert!(note.contains("vision-acme"), "{note}");
+        assert!(settings_note(TemplateKind::Vision, "vision-acme").is_none());
+        assert!(settings_note(TemplateKind::Llm, "acme").is_none());
     }
 
     #[test]

@@ -203,6 +203,45 @@ pub fn fit_size(width: u32, height: u32, range: &SizeRange) -> (u32, u32) {
     (w, h)
 }
 
+/// The vendor model id for catalog key `key`: the operator's setting when given, else the id
+/// the catalog `(key, display name, vendor id)` lists for the key, else the key itself.
+pub fn catalog_model_id(
+    catalog: &[(&str, &str, &str)],
+    key: &str,
+    configured: Option<String>,
+) -> String {
+    configured.unwrap_or_else(|| {
+        catalog
+            .iter()
+            .find(|(k, _, _)| *k == key)
+            .map_or(key, |(_, _, id)| id)
+            .to_string()
+    })
+}
+
+/// `POST <endpoint><generation_path or default_path>` with the Bearer key and a JSON body; a
+/// non-2xx answer is [`failure`]`(provider, "request", ..)`, a 2xx body is parsed as JSON.
+pub fn post_generation<T: serde::de::DeserializeOwned>(
+    provider: &str,
+    endpoint: &str,
+    default_path: &str,
+    body: &serde_json::Value,
+    timeout_ms: Option<u32>,
+) -> Result<T, ProviderError> {
+    let path =
+        crate::config::get_non_empty("generation_path").unwrap_or_else(|| default_path.to_string());
+    let mut request = crate::http::post_json(
+        &join_path(endpoint, &path),
+        vec![crate::http::bearer("api_key")],
+        body,
+    );
+    request.timeout_ms = timeout_ms;
+    let response = crate::http::send_mapped(&request, |status, headers, body| {
+        failure(provider, "request", status, headers, body)
+    })?;
+    crate::http::parse_json(&response.body)
+}
+
 /// Decode an image given as plain base64 or as a data URL (`data:image/png;base64,...`).
 pub fn decode_base64_image(text: &str) -> Result<Vec<u8>, ProviderError> {
     let text = text.trim();

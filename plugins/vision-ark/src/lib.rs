@@ -83,16 +83,13 @@ impl Guest for Plugin {
             options.width,
             options.height,
         );
-        let path = config::get_non_empty("generation_path").unwrap_or_else(|| DEFAULT_PATH.into());
-        let request = http::post_json(
-            &imaging::join_path(&endpoint, &path),
-            vec![http::bearer("api_key")],
+        let answer: Value = imaging::post_generation(
+            PROVIDER,
+            &endpoint,
+            DEFAULT_PATH,
             &body(&prompt, &model, &size),
-        );
-        let response = http::send_mapped(&request, |status, headers, body| {
-            imaging::failure(PROVIDER, "request", status, headers, body)
-        })?;
-        let answer: Value = http::parse_json(&response.body)?;
+            None,
+        )?;
         let fallback = imaging::parse_size(&size).unwrap_or(imaging::size_or(
             options.width,
             options.height,
@@ -107,13 +104,7 @@ vision::export!(Plugin);
 /// The vendor model id: the operator's setting, else the catalog's id for the key, else the
 /// key itself.
 fn model_id(key: &str, configured: Option<String>) -> String {
-    configured.unwrap_or_else(|| {
-        MODELS
-            .iter()
-            .find(|(k, _, _)| *k == key)
-            .map_or(key, |(_, _, id)| id)
-            .to_string()
-    })
+    imaging::catalog_model_id(&MODELS, key, configured)
 }
 
 /// The sizes the model accepts, known from its id or (for an opaque endpoint id such as
